@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend interface: what a completion backend (io_uring), a readiness
+ * backend (epoll) or a poll-mode driver (DPDK) provides to the loop core.
+ * The core owns connection state and flags; a backend only performs I/O and
+ * reports completions through coil__conn_* (core/internal.h).
+ */
+#ifndef COIL_BACKEND_H
+#define COIL_BACKEND_H
+
+#include "../core/internal.h"
+
+struct coil__backend_ops {
+	const char *name;
+	/* Set up per-loop state on the loop's own thread; the receive pool is
+	 * initialised already. Returns 0 or -errno. */
+	int (*loop_init)(struct coil_loop *loop);
+	void (*loop_fini)(struct coil_loop *loop);
+	/* Start / stop accepting on a listener (its fd is set). */
+	int (*listen_start)(struct coil__listener *lst);
+	void (*listen_stop)(struct coil__listener *lst);
+	/* Start receiving on `c` until coil__conn_recv_done() reports an end.
+	 * The core set CONN_RECV_ARMED. */
+	void (*recv_arm)(struct coil_conn *c);
+	/* Ask the outstanding receive to end (it still reports its end). */
+	void (*recv_cancel)(struct coil_conn *c);
+	/* Send c->iov[0..c->niov); report with coil__conn_sent(). */
+	void (*send)(struct coil_conn *c);
+	/* Ask the outstanding send to end early (abort). */
+	void (*send_cancel)(struct coil_conn *c);
+	/* The connection is done with (no I/O outstanding): close its fd. */
+	void (*close)(struct coil_conn *c, bool reset);
+	/* Submit what is queued, wait for events per the poll mode (at most
+	 * timeout_ms; -1 = no timer pending; 0 = do not sleep), and dispatch
+	 * them in one batch. */
+	void (*wait)(struct coil_loop *loop, int64_t timeout_ms);
+	/* Wake a sleeping loop. Any thread. */
+	void (*wake)(struct coil_loop *loop);
+};
+
+extern const struct coil__backend_ops coil__uring_ops;
+extern const struct coil__backend_ops coil__fake_ops;
+
+#endif

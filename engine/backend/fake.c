@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fake backend (coil/testing.h): the kernel replaced by a few arrays, so
+ * protocols and the connection core can be tested deterministically. It
+ * behaves like io_uring where it matters: receives are multishot into pool
+ * buffers and end with -ENOBUFS when the pool is empty; one send at a time,
+ * possibly short; cancels complete with -ECANCELED.
+ */
+#include "backend.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct peer {
+	struct coil_conn *conn;    /* NULL once the server closed it */
+	uint8_t *in;               /* client -> server, not yet delivered */
+	size_t in_len, in_cap;
+	uint8_t *out;              /* server -> client, not yet taken */
+	size_t out_len, out_cap;
+	size_t send_max;
+	bool stall, eof, rst;
+	bool recv_armed, send_pending;
+	bool recv_cancel, send_cancel;
+	unsigned sends;
+	bool closed, reset;
+	int reason;
+};
+
+struct coil_fake {
+	struct coil_loop loop;     /* first: aligned */
+	struct coil_service svc;
+	struct peer *peers;
+	unsigned npeers, cap;
+	unsigned progress;
+};
+
+static struct coil_fake *F(struct coil_loop *loop)
+{
+	return loop->be_data;
+}
+
+static struct peer *P(struct coil_conn *c)
+{
+	return &F(c->loop)->peers[c->fd];
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	size_t n = *cap ? *cap : 256;
+	uint8_t *p;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*buf, n);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+static int fake_loop_init(struct coil_loop *loop)
+{
+	loop->be_features = "in-memory";
+	return 0;
+}
+
+static void fake_loop_fini(struct coil_loop *loop)
+{
+	(void)loop;
+}
+
+static int fake_listen_start(struct coil__listener *lst)
+{
+	(void)lst;
+	return 0;
+}
+
+static void fake_listen_stop(struct coil__listener *lst)
+{
+	lst->closed = true;
+}
+
+static void fake_recv_arm(struct coil_conn *c)
+{
+	P(c)->recv_armed = true;
+}
+
+static void fake_recv_cancel(struct coil_conn *c)
+{
+	P(c)->recv_cancel = true;
+}
+
+static void fake_send(struct coil_conn *c)
+{
+	P(c)->send_pending = true;
+}
+
+static void fake_send_cancel(struct coil_conn *c)
+{
+	P(c)->send_cancel = true;
+}
+
+static void fake_close(struct coil_conn *c, bool reset)
+{
+	struct peer *p;
+
+	if (c->fd < 0)
+		return;
+	p = P(c);
+	p->conn = NULL;
+	p->closed = true;
+	p->reset = reset;
+	p->reason = c->close_reason;
+}
+
+static void complete_send(struct coil_fake *f, struct peer *p)
+{
+	struct coil_conn *c = p->conn;
+	size_t total = 0, want;
+
+	for (uint32_t i = 0; i < c->niov; i++)
+		total += c->iov[i].iov_len;
+	want = p->send_max && p->send_max < total ? p->send_max : total;
+	if (grow(&p->out, &p->out_cap, p->out_len + want))
+		abort();
+	for (uint32_t i = 0, done = 0; i < c->niov && done < want; i++) {
+		size_t n = c->iov[i].iov_len;
+
+		if (n > want - done)
+			n = want - done;
+		memcpy(p->out + p->out_len, c->iov[i].iov_base, n);
+		p->out_len += n;
+		done += (uint32_t)n;
+	}
+	p->send_pending = false;
+	p->sends++;
+	f->progress++;
+	coil__conn_sent(c, (int)want);
+}
+
+static void complete_recv(struct coil_fake *f, struct peer *p)
+{
+	struct coil_conn *c = p->conn;
+	struct coil__bufpool *pool = &f->loop.pool;
+
+	if (p->recv_cancel || p->rst) {
+		p->recv_armed = p->recv_cancel = false;
+		f->progress++;
+		coil__conn_recv_done(c, p->rst ? -ECONNRESET : -ECANCELED);
+		return;
+	}
+	while (p->in_len && p->conn) {
+		int32_t bid = coil__bufpool_take(pool);
+		size_t n = p->in_len < pool->size ? p->in_len : pool->size;
+
+		f->progress++;
+		if (bid < 0) {
+			p->recv_armed = false;
+			coil__conn_recv_done(c, -ENOBUFS);
+			return;
+		}
+		memcpy(coil__buf_addr(pool, (uint32_t)bid), p->in, n);
+		memmove(p->in, p->in + n, p->in_len - n);
+		p->in_len -= n;
+		coil__conn_recv(c, coil__buf_addr(pool, (uint32_t)bid), n, bid);
+		if (p->recv_cancel) {
+			p->recv_armed = p->recv_cancel = false;
+			coil__conn_recv_done(c, -ECANCELED);
+			return;
+		}
+	}
+	if (p->eof && p->conn) {
+		p->recv_armed = false;
+		f->progress++;
+		coil__conn_recv_done(c, 0);
+	}
+}
+
+static void fake_wait(struct coil_loop *loop, int64_t timeout_ms)
+{
+	struct coil_fake *f = F(loop);
+
+	(void)timeout_ms;
+	for (unsigned i = 0; i < f->npeers; i++) {
+		struct peer *p = &f->peers[i];
+
+		if (p->conn && p->send_pending) {
+			if (p->send_cancel) {
+				p->send_pending = p->send_cancel = false;
+				f->progress++;
+				coil__conn_sent(p->conn, -ECANCELED);
+			} else if (p->rst) {
+				p->send_pending = false;
+				f->progress++;
+				coil__conn_sent(p->conn, -ECONNRESET);
+			} else if (!p->stall) {
+				complete_send(f, p);
+			}
+		}
+		if (p->conn && p->recv_armed)
+			complete_recv(f, p);
+	}
+}
+
+static void fake_wake(struct coil_loop *loop)
+{
+	(void)loop;
+}
+
+const struct coil__backend_ops coil__fake_ops = {
+	.name = "fake",
+	.loop_init = fake_loop_init,
+	.loop_fini = fake_loop_fini,
+	.listen_start = fake_listen_start,
+	.listen_stop = fake_listen_stop,
+	.recv_arm = fake_recv_arm,
+	.recv_cancel = fake_recv_cancel,
+	.send = fake_send,
+	.send_cancel = fake_send_cancel,
+	.close = fake_close,
+	.wait = fake_wait,
+	.wake = fake_wake,
+};
+
+/* ---- coil/testing.h ---- */
+
+int coil_fake_create(const struct coil_fake_opts *opts,
+		     const struct coil_service *svc, struct coil_fake **out)
+{
+	struct coil_fake_opts o = { 0 };
+	struct coil__loop_opts lo = { 0 };
+	struct coil_fake *f;
+	int ret;
+
+	if (!svc || !svc->ops || !svc->ops->on_data)
+		return -EINVAL;
+	if (opts)
+		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz
+								   : sizeof(o));
+	f = aligned_alloc(64, (sizeof(*f) + 63) & ~(size_t)63);
+	if (!f)
+		return -ENOMEM;
+	memset(f, 0, sizeof(*f));
+	memcpy(&f->svc, svc, svc->sz && svc->sz < sizeof(f->svc)
+				     ? svc->sz
+				     : sizeof(f->svc));
+	lo.bufs = o.bufs ? o.bufs : 64;
+	lo.buf_size = o.buf_size ? o.buf_size : 4096;
+	lo.max_conns = o.max_conns ? o.max_conns : 1024;
+	lo.state_size = f->svc.state_size;
+	lo.drain_ms = 5000;
+	ret = coil__loop_init(&f->loop, &lo, &coil__fake_ops);
+	if (ret) {
+		free(f);
+		return ret;
+	}
+	f->loop.fake_clock = true;
+	f->loop.now_ms = 1000;
+	f->loop.now_ns = 1000 * 1000000ull;
+	coil__wheel_init(&f->loop.wheel, f->loop.now_ms);
+	f->loop.be_data = f;
+	fake_loop_init(&f->loop);
+	f->loop.lst[0].loop = &f->loop;
+	f->loop.lst[0].svc = &f->svc;
+	f->loop.lst[0].fd = -1;
+	f->loop.nlst = 1;
+	*out = f;
+	return 0;
+}
+
+void coil_fake_destroy(struct coil_fake *f)
+{
+	struct coil_conn *c;
+
+	if (!f)
+		return;
+	for (c = f->loop.all.all_next; c != &f->loop.all; c = c->all_next)
+		coil_conn_abort(c);
+	coil_fake_settle(f);
+	coil__loop_fini(&f->loop);
+	for (unsigned i = 0; i < f->npeers; i++) {
+		free(f->peers[i].in);
+		free(f->peers[i].out);
+	}
+	free(f->peers);
+	free(f);
+}
+
+struct coil_loop *coil_fake_loop(struct coil_fake *f)
+{
+	return &f->loop;
+}
+
+int coil_fake_connect(struct coil_fake *f)
+{
+	unsigned before = f->loop.nconns, refused = f->loop.lst[0].refused;
+	int id;
+
+	if (f->npeers == f->cap) {
+		unsigned cap = f->cap ? f->cap * 2 : 16;
+		struct peer *p = realloc(f->peers, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		f->peers = p;
+		f->cap = cap;
+	}
+	id = (int)f->npeers++;
+	memset(&f->peers[id], 0, sizeof(f->peers[id]));
+	coil__conn_accepted(&f->loop.lst[0], id);
+	if (f->loop.nconns == before) {
+		f->peers[id].closed = true;
+		return f->loop.lst[0].refused != refused ? -EMFILE
+							 : -ECONNREFUSED;
+	}
+	f->peers[id].conn = f->loop.all.all_next;
+	coil_fake_settle(f);
+	return id;
+}
+
+static struct peer *peer(struct coil_fake *f, int id)
+{
+	return id >= 0 && (unsigned)id < f->npeers ? &f->peers[id] : NULL;
+}
+
+int coil_fake_feed(struct coil_fake *f, int id, const void *data, size_t len)
+{
+	struct peer *p = peer(f, id);
+
+	if (!p || !p->conn)
+		return -ENOTCONN;
+	if (grow(&p->in, &p->in_cap, p->in_len + len))
+		return -ENOMEM;
+	memcpy(p->in + p->in_len, data, len);
+	p->in_len += len;
+	coil_fake_settle(f);
+	return 0;
+}
+
+void coil_fake_shutdown(struct coil_fake *f, int id)
+{
+	struct peer *p = peer(f, id);
+
+	if (p) {
+		p->eof = true;
+		coil_fake_settle(f);
+	}
+}
+
+void coil_fake_reset(struct coil_fake *f, int id)
+{
+	struct peer *p = peer(f, id);
+
+	if (p) {
+		p->rst = true;
+		coil_fake_settle(f);
+	}
+}
+
+void coil_fake_turn(struct coil_fake *f)
+{
+	coil__loop_turn(&f->loop, false);
+}
+
+void coil_fake_settle(struct coil_fake *f)
+{
+	for (int i = 0; i < 1000; i++) {
+		f->progress = 0;
+		coil_fake_turn(f);
+		if (!f->progress && !f->loop.dirty)
+			break;
+	}
+}
+
+void coil_fake_advance(struct coil_fake *f, uint64_t ms)
+{
+	for (uint64_t i = 0; i < ms; i++) {
+		f->loop.now_ms++;
+		f->loop.now_ns = f->loop.now_ms * 1000000ull;
+		coil_fake_turn(f);
+	}
+	coil_fake_settle(f);
+}
+
+void coil_fake_set_send(struct coil_fake *f, int id, size_t max, bool stall)
+{
+	struct peer *p = peer(f, id);
+
+	if (p) {
+		p->send_max = max;
+		p->stall = stall;
+		coil_fake_settle(f);
+	}
+}
+
+size_t coil_fake_take(struct coil_fake *f, int id, void *out, size_t cap)
+{
+	struct peer *p = peer(f, id);
+	size_t n;
+
+	if (!p)
+		return 0;
+	n = p->out_len < cap ? p->out_len : cap;
+	memcpy(out, p->out, n);
+	memmove(p->out, p->out + n, p->out_len - n);
+	p->out_len -= n;
+	return n;
+}
+
+size_t coil_fake_pending(struct coil_fake *f, int id)
+{
+	struct peer *p = peer(f, id);
+	return p ? p->out_len : 0;
+}
+
+unsigned coil_fake_sends(struct coil_fake *f, int id)
+{
+	struct peer *p = peer(f, id);
+	return p ? p->sends : 0;
+}
+
+bool coil_fake_closed(struct coil_fake *f, int id, int *reason, bool *reset)
+{
+	struct peer *p = peer(f, id);
+
+	if (!p || !p->closed)
+		return false;
+	if (reason)
+		*reason = p->reason;
+	if (reset)
+		*reset = p->reset;
+	return true;
+}
+
+struct coil_conn *coil_fake_conn(struct coil_fake *f, int id)
+{
+	struct peer *p = peer(f, id);
+	return p ? p->conn : NULL;
+}
+
+unsigned coil_fake_free_bufs(struct coil_fake *f)
+{
+	return f->loop.pool.nfree;
+}

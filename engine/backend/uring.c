@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The io_uring backend: one ring per loop (SINGLE_ISSUER|DEFER_TASKRUN when
+ * the kernel has them), multishot accept, multishot recv selecting buffers
+ * from the loop's provided-buffer ring, one send in flight per connection,
+ * and one submit-and-wait per loop turn with every CQE of the batch copied
+ * out before any callback runs (so callbacks may submit or close freely).
+ *
+ * user_data = pointer | tag (objects are at least 8-byte aligned).
+ */
+#include "backend.h"
+
+#include <liburing.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { TAG_IGNORE = 0, TAG_ACCEPT, TAG_RECV, TAG_SEND, TAG_WAKE, TAG_MASK = 7 };
+
+#define SQ_ENTRIES 1024
+#define CQ_ENTRIES 16384
+#define BATCH 256
+#define BGID 0
+
+struct uring {
+	struct io_uring ring;
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	unsigned br_mask;
+	int wake_fd;
+	uint64_t wake_val;
+	uint64_t last_event_ns;
+	unsigned setup_flags;
+	char features[128];
+};
+
+static inline struct uring *U(struct coil_loop *loop)
+{
+	return loop->be_data;
+}
+
+static inline uint64_t ud(const void *p, unsigned tag)
+{
+	return (uint64_t)(uintptr_t)p | tag;
+}
+
+static struct io_uring_sqe *sqe_get(struct uring *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	while (!sqe) {
+		/* SQ full: push what we have to the kernel and go on. */
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+	}
+	return sqe;
+}
+
+static void recycle(void *ctx, uint32_t bid)
+{
+	struct coil_loop *loop = ctx;
+	struct uring *u = U(loop);
+
+	io_uring_buf_ring_add(u->br, coil__buf_addr(&loop->pool, bid),
+			      loop->pool.size, (unsigned short)bid, u->br_mask,
+			      0);
+	io_uring_buf_ring_advance(u->br, 1);
+}
+
+static int ring_setup(struct uring *u)
+{
+	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		0,
+	};
+	int ret = -EINVAL;
+
+	for (unsigned i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		struct io_uring_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.flags = tries[i] | IORING_SETUP_CQSIZE |
+			  IORING_SETUP_SUBMIT_ALL;
+		p.cq_entries = CQ_ENTRIES;
+		ret = io_uring_queue_init_params(SQ_ENTRIES, &u->ring, &p);
+		if (ret == 0) {
+			u->setup_flags = p.flags;
+			if (!(p.features & IORING_FEAT_NODROP))
+				coil__log("io_uring: kernel lacks FEAT_NODROP, "
+					  "CQ overflow could lose events");
+			return 0;
+		}
+		if (ret != -EINVAL)
+			break;
+	}
+	return ret;
+}
+
+static void wake_arm(struct coil_loop *loop)
+{
+	struct uring *u = U(loop);
+	struct io_uring_sqe *sqe = sqe_get(u);
+
+	io_uring_prep_read(sqe, u->wake_fd, &u->wake_val, sizeof(u->wake_val),
+			   0);
+	io_uring_sqe_set_data64(sqe, ud(loop, TAG_WAKE));
+}
+
+static int uring_loop_init(struct coil_loop *loop)
+{
+	struct io_uring_buf_reg reg;
+	unsigned entries = 1;
+	struct uring *u;
+	int ret;
+
+	if (loop->pool.count > 32768)
+		return -EINVAL;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->wake_fd = -1;
+	ret = ring_setup(u);
+	if (ret) {
+		coil__log("io_uring_setup failed: %s", strerror(-ret));
+		free(u);
+		return ret;
+	}
+	loop->be_data = u;
+
+	while (entries < loop->pool.count)
+		entries <<= 1;
+	u->br_size = entries * sizeof(struct io_uring_buf);
+	u->br = mmap(NULL, u->br_size, PROT_READ | PROT_WRITE,
+		     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (u->br == MAP_FAILED) {
+		u->br = NULL;
+		ret = -ENOMEM;
+		goto fail;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)u->br;
+	reg.ring_entries = entries;
+	reg.bgid = BGID;
+	ret = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (ret) {
+		coil__log("io_uring: cannot register the buffer ring: %s%s",
+			  strerror(-ret),
+			  ret == -ENOMEM ? " (RLIMIT_MEMLOCK?)" : "");
+		goto fail;
+	}
+	io_uring_buf_ring_init(u->br);
+	u->br_mask = io_uring_buf_ring_mask(entries);
+	for (uint32_t bid = 0; bid < loop->pool.count; bid++)
+		io_uring_buf_ring_add(u->br, coil__buf_addr(&loop->pool, bid),
+				      loop->pool.size, (unsigned short)bid,
+				      u->br_mask, (int)bid);
+	io_uring_buf_ring_advance(u->br, (int)loop->pool.count);
+	loop->pool.recycle = recycle;
+	loop->pool.recycle_ctx = loop;
+
+	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->wake_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	wake_arm(loop);
+	snprintf(u->features, sizeof(u->features),
+		 "%s, multishot accept+recv, provided-buffer ring",
+		 (u->setup_flags & IORING_SETUP_DEFER_TASKRUN)
+			 ? "single-issuer defer-taskrun"
+		 : (u->setup_flags & IORING_SETUP_COOP_TASKRUN)
+			 ? "coop-taskrun"
+			 : "plain task-run");
+	loop->be_features = u->features;
+	return 0;
+fail:
+	io_uring_queue_exit(&u->ring);
+	if (u->br)
+		munmap(u->br, u->br_size);
+	free(u);
+	loop->be_data = NULL;
+	return ret;
+}
+
+static void uring_loop_fini(struct coil_loop *loop)
+{
+	struct uring *u = U(loop);
+
+	if (!u)
+		return;
+	/* Tearing the ring down cancels whatever is still in flight. */
+	io_uring_queue_exit(&u->ring);
+	for (unsigned i = 0; i < loop->nlst; i++) {
+		coil_timer_stop(&loop->lst[i].retry);
+		if (loop->lst[i].fd >= 0) {
+			close(loop->lst[i].fd);
+			loop->lst[i].fd = -1;
+		}
+	}
+	loop->pool.recycle = NULL;
+	if (u->wake_fd >= 0)
+		close(u->wake_fd);
+	munmap(u->br, u->br_size);
+	free(u);
+	loop->be_data = NULL;
+}
+
+static void accept_arm(struct coil__listener *lst)
+{
+	struct uring *u = U(lst->loop);
+	struct io_uring_sqe *sqe = sqe_get(u);
+
+	io_uring_prep_multishot_accept(sqe, lst->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ud(lst, TAG_ACCEPT));
+	lst->armed = true;
+}
+
+static void accept_retry(struct coil_timer *t)
+{
+	struct coil__listener *lst =
+		coil__container_of(t, struct coil__listener, retry);
+
+	if (!lst->closed && !lst->armed)
+		accept_arm(lst);
+}
+
+static int uring_listen_start(struct coil__listener *lst)
+{
+	coil_timer_init(&lst->retry, lst->loop, accept_retry, NULL);
+	accept_arm(lst);
+	return 0;
+}
+
+static void uring_listen_stop(struct coil__listener *lst)
+{
+	struct uring *u = U(lst->loop);
+	struct io_uring_sqe *sqe;
+
+	if (lst->closed)
+		return;
+	lst->closed = true;
+	coil_timer_stop(&lst->retry);
+	if (!lst->armed) {
+		close(lst->fd);
+		lst->fd = -1;
+		return;
+	}
+	/* The fd is closed when the accept reports its end. */
+	sqe = sqe_get(u);
+	io_uring_prep_cancel64(sqe, ud(lst, TAG_ACCEPT), 0);
+	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+}
+
+static void uring_recv_arm(struct coil_conn *c)
+{
+	struct io_uring_sqe *sqe = sqe_get(U(c->loop));
+
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, ud(c, TAG_RECV));
+}
+
+static void cancel(struct coil_conn *c, unsigned tag)
+{
+	struct io_uring_sqe *sqe = sqe_get(U(c->loop));
+
+	io_uring_prep_cancel64(sqe, ud(c, tag), 0);
+	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+}
+
+static void uring_recv_cancel(struct coil_conn *c)
+{
+	cancel(c, TAG_RECV);
+}
+
+static void uring_send_cancel(struct coil_conn *c)
+{
+	cancel(c, TAG_SEND);
+}
+
+static void uring_send(struct coil_conn *c)
+{
+	struct io_uring_sqe *sqe = sqe_get(U(c->loop));
+
+	_Static_assert(sizeof(struct msghdr) <= sizeof(c->backend),
+		       "msghdr must fit the backend scratch");
+	if (c->niov == 1) {
+		io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base,
+				   c->iov[0].iov_len, MSG_NOSIGNAL);
+	} else {
+		struct msghdr *m = (struct msghdr *)c->backend;
+
+		memset(m, 0, sizeof(*m));
+		m->msg_iov = c->iov;
+		m->msg_iovlen = c->niov;
+		io_uring_prep_sendmsg(sqe, c->fd, m, MSG_NOSIGNAL);
+	}
+	io_uring_sqe_set_data64(sqe, ud(c, TAG_SEND));
+}
+
+static void uring_close(struct coil_conn *c, bool reset)
+{
+	if (c->fd < 0)
+		return;
+	if (reset) {
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	close(c->fd);
+}
+
+static void on_accept(struct coil__listener *lst, int res, unsigned flags)
+{
+	if (res >= 0) {
+		coil__conn_accepted(lst, res);
+	} else if (res != -ECANCELED) {
+		if (lst->errors++ % 1024 == 0)
+			coil__log("loop %u: accept: %s", lst->loop->id,
+				  strerror(-res));
+	}
+	if (flags & IORING_CQE_F_MORE)
+		return;
+	lst->armed = false;
+	if (lst->closed) {
+		close(lst->fd);
+		lst->fd = -1;
+	} else if (res < 0 && res != -ECANCELED) {
+		/* EMFILE, ENOMEM...: back off instead of spinning. */
+		coil_timer_start(&lst->retry, 50);
+	} else {
+		accept_arm(lst);
+	}
+}
+
+static void on_recv(struct coil_conn *c, int res, unsigned flags)
+{
+	struct coil_loop *loop = c->loop;
+
+	if (res > 0) {
+		uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+		coil__bufpool_lent(&loop->pool, bid);
+		coil__conn_recv(c, coil__buf_addr(&loop->pool, bid),
+				(size_t)res, (int32_t)bid);
+	} else if (flags & IORING_CQE_F_BUFFER) {
+		/* Defensive: a buffer with no bytes goes straight back. */
+		uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+		coil__bufpool_lent(&loop->pool, bid);
+		coil__buf_put(&loop->pool, bid);
+	}
+	if (!(flags & IORING_CQE_F_MORE))
+		coil__conn_recv_done(c, res > 0 ? 1 : res);
+}
+
+static void dispatch(struct coil_loop *loop, uint64_t data, int res,
+		     unsigned flags)
+{
+	void *p = (void *)(uintptr_t)(data & ~(uint64_t)TAG_MASK);
+
+	switch (data & TAG_MASK) {
+	case TAG_ACCEPT:
+		on_accept(p, res, flags);
+		break;
+	case TAG_RECV:
+		on_recv(p, res, flags);
+		break;
+	case TAG_SEND:
+		coil__conn_sent(p, res);
+		break;
+	case TAG_WAKE:
+		wake_arm(loop);
+		break;
+	default:
+		break;
+	}
+}
+
+static unsigned reap(struct coil_loop *loop)
+{
+	struct uring *u = U(loop);
+	struct io_uring_cqe *cqes[BATCH];
+	struct {
+		uint64_t data;
+		int32_t res;
+		uint32_t flags;
+	} ev[BATCH];
+	unsigned total = 0, n;
+
+	do {
+		n = io_uring_peek_batch_cqe(&u->ring, cqes, BATCH);
+		for (unsigned i = 0; i < n; i++) {
+			ev[i].data = cqes[i]->user_data;
+			ev[i].res = cqes[i]->res;
+			ev[i].flags = cqes[i]->flags;
+		}
+		io_uring_cq_advance(&u->ring, n);
+		for (unsigned i = 0; i < n; i++)
+			dispatch(loop, ev[i].data, ev[i].res, ev[i].flags);
+		total += n;
+	} while (n == BATCH);
+	return total;
+}
+
+static void uring_wait(struct coil_loop *loop, int64_t timeout_ms)
+{
+	struct uring *u = U(loop);
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (loop->poll == COIL_POLL_ALWAYS) {
+		timeout_ms = 0;
+	} else if (loop->poll == COIL_POLL_ADAPTIVE && timeout_ms != 0 &&
+		   loop->now_ns - u->last_event_ns <
+			   (uint64_t)loop->poll_us * 1000) {
+		timeout_ms = 0;
+	}
+	if (io_uring_cq_ready(&u->ring))
+		timeout_ms = 0;
+
+	if (timeout_ms == 0) {
+		ret = io_uring_submit_and_get_events(&u->ring);
+	} else if (timeout_ms < 0) {
+		ret = io_uring_submit_and_wait(&u->ring, 1);
+	} else {
+		struct __kernel_timespec ts = {
+			.tv_sec = timeout_ms / 1000,
+			.tv_nsec = (timeout_ms % 1000) * 1000000,
+		};
+		ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts,
+						       NULL);
+	}
+	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
+	    ret != -EBUSY)
+		coil__log("loop %u: io_uring_enter: %s", loop->id,
+			  strerror(-ret));
+	if (reap(loop)) {
+		coil__loop_clock(loop);
+		u->last_event_ns = loop->now_ns;
+	}
+}
+
+static void uring_wake(struct coil_loop *loop)
+{
+	struct uring *u = U(loop);
+	uint64_t one = 1;
+
+	if (u && write(u->wake_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, the loop will wake. */
+	}
+}
+
+const struct coil__backend_ops coil__uring_ops = {
+	.name = "io_uring",
+	.loop_init = uring_loop_init,
+	.loop_fini = uring_loop_fini,
+	.listen_start = uring_listen_start,
+	.listen_stop = uring_listen_stop,
+	.recv_arm = uring_recv_arm,
+	.recv_cancel = uring_recv_cancel,
+	.send = uring_send,
+	.send_cancel = uring_send_cancel,
+	.close = uring_close,
+	.wait = uring_wait,
+	.wake = uring_wake,
+};

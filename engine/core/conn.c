@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connections: receive dispatch with the carry buffer, the per-connection
+ * send queue (gathered, one send in flight, short sends continued), flow
+ * control, idle timeouts and the close state machine.
+ */
+#include "internal.h"
+#include "../backend/backend.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define DEFAULT_HIGH_WATER (256u << 10)
+#define DEFAULT_MAX_INPUT (1u << 20)
+
+static size_t high_water(const struct coil_conn *c)
+{
+	size_t hw = c->lst->svc->write_high_water;
+	return hw ? hw : DEFAULT_HIGH_WATER;
+}
+
+static size_t max_input(const struct coil_conn *c)
+{
+	size_t m = c->lst->svc->max_input;
+	return m ? m : DEFAULT_MAX_INPUT;
+}
+
+void coil__conn_mark(struct coil_conn *c)
+{
+	if (c->flags & (CONN_DIRTY | CONN_FREED))
+		return;
+	c->flags |= CONN_DIRTY;
+	c->next_dirty = c->loop->dirty;
+	c->loop->dirty = c;
+}
+
+void *coil_conn_state(struct coil_conn *c)
+{
+	return c->state;
+}
+
+struct coil_loop *coil_conn_loop(const struct coil_conn *c)
+{
+	return c->loop;
+}
+
+void *coil_conn_service_data(const struct coil_conn *c)
+{
+	return c->lst->svc->data;
+}
+
+size_t coil_conn_queued(const struct coil_conn *c)
+{
+	return c->queued;
+}
+
+/* ---- idle timeout ---- */
+
+static void idle_fired(struct coil_timer *t)
+{
+	struct coil_conn *c = coil__container_of(t, struct coil_conn, idle);
+	uint64_t limit = c->lst->svc->idle_timeout_ms;
+	uint64_t idle = c->loop->now_ms - c->last_rx_ms;
+
+	/* The deadline moves with every receive without touching the wheel;
+	 * only here do we look at how long it has really been. */
+	if (idle < limit) {
+		coil_timer_start(t, limit - idle);
+		return;
+	}
+	if (!c->close_reason)
+		c->close_reason = -ETIMEDOUT;
+	coil_conn_close(c);
+}
+
+/* ---- segments ---- */
+
+static struct coil__seg *seg_new(struct coil_loop *loop, bool chunk)
+{
+	struct coil__slab *s = chunk ? &loop->chunks : &loop->segs;
+	struct coil__seg *seg = coil__slab_get(s);
+
+	if (seg) {
+		seg->heap = 0;
+	} else {
+		/* The send memory set aside is used up: fall back to the heap
+		 * rather than fail a write (counted; never on a healthy path). */
+		seg = malloc(chunk ? COIL__CHUNK_SIZE : sizeof(*seg));
+		if (!seg)
+			return NULL;
+		seg->heap = 1;
+		if (chunk)
+			loop->chunk_heap++;
+		else
+			loop->seg_heap++;
+	}
+	seg->next = NULL;
+	seg->len = 0;
+	seg->room = 0;
+	if (chunk) {
+		seg->kind = SEG_CHUNK;
+		seg->data = (const uint8_t *)(seg + 1);
+		seg->room = COIL__CHUNK_SIZE - (uint32_t)sizeof(*seg);
+	}
+	return seg;
+}
+
+static void seg_free(struct coil_loop *loop, struct coil__seg *seg)
+{
+	if (seg->kind >= 0)
+		coil__buf_put(&loop->pool, (uint32_t)seg->kind);
+	if (seg->heap)
+		free(seg);
+	else
+		coil__slab_put(seg->kind == SEG_CHUNK ? &loop->chunks
+						       : &loop->segs,
+			       seg);
+}
+
+static void seg_append(struct coil_conn *c, struct coil__seg *seg)
+{
+	if (c->sq_tail)
+		c->sq_tail->next = seg;
+	else
+		c->sq_head = seg;
+	c->sq_tail = seg;
+}
+
+static void queued_grew(struct coil_conn *c, size_t len)
+{
+	c->queued += len;
+	coil__conn_mark(c);
+	if (c->queued > high_water(c) && !(c->flags & CONN_WPAUSED)) {
+		/* A slow reader: stop reading from it so its output cannot
+		 * grow without bound (Twisted's pauseProducing). */
+		c->flags |= CONN_WPAUSED;
+	}
+}
+
+static int write_check(struct coil_conn *c)
+{
+	if (c->flags & (CONN_CLOSING | CONN_FREED))
+		return -EPIPE;
+	return 0;
+}
+
+int coil_conn_write(struct coil_conn *c, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t left = len;
+	int ret = write_check(c);
+
+	if (ret || !len)
+		return ret;
+	while (left) {
+		struct coil__seg *t = c->sq_tail;
+		uint32_t n;
+
+		if (!t || t->kind != SEG_CHUNK || !t->room) {
+			t = seg_new(c->loop, true);
+			if (!t)
+				goto nomem;
+			seg_append(c, t);
+		}
+		n = left < t->room ? (uint32_t)left : t->room;
+		/* Appending to a chunk a send is reading is safe: the send
+		 * covers only bytes queued before it was issued. */
+		memcpy((uint8_t *)t->data + t->len, p, n);
+		t->len += n;
+		t->room -= n;
+		p += n;
+		left -= n;
+	}
+	queued_grew(c, len);
+	return 0;
+nomem:
+	/* Part was queued: the stream is broken, so the connection must go. */
+	queued_grew(c, len - left);
+	c->close_reason = -ENOMEM;
+	coil_conn_abort(c);
+	return -ENOMEM;
+}
+
+static int write_seg(struct coil_conn *c, const void *data, size_t len,
+		     int32_t kind)
+{
+	struct coil__seg *t = c->sq_tail;
+	struct coil__seg *seg;
+
+	if (len > UINT32_MAX / 2)
+		return coil_conn_write(c, data, len);
+	/* Extend the tail when the new bytes follow it in the same memory. */
+	if (t && t->kind == kind && t->data + t->len == data &&
+	    (kind == SEG_STATIC || t->len + len <= c->loop->pool.size)) {
+		t->len += (uint32_t)len;
+		queued_grew(c, len);
+		return 0;
+	}
+	seg = seg_new(c->loop, false);
+	if (!seg) {
+		c->close_reason = -ENOMEM;
+		coil_conn_abort(c);
+		return -ENOMEM;
+	}
+	seg->kind = kind;
+	seg->data = data;
+	seg->len = (uint32_t)len;
+	if (kind >= 0)
+		coil__buf_get(&c->loop->pool, (uint32_t)kind);
+	seg_append(c, seg);
+	queued_grew(c, len);
+	return 0;
+}
+
+int coil_conn_write_ref(struct coil_conn *c, const void *data, size_t len)
+{
+	struct coil_loop *loop = c->loop;
+	const uint8_t *p = data;
+	int ret = write_check(c);
+
+	if (ret || !len)
+		return ret;
+	if (loop->cur_bid < 0 || !(c->flags & CONN_IN_DATA) ||
+	    p < loop->cur_base || p + len > loop->cur_base + loop->cur_len)
+		return coil_conn_write(c, data, len);
+	return write_seg(c, data, len, loop->cur_bid);
+}
+
+int coil_conn_write_static(struct coil_conn *c, const void *data, size_t len)
+{
+	int ret = write_check(c);
+
+	if (ret || !len)
+		return ret;
+	return write_seg(c, data, len, SEG_STATIC);
+}
+
+/* Drop everything queued that no send is reading. */
+static void queue_drop(struct coil_conn *c)
+{
+	struct coil__seg *s = c->sq_head;
+
+	assert(!(c->flags & CONN_SENDING));
+	while (s) {
+		struct coil__seg *next = s->next;
+
+		seg_free(c->loop, s);
+		s = next;
+	}
+	c->sq_head = c->sq_tail = NULL;
+	c->queued = 0;
+}
+
+/* ---- close ---- */
+
+void coil_conn_close(struct coil_conn *c)
+{
+	if (c->flags & (CONN_CLOSING | CONN_FREED))
+		return;
+	c->flags |= CONN_CLOSING;
+	coil__conn_mark(c);
+}
+
+void coil_conn_abort(struct coil_conn *c)
+{
+	if (c->flags & (CONN_ABORT | CONN_FREED))
+		return;
+	c->flags |= CONN_CLOSING | CONN_ABORT;
+	coil__conn_mark(c);
+}
+
+static void conn_free(struct coil_conn *c)
+{
+	struct coil_loop *loop = c->loop;
+	const struct coil_proto_ops *ops = c->lst->svc->ops;
+
+	assert(!(c->flags & (CONN_RECV_ARMED | CONN_SENDING | CONN_DIRTY)));
+	if (c->flags & CONN_STARVED) {
+		struct coil_conn **pp = &loop->starved;
+
+		while (*pp != c)
+			pp = &(*pp)->next_starved;
+		*pp = c->next_starved;
+	}
+	loop->be->close(c, c->flags & CONN_ABORT);
+	c->fd = -1;
+	coil_timer_stop(&c->idle);
+	c->flags |= CONN_FREED;
+	if (ops->on_close)
+		ops->on_close(c, c->close_reason);
+	queue_drop(c);
+	free(c->carry);
+	c->carry = NULL;
+	c->all_prev->all_next = c->all_next;
+	c->all_next->all_prev = c->all_prev;
+	loop->nconns--;
+	atomic_fetch_add_explicit(&loop->closed, 1, memory_order_relaxed);
+	coil__slab_put(&loop->conns, c);
+}
+
+void coil_conn_pause(struct coil_conn *c)
+{
+	c->flags |= CONN_PAUSED;
+}
+
+void coil_conn_resume(struct coil_conn *c)
+{
+	if (!(c->flags & CONN_PAUSED))
+		return;
+	c->flags &= ~CONN_PAUSED;
+	if (c->carry_len)
+		c->flags |= CONN_CARRY_DUE;
+	coil__conn_mark(c);
+}
+
+/* ---- accept ---- */
+
+void coil__conn_accepted(struct coil__listener *lst, int fd)
+{
+	struct coil_loop *loop = lst->loop;
+	const struct coil_service *svc = lst->svc;
+	struct coil_conn *c;
+
+	if (loop->stopping) {
+		loop->be->close(&(struct coil_conn){ .fd = fd, .loop = loop },
+				false);
+		return;
+	}
+	c = coil__slab_get(&loop->conns);
+	if (!c) {
+		/* Full: refuse, loudly but not once per connection. */
+		if (lst->refused++ % 1024 == 0)
+			coil__log("loop %u: connection limit reached, "
+				  "refusing (%u so far)",
+				  loop->id, lst->refused);
+		loop->be->close(&(struct coil_conn){ .fd = fd, .loop = loop },
+				false);
+		return;
+	}
+	memset(c, 0, loop->conn_size);
+	c->loop = loop;
+	c->lst = lst;
+	c->fd = fd;
+	c->last_rx_ms = loop->now_ms;
+	coil_timer_init(&c->idle, loop, idle_fired, NULL);
+	c->all_next = loop->all.all_next;
+	c->all_prev = &loop->all;
+	loop->all.all_next->all_prev = c;
+	loop->all.all_next = c;
+	loop->nconns++;
+	atomic_fetch_add_explicit(&loop->accepted, 1, memory_order_relaxed);
+
+	if (fd >= 0 && !(svc->flags & COIL_SERVICE_NAGLE)) {
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
+	}
+	if (svc->ops->on_open && svc->ops->on_open(c) < 0) {
+		/* Refused by the protocol: no on_close for it. */
+		c->flags |= CONN_CLOSING | CONN_ABORT;
+		loop->be->close(c, true);
+		c->all_prev->all_next = c->all_next;
+		c->all_next->all_prev = c->all_prev;
+		loop->nconns--;
+		coil__slab_put(&loop->conns, c);
+		return;
+	}
+	if (svc->idle_timeout_ms)
+		coil_timer_start(&c->idle, svc->idle_timeout_ms);
+	coil__conn_mark(c);   /* arms the receive at the next flush */
+}
+
+/* ---- receive ---- */
+
+static bool carry_add(struct coil_conn *c, const uint8_t *data, size_t len)
+{
+	size_t need = (size_t)c->carry_len + len;
+
+	if (need > max_input(c)) {
+		coil__log("loop %u: fd %d: %zu unconsumed input bytes exceed "
+			  "max_input, closing",
+			  c->loop->id, c->fd, need);
+		c->close_reason = -EMSGSIZE;
+		coil_conn_abort(c);
+		return false;
+	}
+	if (need > c->carry_cap) {
+		size_t cap = c->carry_cap ? c->carry_cap : 512;
+		uint8_t *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(c->carry, cap);
+		if (!p) {
+			c->close_reason = -ENOMEM;
+			coil_conn_abort(c);
+			return false;
+		}
+		c->carry = p;
+		c->carry_cap = (uint32_t)cap;
+	}
+	memcpy(c->carry + c->carry_len, data, len);
+	c->carry_len = (uint32_t)need;
+	return true;
+}
+
+static bool reading_stopped(const struct coil_conn *c)
+{
+	return c->flags & (CONN_CLOSING | CONN_PAUSED | CONN_WPAUSED);
+}
+
+/* Hand carried input to on_data until it is consumed or reading stops. */
+static void carry_deliver(struct coil_conn *c)
+{
+	const struct coil_proto_ops *ops = c->lst->svc->ops;
+
+	while (c->carry_len && !reading_stopped(c)) {
+		size_t n;
+
+		c->flags |= CONN_IN_DATA;
+		n = ops->on_data(c, c->carry, c->carry_len);
+		c->flags &= ~CONN_IN_DATA;
+		assert(n <= c->carry_len);
+		if (n == 0)
+			break;
+		memmove(c->carry, c->carry + n, c->carry_len - n);
+		c->carry_len -= (uint32_t)n;
+	}
+	if (!c->carry_len && c->carry_cap > 4096) {
+		/* Give back a large carry once it drained. */
+		free(c->carry);
+		c->carry = NULL;
+		c->carry_cap = 0;
+	}
+}
+
+void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
+		     int32_t bid)
+{
+	struct coil_loop *loop = c->loop;
+
+	c->last_rx_ms = loop->now_ms;
+	if (c->flags & CONN_CLOSING) {
+		/* Input after close() was requested is discarded, by design. */
+	} else if (c->carry_len || reading_stopped(c)) {
+		if (carry_add(c, data, len))
+			carry_deliver(c);
+	} else {
+		size_t n;
+
+		loop->cur_bid = bid;
+		loop->cur_base = data;
+		loop->cur_len = len;
+		c->flags |= CONN_IN_DATA;
+		n = c->lst->svc->ops->on_data(c, data, len);
+		c->flags &= ~CONN_IN_DATA;
+		loop->cur_bid = -1;
+		assert(n <= len);
+		if (n < len && !(c->flags & CONN_CLOSING) && carry_add(c, data + n, len - n))
+			carry_deliver(c);
+	}
+	if (bid >= 0)
+		coil__buf_put(&loop->pool, (uint32_t)bid);
+	if (reading_stopped(c) && (c->flags & CONN_RECV_ARMED))
+		coil__conn_mark(c);  /* flush cancels the receive */
+}
+
+void coil__conn_recv_done(struct coil_conn *c, int res)
+{
+	struct coil_loop *loop = c->loop;
+
+	c->flags &= ~(CONN_RECV_ARMED | CONN_CANCELING);
+	switch (res) {
+	case 1:
+	case -ECANCELED:
+		break;
+	case -ENOBUFS:
+		if (!(c->flags & CONN_STARVED)) {
+			c->flags |= CONN_STARVED;
+			c->next_starved = loop->starved;
+			loop->starved = c;
+		}
+		break;
+	case 0:
+		c->flags |= CONN_EOF;
+		if (!c->close_reason)
+			c->close_reason = COIL_CLOSE_PEER;
+		coil_conn_close(c);
+		break;
+	default:
+		if (!c->close_reason)
+			c->close_reason = res;
+		coil_conn_abort(c);
+		break;
+	}
+	coil__conn_mark(c);
+}
+
+/* ---- send ---- */
+
+void coil__conn_sent(struct coil_conn *c, int res)
+{
+	struct coil_loop *loop = c->loop;
+	size_t done;
+
+	c->flags &= ~(CONN_SENDING | CONN_SEND_CANCEL);
+	coil__conn_mark(c);
+	if (res < 0) {
+		if (!c->close_reason)
+			c->close_reason = res == -ECANCELED ? 0 : res;
+		coil_conn_abort(c);
+		return;
+	}
+	assert((uint32_t)res <= c->inflight);
+	done = (size_t)res;
+	c->queued -= done;
+	c->inflight = 0;
+	while (done) {
+		struct coil__seg *s = c->sq_head;
+		uint32_t n = done < s->len ? (uint32_t)done : s->len;
+
+		s->data += n;
+		s->len -= n;
+		done -= n;
+		if (s->len == 0 && (s->kind != SEG_CHUNK || s != c->sq_tail ||
+				    !s->room)) {
+			c->sq_head = s->next;
+			if (!c->sq_head)
+				c->sq_tail = NULL;
+			seg_free(loop, s);
+		}
+	}
+	/* An emptied tail chunk with room stays for the next write; reset it
+	 * to its start so the room is not wasted. */
+	if (c->sq_head && c->sq_head == c->sq_tail && c->sq_head->len == 0 &&
+	    c->sq_head->kind == SEG_CHUNK) {
+		struct coil__seg *s = c->sq_head;
+		s->data = (const uint8_t *)(s + 1);
+		s->room = COIL__CHUNK_SIZE - (uint32_t)sizeof(*s);
+	}
+	if ((c->flags & CONN_WPAUSED) && c->queued <= high_water(c) / 2) {
+		c->flags &= ~CONN_WPAUSED;
+		if (c->carry_len)
+			c->flags |= CONN_CARRY_DUE;
+		if (c->lst->svc->ops->on_drain && !(c->flags & CONN_CLOSING))
+			c->lst->svc->ops->on_drain(c);
+	}
+}
+
+static void send_start(struct coil_conn *c)
+{
+	struct coil__seg *s = c->sq_head;
+	uint32_t n = 0;
+	size_t total = 0;
+
+	while (s && n < COIL__SEND_IOV && total < (1u << 30)) {
+		if (s->len) {
+			c->iov[n].iov_base = (void *)s->data;
+			c->iov[n].iov_len = s->len;
+			total += s->len;
+			n++;
+		}
+		s = s->next;
+	}
+	if (!n)
+		return;
+	c->niov = n;
+	c->inflight = (uint32_t)total;
+	c->flags |= CONN_SENDING;
+	c->loop->be->send(c);
+}
+
+static void conn_flush(struct coil_conn *c)
+{
+	struct coil_loop *loop = c->loop;
+	uint32_t f;
+
+	if (c->flags & CONN_CARRY_DUE) {
+		c->flags &= ~CONN_CARRY_DUE;
+		carry_deliver(c);
+		/* on_data may have closed it: it is on the flush list again
+		 * and will be handled there, once. */
+		if (c->flags & CONN_DIRTY)
+			return;
+	}
+	f = c->flags;
+	if (f & CONN_ABORT) {
+		if ((f & CONN_RECV_ARMED) && !(f & CONN_CANCELING)) {
+			c->flags |= CONN_CANCELING;
+			loop->be->recv_cancel(c);
+		}
+		if ((f & CONN_SENDING) && !(f & CONN_SEND_CANCEL)) {
+			c->flags |= CONN_SEND_CANCEL;
+			loop->be->send_cancel(c);
+		}
+		if (!(c->flags & (CONN_RECV_ARMED | CONN_SENDING)))
+			conn_free(c);
+		return;
+	}
+	if (c->queued && !(f & CONN_SENDING))
+		send_start(c);
+	if (reading_stopped(c)) {
+		if ((c->flags & CONN_RECV_ARMED) && !(c->flags & CONN_CANCELING)) {
+			c->flags |= CONN_CANCELING;
+			loop->be->recv_cancel(c);
+		}
+	} else if (!(c->flags & (CONN_RECV_ARMED | CONN_STARVED | CONN_EOF))) {
+		c->flags |= CONN_RECV_ARMED;
+		loop->be->recv_arm(c);
+	}
+	if ((c->flags & CONN_CLOSING) && !c->queued &&
+	    !(c->flags & (CONN_RECV_ARMED | CONN_SENDING)))
+		conn_free(c);
+}
+
+void coil__loop_flush(struct coil_loop *loop)
+{
+	/* Buffers came back: let starved receives try again. */
+	if (loop->starved && loop->pool.nfree) {
+		struct coil_conn *c = loop->starved;
+
+		loop->starved = NULL;
+		while (c) {
+			struct coil_conn *next = c->next_starved;
+
+			c->flags &= ~CONN_STARVED;
+			coil__conn_mark(c);
+			c = next;
+		}
+	}
+	while (loop->dirty) {
+		struct coil_conn *c = loop->dirty;
+
+		loop->dirty = c->next_dirty;
+		c->flags &= ~CONN_DIRTY;
+		conn_flush(c);
+	}
+}
+
+void coil__loop_kill_all(struct coil_loop *loop)
+{
+	/* Only for teardown, after the backend stopped: nothing is in flight
+	 * any more, whatever the flags say. */
+	while (loop->all.all_next != &loop->all) {
+		struct coil_conn *c = loop->all.all_next;
+
+		c->flags &= ~(CONN_RECV_ARMED | CONN_SENDING | CONN_DIRTY);
+		c->flags |= CONN_CLOSING | CONN_ABORT;
+		conn_free(c);
+	}
+	loop->dirty = NULL;
+	loop->starved = NULL;
+}

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine: one pinned thread per loop, one SO_REUSEPORT listener per loop
+ * and service, signals, graceful shutdown.
+ */
+#include "internal.h"
+#include "../backend/backend.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+extern const char *coil__log_name;
+
+struct loop_slot {
+	struct coil_loop loop;  /* first: cache-aligned */
+	struct coil_engine *eng;
+	pthread_t thread;
+	int start_err;
+	atomic_int state;       /* 0 starting, 1 running, 2 exited */
+};
+
+struct coil_engine {
+	struct coil_engine_opts opts;
+	const struct coil__backend_ops *be;
+	unsigned nloops;
+	int *cpus;
+	struct loop_slot *slots;
+	struct coil_service svc[COIL__MAX_SERVICES];
+	unsigned nsvc;
+	int *lfd;                  /* [svc * nloops + loop] */
+	uint16_t port[COIL__MAX_SERVICES];
+	size_t state_size;
+	atomic_bool stop;
+	bool ran;
+};
+
+static int pick_cpus(struct coil_engine *eng, unsigned want)
+{
+	cpu_set_t set;
+	unsigned n = 0, avail;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return -errno;
+	avail = (unsigned)CPU_COUNT(&set);
+	if (!want)
+		want = avail;
+	eng->cpus = calloc(want, sizeof(int));
+	if (!eng->cpus)
+		return -ENOMEM;
+	if (want > avail)
+		coil__log("%u loops on %u CPUs: loops will share CPUs", want,
+			  avail);
+	while (n < want) {
+		for (int c = 0; c < CPU_SETSIZE && n < want; c++)
+			if (CPU_ISSET(c, &set))
+				eng->cpus[n++] = c;
+	}
+	eng->nloops = want;
+	return 0;
+}
+
+int coil_engine_create(const struct coil_engine_opts *opts,
+		       struct coil_engine **out)
+{
+	struct coil_engine *eng;
+	int ret;
+
+	eng = calloc(1, sizeof(*eng));
+	if (!eng)
+		return -ENOMEM;
+	if (opts) {
+		size_t n = opts->sz && opts->sz < sizeof(eng->opts)
+				   ? opts->sz
+				   : sizeof(eng->opts);
+		memcpy(&eng->opts, opts, n);
+	}
+	if (eng->opts.name)
+		coil__log_name = eng->opts.name;
+	if (!eng->opts.bufs)
+		eng->opts.bufs = 2048;
+	if (!eng->opts.buf_size)
+		eng->opts.buf_size = 4096;
+	if (!eng->opts.max_conns)
+		eng->opts.max_conns = 65536;
+	if (!eng->opts.drain_ms)
+		eng->opts.drain_ms = 5000;
+	if (!eng->opts.poll_us)
+		eng->opts.poll_us = 50;
+	if (eng->opts.bufs > 65536 || eng->opts.buf_size < 64 ||
+	    eng->opts.buf_size > (1u << 20) || eng->opts.poll > COIL_POLL_ALWAYS) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	switch (eng->opts.backend) {
+	case COIL_BACKEND_AUTO:
+	case COIL_BACKEND_URING:
+		eng->be = &coil__uring_ops;
+		break;
+	default:
+		coil__log("backend epoll is not available yet");
+		ret = -ENOTSUP;
+		goto fail;
+	}
+	ret = pick_cpus(eng, eng->opts.cores);
+	if (ret)
+		goto fail;
+	eng->slots = aligned_alloc(64, sizeof(*eng->slots) * eng->nloops);
+	if (!eng->slots) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	memset(eng->slots, 0, sizeof(*eng->slots) * eng->nloops);
+	eng->lfd = malloc(sizeof(int) * COIL__MAX_SERVICES * eng->nloops);
+	if (!eng->lfd) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	*out = eng;
+	return 0;
+fail:
+	free(eng->lfd);
+	free(eng->slots);
+	free(eng->cpus);
+	free(eng);
+	return ret;
+}
+
+const char *coil_engine_backend(const struct coil_engine *eng)
+{
+	return eng->be->name;
+}
+
+static int parse_addr(const char *addr, uint16_t port,
+		      struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!addr)
+		addr = "0.0.0.0";
+	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int listen_one(struct sockaddr_storage *ss, socklen_t len, int backlog)
+{
+	int one = 1, fd, ret;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)ss, len) < 0 || listen(fd, backlog) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
+{
+	struct sockaddr_storage ss;
+	struct coil_service *copy;
+	socklen_t len;
+	unsigned i, idx = eng->nsvc;
+	int ret, backlog;
+
+	if (idx >= COIL__MAX_SERVICES || !svc || !svc->ops || !svc->ops->on_data)
+		return -EINVAL;
+	copy = &eng->svc[idx];
+	memset(copy, 0, sizeof(*copy));
+	memcpy(copy, svc, svc->sz && svc->sz < sizeof(*copy) ? svc->sz
+							   : sizeof(*copy));
+	ret = parse_addr(copy->addr, copy->port, &ss, &len);
+	if (ret)
+		return ret;
+	backlog = copy->backlog > 0 ? copy->backlog : 4096;
+	for (i = 0; i < eng->nloops; i++) {
+		int fd = listen_one(&ss, len, backlog);
+
+		if (fd < 0) {
+			ret = fd;
+			goto fail;
+		}
+		eng->lfd[idx * eng->nloops + i] = fd;
+		if (i == 0) {
+			/* Port 0: every other loop joins the port the first
+			 * one was given. */
+			if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+				ret = -errno;
+				close(fd);
+				goto fail;
+			}
+			eng->port[idx] = ntohs(ss.ss_family == AF_INET
+						       ? ((struct sockaddr_in *)&ss)->sin_port
+						       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	if (copy->state_size > eng->state_size)
+		eng->state_size = copy->state_size;
+	eng->nsvc++;
+	return (int)idx;
+fail:
+	while (i--)
+		close(eng->lfd[idx * eng->nloops + i]);
+	return ret;
+}
+
+uint16_t coil_engine_port(const struct coil_engine *eng, int index)
+{
+	if (index < 0 || (unsigned)index >= eng->nsvc)
+		return 0;
+	return eng->port[index];
+}
+
+static void *loop_main(void *arg)
+{
+	struct loop_slot *slot = arg;
+	struct coil_engine *eng = slot->eng;
+	struct coil_loop *loop = &slot->loop;
+	struct coil__loop_opts o = {
+		.id = (unsigned)(slot - eng->slots),
+		.poll = eng->opts.poll,
+		.poll_us = eng->opts.poll_us,
+		.bufs = eng->opts.bufs,
+		.buf_size = eng->opts.buf_size,
+		.max_conns = eng->opts.max_conns,
+		.state_size = eng->state_size,
+		.drain_ms = eng->opts.drain_ms,
+	};
+	cpu_set_t set;
+	int ret;
+
+	o.cpu = eng->cpus[o.id];
+	CPU_ZERO(&set);
+	CPU_SET(o.cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		coil__log("loop %u: cannot pin to CPU %d", o.id, o.cpu);
+	/* Memory is set aside on the loop's own thread (first touch keeps it
+	 * on the loop's NUMA node). */
+	ret = coil__loop_init(loop, &o, eng->be);
+	if (ret)
+		goto fail;
+	loop->engine = eng;
+	for (unsigned i = 0; i < eng->nsvc; i++) {
+		struct coil__listener *l = &loop->lst[i];
+
+		l->loop = loop;
+		l->svc = &eng->svc[i];
+		l->index = (int)i;
+		l->fd = eng->lfd[i * eng->nloops + o.id];
+		eng->lfd[i * eng->nloops + o.id] = -1;  /* the loop owns it */
+	}
+	loop->nlst = eng->nsvc;
+	ret = eng->be->loop_init(loop);
+	if (ret)
+		goto fail_loop;
+	for (unsigned i = 0; i < loop->nlst; i++) {
+		ret = eng->be->listen_start(&loop->lst[i]);
+		if (ret)
+			goto fail_be;
+	}
+	coil__log("loop %u on CPU %d: backend %s (%s), poll %s, %u x %u B "
+		  "receive buffers%s",
+		  o.id, o.cpu, eng->be->name, loop->be_features,
+		  o.poll == COIL_POLL_ALWAYS     ? "always"
+		  : o.poll == COIL_POLL_ADAPTIVE ? "adaptive"
+						 : "never",
+		  o.bufs, o.buf_size, loop->pool.mem.huge ? " (huge pages)" : "");
+	atomic_store(&slot->state, 1);
+	ret = coil__loop_run(loop);
+	eng->be->loop_fini(loop);
+	coil__loop_fini(loop);
+	slot->start_err = ret;
+	atomic_store(&slot->state, 2);
+	return NULL;
+fail_be:
+	eng->be->loop_fini(loop);
+fail_loop:
+	coil__loop_fini(loop);
+fail:
+	for (unsigned i = 0; i < loop->nlst; i++)
+		if (loop->lst[i].fd >= 0)
+			close(loop->lst[i].fd);
+	coil__log("loop %u: cannot start: %s", o.id, strerror(-ret));
+	slot->start_err = ret;
+	atomic_store(&slot->state, 2);
+	return NULL;
+}
+
+static void request_stop(struct coil_engine *eng, bool abort_now)
+{
+	for (unsigned i = 0; i < eng->nloops; i++) {
+		struct loop_slot *s = &eng->slots[i];
+
+		/* A loop still starting sees the flags at its first turn. */
+		atomic_store(&s->loop.stop_req, true);
+		if (abort_now)
+			atomic_store(&s->loop.abort_req, true);
+		if (atomic_load(&s->state) == 1)
+			eng->be->wake(&s->loop);
+	}
+}
+
+int coil_engine_run(struct coil_engine *eng)
+{
+	sigset_t set, old;
+	unsigned i, started = 0, signals = 0;
+	int ret = 0;
+
+	if (eng->ran)
+		return -EALREADY;
+	eng->ran = true;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (i = 0; i < eng->nloops; i++) {
+		eng->slots[i].eng = eng;
+		if (pthread_create(&eng->slots[i].thread, NULL, loop_main,
+				   &eng->slots[i])) {
+			ret = -EAGAIN;
+			break;
+		}
+		started++;
+	}
+	for (;;) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		unsigned running = 0, exited = 0;
+		int sig;
+
+		for (i = 0; i < started; i++) {
+			int st = atomic_load(&eng->slots[i].state);
+
+			running += st == 1;
+			exited += st == 2;
+			if (st == 2 && eng->slots[i].start_err && !ret)
+				ret = eng->slots[i].start_err;
+		}
+		if (exited == started)
+			break;
+		if (ret && !signals) {
+			/* A loop could not start: take the others down. */
+			signals = 1;
+			atomic_store(&eng->stop, true);
+		}
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig > 0 || (atomic_load(&eng->stop) && !signals)) {
+			signals++;
+			if (sig > 0 && signals == 1)
+				coil__log("%s: stopping (draining up to %u ms)",
+					  strsignal(sig), eng->opts.drain_ms);
+			else if (sig > 0)
+				coil__log("%s again: aborting connections",
+					  strsignal(sig));
+		}
+		if (signals)
+			request_stop(eng, signals > 1);
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(eng->slots[i].thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+void coil_engine_stop(struct coil_engine *eng)
+{
+	atomic_store(&eng->stop, true);
+}
+
+void coil_engine_destroy(struct coil_engine *eng)
+{
+	if (!eng)
+		return;
+	/* Listeners never handed to a loop are still ours. */
+	for (unsigned s = 0; s < eng->nsvc; s++)
+		for (unsigned i = 0; i < eng->nloops; i++) {
+			int fd = eng->lfd[s * eng->nloops + i];
+
+			if (fd >= 0)
+				close(fd);
+		}
+	free(eng->lfd);
+	free(eng->slots);
+	free(eng->cpus);
+	free(eng);
+}

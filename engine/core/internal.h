@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private engine structures shared by core/, mem/ and backend/. Never
+ * installed. Apps use engine/include/coil only.
+ */
+#ifndef COIL_INTERNAL_H
+#define COIL_INTERNAL_H
+
+#include <coil/coil.h>
+#include <coil/testing.h>
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "../mem/mem.h"
+
+#define COIL__MAX_SERVICES 8
+#define COIL__SEND_IOV 16            /* segments gathered into one send */
+#define COIL__CHUNK_SIZE (16u << 10) /* send-side chunk for copied writes */
+#define COIL__WHEEL_SLOTS 1024u      /* 1 ms ticks: one revolution ~1 s */
+
+#define coil__container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct coil__backend_ops;
+
+/* Log one line to stderr, prefixed with the engine name. */
+void coil__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- timing wheel (core/timer.c) ---- */
+struct coil__wheel {
+	struct coil_timer slots[COIL__WHEEL_SLOTS]; /* sentinels */
+	uint64_t bitmap[COIL__WHEEL_SLOTS / 64];    /* non-empty slots */
+	uint64_t cur_ms;  /* every timer expiring <= cur_ms has fired */
+	uint32_t count;   /* armed timers */
+};
+void coil__wheel_init(struct coil__wheel *w, uint64_t now_ms);
+/* Fire every timer due at or before now_ms, in expiry order per ms. */
+void coil__wheel_run(struct coil__wheel *w, uint64_t now_ms);
+/* Milliseconds until the next timer may be due (a lower bound), or -1. */
+int64_t coil__wheel_timeout(const struct coil__wheel *w);
+
+/* ---- send queue segments ---- */
+enum { SEG_CHUNK = -1, SEG_STATIC = -2 }; /* else: a receive buffer id */
+
+struct coil__seg {
+	struct coil__seg *next;
+	const uint8_t *data;  /* first unsent byte */
+	uint32_t len;         /* unsent bytes */
+	int32_t kind;         /* SEG_CHUNK, SEG_STATIC or a buffer id */
+	uint32_t room;        /* SEG_CHUNK: free bytes after data+len */
+	uint32_t heap;        /* allocated with malloc (slab was full) */
+};
+
+/* ---- listener ---- */
+struct coil__listener {
+	struct coil_loop *loop;
+	const struct coil_service *svc;  /* the engine's copy */
+	int fd;
+	int index;
+	bool armed;
+	bool closed;
+	unsigned refused;
+	unsigned errors;
+	struct coil_timer retry;   /* re-arm accept after an error */
+};
+
+/* ---- connection ---- */
+enum {
+	CONN_RECV_ARMED = 1u << 0,  /* a receive is outstanding */
+	CONN_SENDING = 1u << 1,     /* a send is outstanding */
+	CONN_CLOSING = 1u << 2,     /* close requested: no more input */
+	CONN_ABORT = 1u << 3,       /* drop output, reset */
+	CONN_PAUSED = 1u << 4,      /* coil_conn_pause() */
+	CONN_WPAUSED = 1u << 5,     /* paused by the high-water mark */
+	CONN_EOF = 1u << 6,         /* peer sent FIN */
+	CONN_DIRTY = 1u << 7,       /* on the loop's flush list */
+	CONN_STARVED = 1u << 8,     /* receive ended for lack of buffers */
+	CONN_CANCELING = 1u << 9,   /* a cancel of the receive was issued */
+	CONN_FREED = 1u << 10,      /* on_close has run */
+	CONN_IN_DATA = 1u << 11,    /* inside on_data */
+	CONN_CARRY_DUE = 1u << 12,  /* deliver carried input at flush */
+	CONN_SEND_CANCEL = 1u << 13,
+};
+
+struct coil_conn {
+	struct coil_loop *loop;
+	struct coil__listener *lst;
+	int fd;
+	uint32_t flags;
+	int close_reason;
+	uint32_t carry_len, carry_cap;
+	uint8_t *carry;                 /* unconsumed input, malloc'd */
+	struct coil__seg *sq_head, *sq_tail;
+	size_t queued;                  /* bytes in the send queue */
+	uint32_t inflight;              /* bytes covered by the send in flight */
+	uint32_t niov;
+	struct coil_conn *next_dirty;
+	struct coil_conn *next_starved;
+	struct coil_conn *all_next, *all_prev;
+	uint64_t last_rx_ms;
+	struct coil_timer idle;
+	struct iovec iov[COIL__SEND_IOV];
+	uint64_t backend[8];            /* backend scratch (msghdr...) */
+	_Alignas(16) uint8_t state[];
+};
+
+/* ---- loop ---- */
+struct coil_loop {
+	unsigned id;
+	int cpu;
+	struct coil_engine *engine;
+	const struct coil__backend_ops *be;
+	void *be_data;
+	const char *be_features;
+	enum coil_poll_mode poll;
+	unsigned poll_us;
+	uint64_t now_ns, now_ms;
+	bool fake_clock;
+
+	struct coil__wheel wheel;
+	struct coil__bufpool pool;
+	struct coil__slab conns, segs, chunks;
+	uint32_t conn_size;
+	unsigned seg_heap, chunk_heap;   /* malloc fallbacks taken (stats) */
+
+	struct coil__listener lst[COIL__MAX_SERVICES];
+	unsigned nlst;
+
+	struct coil_conn *dirty;         /* flush list (LIFO is fine) */
+	struct coil_conn *starved;       /* waiting for receive buffers */
+	struct coil_conn all;            /* sentinel of every live conn */
+	unsigned nconns;
+
+	/* the receive buffer on_data is looking at (for write_ref) */
+	int32_t cur_bid;
+	const uint8_t *cur_base;
+	size_t cur_len;
+
+	atomic_bool stop_req;
+	atomic_bool abort_req;
+	bool stopping;
+	uint64_t drain_deadline_ms;
+	unsigned drain_ms;
+
+	/* statistics, read racily by other threads */
+	atomic_ulong accepted;
+	atomic_ulong closed;
+} __attribute__((aligned(64)));
+
+/* ---- loop core (core/loop.c) ---- */
+struct coil__loop_opts {
+	unsigned id;
+	int cpu;
+	enum coil_poll_mode poll;
+	unsigned poll_us;
+	unsigned bufs, buf_size, max_conns;
+	size_t state_size;   /* largest per-conn state of all services */
+	unsigned drain_ms;
+};
+int coil__loop_init(struct coil_loop *loop, const struct coil__loop_opts *o,
+		    const struct coil__backend_ops *be);
+void coil__loop_fini(struct coil_loop *loop);
+void coil__loop_clock(struct coil_loop *loop);
+/* One turn: timers, flush, then the backend's submit/wait/dispatch.
+ * `block` lets the backend sleep (per poll mode) when nothing is pending. */
+void coil__loop_turn(struct coil_loop *loop, bool block);
+/* Run turns until stopped and drained. Returns 0 or -errno. */
+int coil__loop_run(struct coil_loop *loop);
+/* Begin the graceful stop on the loop's own thread. */
+void coil__loop_begin_stop(struct coil_loop *loop);
+
+/* ---- connection core (core/conn.c): events from the backends ---- */
+void coil__conn_accepted(struct coil__listener *lst, int fd);
+void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
+		     int32_t bid);
+/* The outstanding receive ended: res 0 = EOF, -ENOBUFS = no buffers,
+ * -ECANCELED = cancelled, 1 = ended but may be re-armed, else -errno. */
+void coil__conn_recv_done(struct coil_conn *c, int res);
+/* The outstanding send completed with `res` bytes or -errno. */
+void coil__conn_sent(struct coil_conn *c, int res);
+/* Flush every dirty connection: sends, re-arms, closes. */
+void coil__loop_flush(struct coil_loop *loop);
+void coil__conn_mark(struct coil_conn *c);
+/* Free every connection at once (loop teardown). */
+void coil__loop_kill_all(struct coil_loop *loop);
+
+#endif

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loop: one turn is  clock -> timers -> flush -> backend wait (submit,
+ * maybe sleep, reap a batch, dispatch). Memory for the loop is set aside
+ * here, once.
+ */
+#include "internal.h"
+#include "../backend/backend.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+unsigned coil_loop_id(const struct coil_loop *loop)
+{
+	return loop->id;
+}
+
+uint64_t coil_loop_now_ms(const struct coil_loop *loop)
+{
+	return loop->now_ms;
+}
+
+uint64_t coil_loop_now_ns(const struct coil_loop *loop)
+{
+	return loop->now_ns;
+}
+
+void coil__loop_clock(struct coil_loop *loop)
+{
+	struct timespec ts;
+
+	if (loop->fake_clock)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	loop->now_ns = (uint64_t)ts.tv_sec * 1000000000ull +
+		       (uint64_t)ts.tv_nsec;
+	loop->now_ms = loop->now_ns / 1000000ull;
+}
+
+int coil__loop_init(struct coil_loop *loop, const struct coil__loop_opts *o,
+		    const struct coil__backend_ops *be)
+{
+	size_t conn_size = sizeof(struct coil_conn) + o->state_size;
+	uint32_t nsegs, nchunks;
+	int ret;
+
+	memset(loop, 0, sizeof(*loop));
+	loop->id = o->id;
+	loop->cpu = o->cpu;
+	loop->be = be;
+	loop->poll = o->poll;
+	loop->poll_us = o->poll_us;
+	loop->drain_ms = o->drain_ms;
+	loop->cur_bid = -1;
+	loop->all.all_next = loop->all.all_prev = &loop->all;
+	loop->conn_size = (uint32_t)conn_size;
+	coil__loop_clock(loop);
+	coil__wheel_init(&loop->wheel, loop->now_ms);
+
+	ret = coil__bufpool_init(&loop->pool, o->bufs, o->buf_size);
+	if (ret)
+		goto fail;
+	ret = coil__slab_init(&loop->conns, conn_size, o->max_conns);
+	if (ret)
+		goto fail_pool;
+	/* Send side: references are cheap; copied output gets one chunk per
+	 * two receive buffers' worth, which covers the common case of
+	 * replies no larger than requests. Beyond it the heap takes over. */
+	nsegs = o->bufs * 4 > 4096 ? o->bufs * 4 : 4096;
+	nchunks = (uint32_t)(((size_t)o->bufs * o->buf_size / 2) /
+			     COIL__CHUNK_SIZE);
+	if (nchunks < 64)
+		nchunks = 64;
+	ret = coil__slab_init(&loop->segs, sizeof(struct coil__seg), nsegs);
+	if (ret)
+		goto fail_conns;
+	ret = coil__slab_init(&loop->chunks, COIL__CHUNK_SIZE, nchunks);
+	if (ret)
+		goto fail_segs;
+	return 0;
+fail_segs:
+	coil__slab_fini(&loop->segs);
+fail_conns:
+	coil__slab_fini(&loop->conns);
+fail_pool:
+	coil__bufpool_fini(&loop->pool);
+fail:
+	return ret;
+}
+
+void coil__loop_fini(struct coil_loop *loop)
+{
+	coil__loop_kill_all(loop);
+	coil__slab_fini(&loop->chunks);
+	coil__slab_fini(&loop->segs);
+	coil__slab_fini(&loop->conns);
+	coil__bufpool_fini(&loop->pool);
+}
+
+void coil__loop_turn(struct coil_loop *loop, bool block)
+{
+	int64_t timeout;
+
+	coil__loop_clock(loop);
+	coil__wheel_run(&loop->wheel, loop->now_ms);
+	coil__loop_flush(loop);
+	if (!block || loop->dirty)
+		timeout = 0;
+	else
+		timeout = coil__wheel_timeout(&loop->wheel);
+	loop->be->wait(loop, timeout);
+}
+
+static void drain_check(struct coil_timer *t)
+{
+	(void)t;
+}
+
+void coil__loop_begin_stop(struct coil_loop *loop)
+{
+	struct coil_conn *c, *next;
+
+	if (loop->stopping)
+		return;
+	loop->stopping = true;
+	loop->drain_deadline_ms = loop->now_ms + loop->drain_ms;
+	for (unsigned i = 0; i < loop->nlst; i++)
+		loop->be->listen_stop(&loop->lst[i]);
+	for (c = loop->all.all_next; c != &loop->all; c = next) {
+		next = c->all_next;
+		if (c->flags & CONN_CLOSING)
+			continue;
+		if (c->lst->svc->ops->on_shutdown)
+			c->lst->svc->ops->on_shutdown(c);
+		else
+			coil_conn_close(c);
+	}
+}
+
+int coil__loop_run(struct coil_loop *loop)
+{
+	struct coil_timer wake;
+
+	/* While draining, a timer makes sure the loop wakes for the deadline
+	 * even if every connection is silent. */
+	coil_timer_init(&wake, loop, drain_check, NULL);
+	for (;;) {
+		if (atomic_load_explicit(&loop->stop_req, memory_order_relaxed) &&
+		    !loop->stopping) {
+			coil__loop_clock(loop);
+			coil__loop_begin_stop(loop);
+			coil_timer_start(&wake, loop->drain_ms + 1);
+		}
+		if (loop->stopping) {
+			bool force = atomic_load_explicit(&loop->abort_req,
+							  memory_order_relaxed) ||
+				     loop->now_ms >= loop->drain_deadline_ms;
+
+			if (force) {
+				struct coil_conn *c;
+
+				for (c = loop->all.all_next; c != &loop->all;
+				     c = c->all_next)
+					coil_conn_abort(c);
+				if (!loop->dirty && loop->nconns)
+					coil_timer_start(&wake, 10);
+			}
+			if (!loop->nconns)
+				break;
+		}
+		coil__loop_turn(loop, true);
+	}
+	coil_timer_stop(&wake);
+	return 0;
+}

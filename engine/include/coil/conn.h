@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef COIL_CONN_H
+#define COIL_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct coil_conn;
+struct coil_loop;
+
+/*
+ * struct coil_conn is a Twisted Transport: one accepted TCP connection,
+ * owned by one loop. Every function here must be called on that loop's
+ * thread, and only between on_open and the return of on_close.
+ */
+
+/* The per-connection state (service.state_size bytes, zeroed at accept,
+ * 16-byte aligned). */
+void *coil_conn_state(struct coil_conn *conn);
+
+/* The loop that owns the connection. */
+struct coil_loop *coil_conn_loop(const struct coil_conn *conn);
+
+/* The `data` pointer of the service that accepted the connection. */
+void *coil_conn_service_data(const struct coil_conn *conn);
+
+/*
+ * Queue `len` bytes, copying them into the loop's send memory. Writes are
+ * gathered per connection and sent once per loop turn, in order, with at
+ * most one send in flight per socket; short sends are continued.
+ * Returns 0, or -EPIPE when the connection is closing (nothing queued).
+ */
+int coil_conn_write(struct coil_conn *conn, const void *data, size_t len);
+
+/*
+ * Queue bytes without copying. Inside on_data, `data` may point anywhere in
+ * the bytes on_data was given: the receive buffer is then held (refcounted)
+ * until the send completes. Outside on_data, or for bytes coil had to keep
+ * aside, it falls back to a copy. Same return convention as coil_conn_write.
+ */
+int coil_conn_write_ref(struct coil_conn *conn, const void *data, size_t len);
+
+/*
+ * Queue bytes the caller guarantees stay valid and unchanged until the
+ * connection is closed (string literals, a cache entry that outlives its
+ * connections). No copy. Same return convention as coil_conn_write.
+ */
+int coil_conn_write_static(struct coil_conn *conn, const void *data,
+			   size_t len);
+
+/* Bytes queued and not yet acknowledged by a send completion. */
+size_t coil_conn_queued(const struct coil_conn *conn);
+
+/* Close gracefully: stop reading, send what is queued, then close. on_close
+ * follows later with COIL_CLOSE_LOCAL. Idempotent. */
+void coil_conn_close(struct coil_conn *conn);
+
+/* Close at once, dropping queued output, with a TCP reset. */
+void coil_conn_abort(struct coil_conn *conn);
+
+/* Stop / restart delivering on_data (Twisted's pauseProducing /
+ * resumeProducing). Bytes already received are kept, never dropped. */
+void coil_conn_pause(struct coil_conn *conn);
+void coil_conn_resume(struct coil_conn *conn);
+
+#endif

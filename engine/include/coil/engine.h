@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef COIL_ENGINE_H
+#define COIL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct coil_service;
+
+/* Which I/O backend the loops use. AUTO picks io_uring, then epoll. */
+enum coil_backend_kind {
+	COIL_BACKEND_AUTO = 0,
+	COIL_BACKEND_URING,
+	COIL_BACKEND_EPOLL,
+};
+
+/*
+ * How an idle loop waits. NEVER sleeps in the kernel whenever idle (least
+ * CPU); ALWAYS busy-polls completions and never sleeps (lowest latency, one
+ * core per loop at 100%); ADAPTIVE spins poll_us microseconds after the last
+ * event, then sleeps.
+ */
+enum coil_poll_mode {
+	COIL_POLL_NEVER = 0,
+	COIL_POLL_ADAPTIVE,
+	COIL_POLL_ALWAYS,
+};
+
+/* Engine options; zero means default for every field. */
+struct coil_engine_opts {
+	size_t sz;                   /* sizeof(struct coil_engine_opts) */
+	unsigned cores;              /* loops; default: every CPU we may run on */
+	enum coil_backend_kind backend;
+	enum coil_poll_mode poll;
+	unsigned poll_us;            /* ADAPTIVE spin budget; default 50 */
+	unsigned bufs;               /* receive buffers per loop; default 2048 */
+	unsigned buf_size;           /* bytes per receive buffer; default 4096 */
+	unsigned max_conns;          /* connections per loop; default 65536 */
+	unsigned drain_ms;           /* graceful shutdown limit; default 5000 */
+	const char *name;            /* log prefix; default "coil" */
+};
+
+struct coil_engine;
+
+/*
+ * Create an engine (no threads yet). Returns 0 and sets *out, or -errno
+ * (-EINVAL for bad options). The caller owns the engine: destroy it with
+ * coil_engine_destroy(). Main thread.
+ */
+int coil_engine_create(const struct coil_engine_opts *opts,
+		       struct coil_engine **out);
+
+/*
+ * Open one SO_REUSEPORT listening socket per loop for `svc` (copied). Call
+ * before coil_engine_run(). Returns the service index (>= 0) or -errno
+ * (-EADDRINUSE, -EINVAL for a bad address...). Main thread.
+ */
+int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc);
+
+/* The bound port of service `index` (useful with port 0), or 0. */
+uint16_t coil_engine_port(const struct coil_engine *eng, int index);
+
+/* The backend the loops will use ("io_uring", ...), resolved at create. */
+const char *coil_engine_backend(const struct coil_engine *eng);
+
+/*
+ * Start the loops (one pinned thread each) and block until SIGINT/SIGTERM
+ * or coil_engine_stop(); then stop accepting, let connections drain for up
+ * to drain_ms, and join the loops. SIGINT/SIGTERM are blocked in the calling
+ * thread (and so in the loops). A second signal aborts the drain.
+ * Returns 0, or -errno when a loop failed to start. Main thread, once.
+ */
+int coil_engine_run(struct coil_engine *eng);
+
+/* Ask a running engine to stop, as a signal would. Any thread. */
+void coil_engine_stop(struct coil_engine *eng);
+
+/* Close the listeners and free the engine (after run returned, or instead
+ * of it). Main thread. */
+void coil_engine_destroy(struct coil_engine *eng);
+
+#endif

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef COIL_TESTING_H
+#define COIL_TESTING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The fake backend: an in-memory, single-threaded, deterministic loop for
+ * unit-testing protocols (Twisted's StringTransport + MemoryReactorClock).
+ * It runs the real connection core (receive buffers, carry, send queue,
+ * timers); only the kernel is replaced. Bytes fed are delivered in receive
+ * buffers of buf_size; sends complete on the next turn, optionally short.
+ * Connections are named by small integer ids that stay valid after close.
+ * Everything runs on the calling thread.
+ */
+
+struct coil_fake;
+struct coil_loop;
+struct coil_service;
+
+struct coil_fake_opts {
+	size_t sz;           /* sizeof(struct coil_fake_opts) */
+	unsigned bufs;       /* receive buffers; default 64 */
+	unsigned buf_size;   /* bytes per receive buffer; default 4096 */
+	unsigned max_conns;  /* default 1024 */
+};
+
+/* Create a fake loop serving `svc` (copied). Clock starts at 1000 ms.
+ * Returns 0 or -errno. */
+int coil_fake_create(const struct coil_fake_opts *opts,
+		     const struct coil_service *svc, struct coil_fake **out);
+/* Abort every open connection (on_close runs) and free everything. */
+void coil_fake_destroy(struct coil_fake *fake);
+
+struct coil_loop *coil_fake_loop(struct coil_fake *fake);
+
+/* A client connects: on_open runs. Returns the connection id (>= 0), or
+ * -errno (-ECONNREFUSED if on_open refused it, -EMFILE when full). */
+int coil_fake_connect(struct coil_fake *fake);
+
+/* The client sends bytes; they are delivered through the receive buffers
+ * during the following loop turns (coil_fake_feed runs turns until the
+ * bytes are consumed or the loop makes no progress). Returns 0 or -errno. */
+int coil_fake_feed(struct coil_fake *fake, int id, const void *data,
+		   size_t len);
+
+/* The client half-closes (EOF on the server side). */
+void coil_fake_shutdown(struct coil_fake *fake, int id);
+
+/* The client resets the connection (the server sees -ECONNRESET). */
+void coil_fake_reset(struct coil_fake *fake, int id);
+
+/* Run one loop turn: due timers, flush sends, complete I/O. */
+void coil_fake_turn(struct coil_fake *fake);
+
+/* Run turns until nothing changes (at most 1000). */
+void coil_fake_settle(struct coil_fake *fake);
+
+/* Advance the fake clock by `ms` (1 ms at a time, firing timers in order),
+ * then settle. */
+void coil_fake_advance(struct coil_fake *fake, uint64_t ms);
+
+/* Make each send on `id` accept at most `max` bytes (0: unlimited), to
+ * exercise short sends. Setting `stall` makes sends not complete at all until
+ * cleared (a peer that stopped reading). */
+void coil_fake_set_send(struct coil_fake *fake, int id, size_t max, bool stall);
+
+/* Take up to `cap` bytes the server sent on `id` (oldest first); returns the
+ * count. */
+size_t coil_fake_take(struct coil_fake *fake, int id, void *out, size_t cap);
+
+/* Bytes sent on `id` not yet taken. */
+size_t coil_fake_pending(struct coil_fake *fake, int id);
+
+/* Number of send operations the server issued on `id` so far. */
+unsigned coil_fake_sends(struct coil_fake *fake, int id);
+
+/* True once the server closed `id`; *reason gets on_close's reason and
+ * *reset whether it was an abort. */
+bool coil_fake_closed(struct coil_fake *fake, int id, int *reason, bool *reset);
+
+/* The live connection handle for `id`, or NULL once closed. */
+struct coil_conn *coil_fake_conn(struct coil_fake *fake, int id);
+
+/* Receive buffers currently free in the loop's pool. */
+unsigned coil_fake_free_bufs(struct coil_fake *fake);
+
+#endif

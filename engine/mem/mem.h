@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring-buffer allocator: memory reserved per loop at start and carved
+ * into fixed-size pieces. Nothing here is thread-safe: each loop owns its
+ * own pools.
+ *
+ *  - coil__region: one reservation (huge pages when the kernel has them,
+ *    ordinary pages otherwise), untouched until used, so reserved memory
+ *    costs address space, not RSS.
+ *  - coil__slab: fixed-size objects (connections, send segments, send
+ *    chunks) from a region, with a free list; a bump pointer hands out
+ *    never-used objects last-in so pages are touched only when needed.
+ *  - coil__bufpool: the receive buffers handed to the kernel (an io_uring
+ *    provided-buffer ring, or a free stack for readiness backends), each
+ *    with a reference count so a buffer lent to a zero-copy send returns
+ *    only when its last user is done.
+ */
+#ifndef COIL_MEM_H
+#define COIL_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct coil__region {
+	uint8_t *base;
+	size_t size;
+	bool huge;
+};
+
+/* Reserve `size` bytes (rounded up to pages). Returns 0 or -ENOMEM. */
+int coil__region_init(struct coil__region *r, size_t size);
+void coil__region_fini(struct coil__region *r);
+
+struct coil__slab {
+	struct coil__region mem;
+	size_t obj_size;
+	uint32_t count;   /* capacity */
+	uint32_t bumped;  /* objects ever handed out from the bump pointer */
+	uint32_t used;    /* objects live now */
+	void *free_list;
+};
+
+/* Reserve room for `count` objects of `obj_size` bytes (rounded up to 64).
+ * Returns 0 or -ENOMEM. */
+int coil__slab_init(struct coil__slab *s, size_t obj_size, uint32_t count);
+void coil__slab_fini(struct coil__slab *s);
+/* An object (not zeroed), or NULL when the slab is full. */
+void *coil__slab_get(struct coil__slab *s);
+void coil__slab_put(struct coil__slab *s, void *obj);
+static inline bool coil__slab_owns(const struct coil__slab *s, const void *p)
+{
+	const uint8_t *q = p;
+	return q >= s->mem.base && q < s->mem.base + s->mem.size;
+}
+
+/* Called when a receive buffer's last reference is dropped. */
+typedef void (*coil__buf_recycle_fn)(void *ctx, uint32_t bid);
+
+struct coil__bufpool {
+	struct coil__region mem;
+	uint32_t count;       /* buffers */
+	uint32_t size;        /* bytes each */
+	uint32_t nfree;       /* buffers owned by the pool/kernel, not lent */
+	uint16_t *refs;       /* per buffer: users holding it (0 = free) */
+	uint32_t *stack;      /* free stack for readiness backends */
+	uint32_t nstack;
+	coil__buf_recycle_fn recycle;  /* NULL: push on the free stack */
+	void *recycle_ctx;
+};
+
+/* Reserve `count` buffers of `size` bytes, all free. Returns 0 or -errno. */
+int coil__bufpool_init(struct coil__bufpool *p, uint32_t count, uint32_t size);
+void coil__bufpool_fini(struct coil__bufpool *p);
+
+static inline uint8_t *coil__buf_addr(const struct coil__bufpool *p,
+				      uint32_t bid)
+{
+	return p->mem.base + (size_t)bid * p->size;
+}
+
+/* Which buffer holds `ptr`, or -1 when it is not pool memory. */
+static inline int32_t coil__buf_of(const struct coil__bufpool *p,
+				   const void *ptr)
+{
+	const uint8_t *q = ptr;
+	if (q < p->mem.base || q >= p->mem.base + (size_t)p->count * p->size)
+		return -1;
+	return (int32_t)((size_t)(q - p->mem.base) / p->size);
+}
+
+/* Take a free buffer off the free stack (readiness backends). Returns its
+ * id with one reference, or -1 when none is free (back-pressure). */
+int32_t coil__bufpool_take(struct coil__bufpool *p);
+
+/* The kernel filled buffer `bid` from the ring: it now has one user. */
+void coil__bufpool_lent(struct coil__bufpool *p, uint32_t bid);
+
+static inline void coil__buf_get(struct coil__bufpool *p, uint32_t bid)
+{
+	p->refs[bid]++;
+}
+
+/* Drop one reference; the last one recycles the buffer. */
+void coil__buf_put(struct coil__bufpool *p, uint32_t bid);
+
+#endif

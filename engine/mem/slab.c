@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#include "mem.h"
+
+#include <assert.h>
+
+int coil__slab_init(struct coil__slab *s, size_t obj_size, uint32_t count)
+{
+	s->obj_size = (obj_size + 63) & ~(size_t)63;
+	s->count = count;
+	s->bumped = 0;
+	s->used = 0;
+	s->free_list = NULL;
+	return coil__region_init(&s->mem, s->obj_size * count);
+}
+
+void coil__slab_fini(struct coil__slab *s)
+{
+	coil__region_fini(&s->mem);
+}
+
+void *coil__slab_get(struct coil__slab *s)
+{
+	void *obj = s->free_list;
+
+	if (obj) {
+		s->free_list = *(void **)obj;
+	} else if (s->bumped < s->count) {
+		obj = s->mem.base + (size_t)s->bumped++ * s->obj_size;
+	} else {
+		return NULL;
+	}
+	s->used++;
+	return obj;
+}
+
+void coil__slab_put(struct coil__slab *s, void *obj)
+{
+	assert(coil__slab_owns(s, obj));
+	assert(s->used > 0);
+	*(void **)obj = s->free_list;
+	s->free_list = obj;
+	s->used--;
+}

@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: MIT
+# Sourced by scripts/run, scripts/test and scripts/bench: install what is
+# missing from Debian's packages (as root), once.
+coil_need_pkgs() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	echo "installing: ${missing[*]}" >&2
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "error: missing packages (${missing[*]}) and not root: install them first" >&2
+		return 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null || apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+COIL_BUILD_PKGS=(build-essential meson ninja-build pkg-config liburing-dev
+	libcmocka-dev clang llvm procps iproute2 util-linux)
