@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		"  --max-conns N      connections per loop (default 65536)\n"
 		"  --idle-timeout MS  close connections idle this long (default: never)\n"
 		"  --drain-ms MS      graceful shutdown limit (default 5000)\n"
+		"  --coalesce-us US   batch wake-ups: sleep until 32 completions or US\n"
+		"                     microseconds have passed (default 0: off)\n"
 		"  --help, --version\n");
 }
 
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
 		{ "max-conns", required_argument, 0, 'm' },
 		{ "idle-timeout", required_argument, 0, 'i' },
 		{ "drain-ms", required_argument, 0, 'd' },
+		{ "coalesce-us", required_argument, 0, 'C' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
@@ -161,6 +164,11 @@ int main(int argc, char **argv)
 			if (num("drain-ms", optarg, 1, UINT_MAX, &v))
 				return 2;
 			eo.drain_ms = (unsigned)v;
+			break;
+		case 'C':
+			if (num("coalesce-us", optarg, 0, 100000, &v))
+				return 2;
+			eo.coalesce_us = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);

@@ -446,6 +446,8 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 	struct coil_loop *loop = c->loop;
 
 	c->last_rx_ms = loop->now_ms;
+	loop->recvs++;
+	loop->rx_bytes += len;
 	if (c->flags & CONN_CLOSING) {
 		/* Input after close() was requested is discarded, by design. */
 	} else if (c->carry_len || reading_stopped(c)) {
@@ -573,6 +575,8 @@ static void send_start(struct coil_conn *c)
 	c->niov = n;
 	c->inflight = (uint32_t)total;
 	c->flags |= CONN_SENDING;
+	c->loop->sends++;
+	c->loop->tx_bytes += total;
 	c->loop->be->send(c);
 }
 

@@ -244,6 +244,7 @@ static void *loop_main(void *arg)
 		.id = (unsigned)(slot - eng->slots),
 		.poll = eng->opts.poll,
 		.poll_us = eng->opts.poll_us,
+		.coalesce_us = eng->opts.coalesce_us,
 		.bufs = eng->opts.bufs,
 		.buf_size = eng->opts.buf_size,
 		.max_conns = eng->opts.max_conns,

@@ -118,6 +118,7 @@ struct coil_loop {
 	const char *be_features;
 	enum coil_poll_mode poll;
 	unsigned poll_us;
+	unsigned coalesce_us;
 	uint64_t now_ns, now_ms;
 	bool fake_clock;
 
@@ -149,6 +150,7 @@ struct coil_loop {
 	/* statistics, read racily by other threads */
 	atomic_ulong accepted;
 	atomic_ulong closed;
+	uint64_t turns, recvs, sends, rx_bytes, tx_bytes;
 } __attribute__((aligned(64)));
 
 /* ---- loop core (core/loop.c) ---- */
@@ -157,6 +159,7 @@ struct coil__loop_opts {
 	int cpu;
 	enum coil_poll_mode poll;
 	unsigned poll_us;
+	unsigned coalesce_us;
 	unsigned bufs, buf_size, max_conns;
 	size_t state_size;   /* largest per-conn state of all services */
 	unsigned drain_ms;

@@ -8,6 +8,7 @@
 #include "../backend/backend.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -51,6 +52,7 @@ int coil__loop_init(struct coil_loop *loop, const struct coil__loop_opts *o,
 	loop->be = be;
 	loop->poll = o->poll;
 	loop->poll_us = o->poll_us;
+	loop->coalesce_us = o->coalesce_us;
 	loop->drain_ms = o->drain_ms;
 	loop->cur_bid = -1;
 	loop->all.all_next = loop->all.all_prev = &loop->all;
@@ -102,6 +104,7 @@ void coil__loop_turn(struct coil_loop *loop, bool block)
 {
 	int64_t timeout;
 
+	loop->turns++;
 	coil__loop_clock(loop);
 	coil__wheel_run(&loop->wheel, loop->now_ms);
 	coil__loop_flush(loop);
@@ -172,5 +175,14 @@ int coil__loop_run(struct coil_loop *loop)
 		coil__loop_turn(loop, true);
 	}
 	coil_timer_stop(&wake);
+	if (getenv("COIL_STATS"))
+		coil__log("loop %u: %llu turns, %llu receives (%llu B), %llu "
+			  "sends (%llu B), %lu accepted",
+			  loop->id, (unsigned long long)loop->turns,
+			  (unsigned long long)loop->recvs,
+			  (unsigned long long)loop->rx_bytes,
+			  (unsigned long long)loop->sends,
+			  (unsigned long long)loop->tx_bytes,
+			  atomic_load(&loop->accepted));
 	return 0;
 }
