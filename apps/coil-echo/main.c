@@ -40,8 +40,8 @@ static void usage(FILE *f)
 		"  --max-conns N      connections per loop (default 65536)\n"
 		"  --idle-timeout MS  close connections idle this long (default: never)\n"
 		"  --drain-ms MS      graceful shutdown limit (default 5000)\n"
-		"  --coalesce-us US   batch wake-ups: sleep until 32 completions or US\n"
-		"                     microseconds have passed (default 0: off)\n"
+		"  --coalesce-us US   under load, sleep until 32 completions or US\n"
+		"                     microseconds have passed (default 20; 0: off)\n"
 		"  --help, --version\n");
 }
 
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 		case 'C':
 			if (num("coalesce-us", optarg, 0, 100000, &v))
 				return 2;
-			eo.coalesce_us = (unsigned)v;
+			eo.coalesce_us = v ? (unsigned)v : COIL_COALESCE_OFF;
 			break;
 		case 'h':
 			usage(stdout);

@@ -28,6 +28,9 @@
 #define IORING_FEAT_MIN_TIMEOUT (1U << 15)
 #endif
 #define COALESCE_NR 32  /* completions worth waking for before min_wait */
+/* Coalesce only under load: at a trickle, the min-wait timer would be one
+ * more wake-up per event instead of one fewer. */
+#define COALESCE_MIN 4
 
 enum { TAG_IGNORE = 0, TAG_ACCEPT, TAG_RECV, TAG_SEND, TAG_WAKE, TAG_MASK = 7 };
 
@@ -46,6 +49,7 @@ struct uring {
 	uint64_t last_event_ns;
 	unsigned setup_flags;
 	unsigned kfeatures;
+	unsigned last_batch;   /* completions reaped by the last turn */
 	char features[128];
 };
 
@@ -439,7 +443,8 @@ static unsigned sq_flush(struct io_uring *ring)
  * completions are there, or once min_us has passed and at least one is;
  * an idle loop still wakes on its first completion after that (kernel
  * min-timeout wait, 6.12+). Fewer, larger turns mean fewer syscalls and
- * larger gathered sends per connection.
+ * wake-ups. Used only while the previous turn found COALESCE_MIN or more
+ * completions.
  */
 static int wait_coalesced(struct uring *u, unsigned min_us, int64_t timeout_ms)
 {
@@ -480,7 +485,8 @@ static void uring_wait(struct coil_loop *loop, int64_t timeout_ms)
 
 	if (timeout_ms == 0) {
 		ret = io_uring_submit_and_get_events(&u->ring);
-	} else if (loop->coalesce_us && (u->kfeatures & IORING_FEAT_MIN_TIMEOUT)) {
+	} else if (loop->coalesce_us && u->last_batch >= COALESCE_MIN &&
+		   (u->kfeatures & IORING_FEAT_MIN_TIMEOUT)) {
 		ret = wait_coalesced(u, loop->coalesce_us, timeout_ms);
 	} else if (timeout_ms < 0) {
 		ret = io_uring_submit_and_wait(&u->ring, 1);
@@ -496,7 +502,8 @@ static void uring_wait(struct coil_loop *loop, int64_t timeout_ms)
 	    ret != -EBUSY)
 		coil__log("loop %u: io_uring_enter: %s", loop->id,
 			  strerror(-ret));
-	if (reap(loop)) {
+	u->last_batch = reap(loop);
+	if (u->last_batch) {
 		coil__loop_clock(loop);
 		u->last_event_ns = loop->now_ns;
 	}

