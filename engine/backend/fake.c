@@ -318,6 +318,10 @@ int coil_fake_connect(struct coil_fake *f)
 							 : -ECONNREFUSED;
 	}
 	f->peers[id].conn = f->loop.all.all_next;
+	if (f->peers[id].conn->flags & CONN_REFUSED) {
+		coil_fake_settle(f);
+		return -ECONNREFUSED;
+	}
 	coil_fake_settle(f);
 	return id;
 }

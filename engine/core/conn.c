@@ -292,9 +292,15 @@ static void conn_free(struct coil_conn *c)
 	c->fd = -1;
 	coil_timer_stop(&c->idle);
 	c->flags |= CONN_FREED;
-	if (ops->on_close)
+	if (ops->on_close && !(c->flags & CONN_REFUSED))
 		ops->on_close(c, c->close_reason);
 	queue_drop(c);
+	while (c->held_head) {
+		struct coil__seg *h = c->held_head;
+
+		c->held_head = h->next;
+		seg_free(loop, h);
+	}
 	free(c->carry);
 	c->carry = NULL;
 	c->all_prev->all_next = c->all_next;
@@ -314,7 +320,7 @@ void coil_conn_resume(struct coil_conn *c)
 	if (!(c->flags & CONN_PAUSED))
 		return;
 	c->flags &= ~CONN_PAUSED;
-	if (c->carry_len)
+	if (c->carry_len || c->held_head)
 		c->flags |= CONN_CARRY_DUE;
 	coil__conn_mark(c);
 }
@@ -362,13 +368,11 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 				 sizeof(one));
 	}
 	if (svc->ops->on_open && svc->ops->on_open(c) < 0) {
-		/* Refused by the protocol: no on_close for it. */
-		c->flags |= CONN_CLOSING | CONN_ABORT;
-		loop->be->close(c, true);
-		c->all_prev->all_next = c->all_next;
-		c->all_next->all_prev = c->all_prev;
-		loop->nconns--;
-		coil__slab_put(&loop->conns, c);
+		/* Refused by the protocol: reset, and no on_close for it. It
+		 * may have written or closed already, so it goes through the
+		 * ordinary close path rather than being freed here. */
+		c->flags |= CONN_REFUSED;
+		coil_conn_abort(c);
 		return;
 	}
 	if (svc->idle_timeout_ms)
@@ -440,6 +444,88 @@ static void carry_deliver(struct coil_conn *c)
 	}
 }
 
+/* Hand one received slice to the protocol (zero copy when nothing is
+ * carried), keeping what it does not consume. */
+static void deliver(struct coil_conn *c, const uint8_t *data, size_t len,
+		    int32_t bid)
+{
+	struct coil_loop *loop = c->loop;
+	size_t n;
+
+	if (c->carry_len) {
+		if (carry_add(c, data, len))
+			carry_deliver(c);
+		return;
+	}
+	loop->cur_bid = bid;
+	loop->cur_base = data;
+	loop->cur_len = len;
+	c->flags |= CONN_IN_DATA;
+	n = c->lst->svc->ops->on_data(c, data, len);
+	c->flags &= ~CONN_IN_DATA;
+	loop->cur_bid = -1;
+	assert(n <= len);
+	if (n < len && !(c->flags & CONN_CLOSING) &&
+	    carry_add(c, data + n, len - n))
+		carry_deliver(c);
+}
+
+/*
+ * Bytes that arrive while reading is stopped (a multishot receive goes on
+ * until its cancel lands, which can be a whole batch later) are held in
+ * their receive buffers, in order, and delivered on resume. They do not
+ * count against max_input: the pool bounds them, and running it dry is
+ * ordinary back-pressure.
+ */
+static void hold(struct coil_conn *c, const uint8_t *data, size_t len,
+		 int32_t bid)
+{
+	struct coil__seg *h;
+
+	if (bid < 0 || !(h = seg_new(c->loop, false))) {
+		if (carry_add(c, data, len))
+			c->flags |= CONN_CARRY_DUE;
+		if (bid >= 0)
+			coil__buf_put(&c->loop->pool, (uint32_t)bid);
+		return;
+	}
+	h->kind = bid;   /* the receive reference moves to the held slice */
+	h->data = data;
+	h->len = (uint32_t)len;
+	if (c->held_tail)
+		c->held_tail->next = h;
+	else
+		c->held_head = h;
+	c->held_tail = h;
+}
+
+/* Deliver carried and held input while the protocol keeps reading. */
+static void deliver_pending(struct coil_conn *c)
+{
+	carry_deliver(c);
+	while (c->held_head && !reading_stopped(c) && !c->carry_len) {
+		struct coil__seg *h = c->held_head;
+
+		c->held_head = h->next;
+		if (!c->held_head)
+			c->held_tail = NULL;
+		deliver(c, h->data, h->len, h->kind);
+		seg_free(c->loop, h);
+	}
+	/* A protocol waiting for more bytes with input carried: append the
+	 * held slices to the carry so it sees them together. */
+	while (c->held_head && !reading_stopped(c)) {
+		struct coil__seg *h = c->held_head;
+
+		c->held_head = h->next;
+		if (!c->held_head)
+			c->held_tail = NULL;
+		if (carry_add(c, h->data, h->len))
+			carry_deliver(c);
+		seg_free(c->loop, h);
+	}
+}
+
 void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 		     int32_t bid)
 {
@@ -450,22 +536,11 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 	loop->rx_bytes += len;
 	if (c->flags & CONN_CLOSING) {
 		/* Input after close() was requested is discarded, by design. */
-	} else if (c->carry_len || reading_stopped(c)) {
-		if (carry_add(c, data, len))
-			carry_deliver(c);
+	} else if (reading_stopped(c) || c->held_head) {
+		hold(c, data, len, bid);
+		bid = -1;
 	} else {
-		size_t n;
-
-		loop->cur_bid = bid;
-		loop->cur_base = data;
-		loop->cur_len = len;
-		c->flags |= CONN_IN_DATA;
-		n = c->lst->svc->ops->on_data(c, data, len);
-		c->flags &= ~CONN_IN_DATA;
-		loop->cur_bid = -1;
-		assert(n <= len);
-		if (n < len && !(c->flags & CONN_CLOSING) && carry_add(c, data + n, len - n))
-			carry_deliver(c);
+		deliver(c, data, len, bid);
 	}
 	if (bid >= 0)
 		coil__buf_put(&loop->pool, (uint32_t)bid);
@@ -493,7 +568,12 @@ void coil__conn_recv_done(struct coil_conn *c, int res)
 		c->flags |= CONN_EOF;
 		if (!c->close_reason)
 			c->close_reason = COIL_CLOSE_PEER;
-		coil_conn_close(c);
+		/* Input the protocol has not seen yet (it paused) is delivered
+		 * before the close (see conn_flush). */
+		if (c->carry_len || c->held_head)
+			c->flags |= CONN_CARRY_DUE;
+		else
+			coil_conn_close(c);
 		break;
 	default:
 		if (!c->close_reason)
@@ -548,7 +628,7 @@ void coil__conn_sent(struct coil_conn *c, int res)
 	}
 	if ((c->flags & CONN_WPAUSED) && c->queued <= high_water(c) / 2) {
 		c->flags &= ~CONN_WPAUSED;
-		if (c->carry_len)
+		if (c->carry_len || c->held_head)
 			c->flags |= CONN_CARRY_DUE;
 		if (c->lst->svc->ops->on_drain && !(c->flags & CONN_CLOSING))
 			c->lst->svc->ops->on_drain(c);
@@ -587,7 +667,10 @@ static void conn_flush(struct coil_conn *c)
 
 	if (c->flags & CONN_CARRY_DUE) {
 		c->flags &= ~CONN_CARRY_DUE;
-		carry_deliver(c);
+		deliver_pending(c);
+		/* The peer is gone and the protocol had its last look. */
+		if ((c->flags & CONN_EOF) && !reading_stopped(c))
+			coil_conn_close(c);
 		/* on_data may have closed it: it is on the flush list again
 		 * and will be handled there, once. */
 		if (c->flags & CONN_DIRTY)

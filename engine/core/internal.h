@@ -82,8 +82,9 @@ enum {
 	CONN_CANCELING = 1u << 9,   /* a cancel of the receive was issued */
 	CONN_FREED = 1u << 10,      /* on_close has run */
 	CONN_IN_DATA = 1u << 11,    /* inside on_data */
-	CONN_CARRY_DUE = 1u << 12,  /* deliver carried input at flush */
+	CONN_CARRY_DUE = 1u << 12,  /* deliver carried/held input at flush */
 	CONN_SEND_CANCEL = 1u << 13,
+	CONN_REFUSED = 1u << 14,    /* on_open said no: no on_close */
 };
 
 struct coil_conn {
@@ -95,6 +96,7 @@ struct coil_conn {
 	uint32_t carry_len, carry_cap;
 	uint8_t *carry;                 /* unconsumed input, malloc'd */
 	struct coil__seg *sq_head, *sq_tail;
+	struct coil__seg *held_head, *held_tail; /* received while paused */
 	size_t queued;                  /* bytes in the send queue */
 	uint32_t inflight;              /* bytes covered by the send in flight */
 	uint32_t niov;

@@ -274,7 +274,9 @@ static void test_max_input(void **st)
 
 static int refuse_open(struct coil_conn *c)
 {
-	(void)c;
+	/* writes a farewell and closes, then refuses: still no on_close */
+	coil_conn_write(c, "go away\n", 8);
+	coil_conn_close(c);
 	return -EPERM;
 }
 
@@ -302,6 +304,69 @@ static void test_refuse_and_limit(void **st)
 	assert_int_equal(closes, 2);
 }
 
+static void test_eof_while_paused_delivers(void **st)
+{
+	struct coil_fake *f = mk(8, 256, 0, 0);
+	struct coil_conn *c;
+	char out[64];
+	int id, reason;
+
+	(void)st;
+	id = coil_fake_connect(f);
+	c = coil_fake_conn(f, id);
+	coil_conn_pause(c);
+	coil_fake_settle(f);
+	assert_int_equal(coil_fake_feed(f, id, "last\n", 5), 0);
+	coil_fake_shutdown(f, id);
+	/* still open: the protocol has not seen its input yet */
+	assert_false(coil_fake_closed(f, id, NULL, NULL));
+	coil_conn_resume(c);
+	coil_fake_settle(f);
+	take_str(f, id, out, sizeof(out));
+	assert_string_equal(out, "4:last\n");
+	assert_true(coil_fake_closed(f, id, &reason, NULL));
+	assert_int_equal(reason, COIL_CLOSE_PEER);
+	coil_fake_destroy(f);
+}
+
+static void test_paused_input_held_not_limited(void **st)
+{
+	/* max_input 1000, but 3000 bytes (30 lines) arrive while paused: they
+	 * wait in their receive buffers (no copy, no limit) and come out in
+	 * order after resume. */
+	struct coil_fake *f = mk(8, 256, 0, 1000);
+	static uint8_t msg[3000];
+	static char out[4000], want[4000];
+	struct coil_conn *c;
+	size_t n, w = 0;
+	int id;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = i % 100 == 99 ? '\n' : (uint8_t)('a' + i % 26);
+	for (size_t i = 0; i < sizeof(msg); i += 100) {
+		memcpy(want + w, "99:", 3);
+		memcpy(want + w + 3, msg + i, 100);
+		w += 103;
+	}
+	id = coil_fake_connect(f);
+	c = coil_fake_conn(f, id);
+	coil_conn_pause(c);
+	coil_fake_settle(f);
+	assert_int_equal(coil_fake_feed(f, id, msg, sizeof(msg)), 0);
+	assert_false(coil_fake_closed(f, id, NULL, NULL));
+	assert_int_equal(coil_fake_pending(f, id), 0);
+	assert_int_equal(coil_fake_free_bufs(f), 0);   /* all 8 held */
+	coil_conn_resume(c);
+	coil_fake_settle(f);
+	n = coil_fake_take(f, id, out, sizeof(out));
+	assert_int_equal(n, w);
+	assert_memory_equal(out, want, w);
+	assert_false(coil_fake_closed(f, id, NULL, NULL));
+	assert_int_equal(coil_fake_free_bufs(f), 8);
+	coil_fake_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +378,8 @@ int main(void)
 		cmocka_unit_test(test_exhaustion_no_loss),
 		cmocka_unit_test(test_max_input),
 		cmocka_unit_test(test_refuse_and_limit),
+		cmocka_unit_test(test_eof_while_paused_delivers),
+		cmocka_unit_test(test_paused_input_held_not_limited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
