@@ -33,7 +33,7 @@ static void usage(FILE *f)
 		"  --port P           TCP port (default 7000; 0 = ephemeral)\n"
 		"  --cores N          loops, one pinned thread each (default: all CPUs)\n"
 		"  --backend B        auto|uring|epoll (default auto)\n"
-		"  --poll M           always|adaptive|never (default never)\n"
+		"  --poll M           always|adaptive|never (default adaptive)\n"
 		"  --poll-us US       adaptive spin budget in microseconds (default 50)\n"
 		"  --bufs N           receive buffers per loop (default 2048)\n"
 		"  --buf-size B       bytes per receive buffer (default 4096)\n"
