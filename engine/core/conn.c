@@ -503,25 +503,14 @@ static void hold(struct coil_conn *c, const uint8_t *data, size_t len,
 static void deliver_pending(struct coil_conn *c)
 {
 	carry_deliver(c);
-	while (c->held_head && !reading_stopped(c) && !c->carry_len) {
-		struct coil__seg *h = c->held_head;
-
-		c->held_head = h->next;
-		if (!c->held_head)
-			c->held_tail = NULL;
-		deliver(c, h->data, h->len, h->kind);
-		seg_free(c->loop, h);
-	}
-	/* A protocol waiting for more bytes with input carried: append the
-	 * held slices to the carry so it sees them together. */
 	while (c->held_head && !reading_stopped(c)) {
 		struct coil__seg *h = c->held_head;
 
 		c->held_head = h->next;
 		if (!c->held_head)
 			c->held_tail = NULL;
-		if (carry_add(c, h->data, h->len))
-			carry_deliver(c);
+		/* zero copy unless input is carried, then appended to it */
+		deliver(c, h->data, h->len, h->kind);
 		seg_free(c->loop, h);
 	}
 }
