@@ -112,11 +112,9 @@ int main(int argc, char **argv)
 				eo.backend = COIL_BACKEND_AUTO;
 			else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring"))
 				eo.backend = COIL_BACKEND_URING;
-			else if (!strcmp(optarg, "epoll")) {
-				fprintf(stderr, "coil-echo: --backend epoll: not available yet "
-						"(io_uring is the only backend in this build)\n");
-				return 2;
-			} else {
+			else if (!strcmp(optarg, "epoll"))
+				eo.backend = COIL_BACKEND_EPOLL;
+			else {
 				fprintf(stderr, "coil-echo: --backend: expected auto, uring or epoll, got '%s'\n",
 					optarg);
 				return 2;

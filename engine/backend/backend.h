@@ -39,6 +39,7 @@ struct coil__backend_ops {
 };
 
 extern const struct coil__backend_ops coil__uring_ops;
+extern const struct coil__backend_ops coil__epoll_ops;
 extern const struct coil__backend_ops coil__fake_ops;
 
 #endif

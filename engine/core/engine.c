@@ -110,9 +110,11 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 	case COIL_BACKEND_URING:
 		eng->be = &coil__uring_ops;
 		break;
+	case COIL_BACKEND_EPOLL:
+		eng->be = &coil__epoll_ops;
+		break;
 	default:
-		coil__log("backend epoll is not available yet");
-		ret = -ENOTSUP;
+		ret = -EINVAL;
 		goto fail;
 	}
 	ret = pick_cpus(eng, eng->opts.cores);
