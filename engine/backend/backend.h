@@ -42,4 +42,9 @@ extern const struct coil__backend_ops coil__uring_ops;
 extern const struct coil__backend_ops coil__epoll_ops;
 extern const struct coil__backend_ops coil__fake_ops;
 
+/* Can this process run the io_uring backend (ring setup, provided-buffer
+ * ring, multishot recv)? Returns 0, or -errno with the reason for people
+ * in why[n]. Cheap enough to call once at engine create. */
+int coil__uring_probe(char *why, size_t n);
+
 #endif

@@ -533,3 +533,102 @@ const struct coil__backend_ops coil__uring_ops = {
 	.wait = uring_wait,
 	.wake = uring_wake,
 };
+
+/*
+ * What uring_loop_init and the hot path need, tried on a tiny ring once at
+ * engine create so that --backend auto can fall back to epoll with a reason
+ * instead of loops failing to start: io_uring_setup (seccomp in containers
+ * and kernel.io_uring_disabled make it fail with EPERM; kernels without
+ * io_uring with ENOSYS), a provided-buffer ring (5.19) and a multishot recv
+ * selecting from it (6.0; implies multishot accept, 5.19), run for real on
+ * a socketpair.
+ */
+int coil__uring_probe(char *why, size_t n)
+{
+	struct io_uring_buf_reg reg;
+	struct io_uring_buf_ring *br = MAP_FAILED;
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	unsigned char buf[2][64];
+	size_t br_size = 4096;
+	int sv[2] = { -1, -1 };
+	int ret, dis = 0;
+	FILE *f;
+
+	ret = io_uring_queue_init(4, &ring, 0);
+	if (ret) {
+		f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+		if (f) {
+			if (fscanf(f, "%d", &dis) != 1)
+				dis = 0;
+			fclose(f);
+		}
+		snprintf(why, n, "io_uring_setup: %s%s", strerror(-ret),
+			 dis ? (dis == 1 ? ", kernel.io_uring_disabled=1"
+					 : ", kernel.io_uring_disabled=2")
+			 : ret == -EPERM ? ", blocked by a seccomp filter or "
+					   "security policy?"
+			 : "");
+		return ret;
+	}
+	br = mmap(NULL, br_size, PROT_READ | PROT_WRITE,
+		  MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (br == MAP_FAILED) {
+		ret = -ENOMEM;
+		snprintf(why, n, "cannot map a buffer ring");
+		goto out;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)br;
+	reg.ring_entries = 2;
+	reg.bgid = BGID;
+	ret = io_uring_register_buf_ring(&ring, &reg, 0);
+	if (ret) {
+		snprintf(why, n, "no provided-buffer ring (kernel 5.19+): %s%s",
+			 strerror(-ret),
+			 ret == -ENOMEM ? " (RLIMIT_MEMLOCK?)" : "");
+		goto out;
+	}
+	io_uring_buf_ring_init(br);
+	for (int i = 0; i < 2; i++)
+		io_uring_buf_ring_add(br, buf[i], sizeof(buf[i]),
+				      (unsigned short)i,
+				      io_uring_buf_ring_mask(2), i);
+	io_uring_buf_ring_advance(br, 2);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    write(sv[1], "x", 1) != 1) {
+		ret = -errno;
+		snprintf(why, n, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	ret = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, NULL);
+	if (ret < 0) {
+		snprintf(why, n, "io_uring_enter: %s", strerror(-ret));
+		goto out;
+	}
+	if (cqe->res == 1 && (cqe->flags & IORING_CQE_F_BUFFER))
+		ret = 0;
+	else
+		ret = cqe->res < 0 ? cqe->res : -EPROTO;
+	if (ret)
+		snprintf(why, n, "no multishot recv with provided buffers "
+			 "(kernel 6.0+): %s", strerror(-ret));
+	io_uring_cqe_seen(&ring, cqe);
+out:
+	/* Tearing the ring down cancels the recv still armed and drops the
+	 * buffer ring, so the memory and sockets can go after it. */
+	io_uring_queue_exit(&ring);
+	if (br != MAP_FAILED)
+		munmap(br, br_size);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return ret;
+}

@@ -106,7 +106,20 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 		goto fail;
 	}
 	switch (eng->opts.backend) {
-	case COIL_BACKEND_AUTO:
+	case COIL_BACKEND_AUTO: {
+		char why[160];
+
+		/* Probed once, here: every loop gets the same backend, and
+		 * the reason for a fallback is logged once, not per loop. */
+		if (coil__uring_probe(why, sizeof(why)) == 0) {
+			eng->be = &coil__uring_ops;
+		} else {
+			coil__log("io_uring unavailable (%s): falling back to "
+				  "epoll", why);
+			eng->be = &coil__epoll_ops;
+		}
+		break;
+	}
 	case COIL_BACKEND_URING:
 		eng->be = &coil__uring_ops;
 		break;
