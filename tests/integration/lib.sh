@@ -119,14 +119,19 @@ wait_exit() {
 
 # start_server <coil-echo args...>: start it on 127.0.0.1 with an ephemeral
 # port; sets SERVER_PID, SERVER_PORT, SERVER_LOG. Fails if it does not say
-# "coil-echo: listening on 127.0.0.1:PORT" within 20 s.
+# "coil-echo: listening on 127.0.0.1:PORT" within 20 s. With COIL_BACKEND
+# set (meson registers every suite once per backend), the server gets
+# --backend "$COIL_BACKEND" (a --backend in the arguments still wins) and
+# must report that backend on its loops.
 start_server() {
+	local be_args=()
 	SERVER_LOG=$TMP_DIR/server.$((${SERVER_N:-0} + 1)).log
 	SERVER_N=$((${SERVER_N:-0} + 1))
 	: >"$SERVER_LOG" # exists before the background redirection opens it
-	"$COIL_ECHO" --addr 127.0.0.1 --port 0 "$@" 2>"$SERVER_LOG" </dev/null &
+	[ -n "${COIL_BACKEND:-}" ] && be_args=(--backend "$COIL_BACKEND")
+	"$COIL_ECHO" --addr 127.0.0.1 --port 0 "${be_args[@]}" "$@" 2>"$SERVER_LOG" </dev/null &
 	SERVER_PID=$!
-	echo "started coil-echo $* (pid $SERVER_PID)"
+	echo "started coil-echo${be_args[*]:+ ${be_args[*]}} $* (pid $SERVER_PID)"
 	local deadline=$((SECONDS + 20))
 	SERVER_PORT=
 	while [ -z "$SERVER_PORT" ]; do
@@ -143,6 +148,26 @@ start_server() {
 		sleep 0.05
 	done
 	echo "coil-echo listening on port $SERVER_PORT"
+	case " $* " in
+	*" --backend "*) ;; # the script chose; it checks what it wants
+	*) [ -n "${COIL_BACKEND:-}" ] && check_backend "$COIL_BACKEND" ;;
+	esac
+	return 0
+}
+
+# check_backend <auto|uring|io_uring|epoll>: fail unless loop 0 of the
+# current server reports that backend within 10 s ("auto": any).
+check_backend() {
+	local want=$1 deadline=$((SECONDS + 10))
+	[ "$want" = uring ] && want=io_uring
+	[ "$want" = auto ] && want='[a-z_]*'
+	until grep -q -E "^coil-echo: loop 0 on CPU [0-9]+: backend $want " "$SERVER_LOG"; do
+		check_server_alive
+		[ $SECONDS -ge $deadline ] &&
+			fail "loop 0 did not report backend $1 within 10 s"
+		sleep 0.05
+	done
+	echo "coil-echo runs on $(sed -n 's/^coil-echo: loop 0 on CPU [0-9]*: backend \([a-z_]*\) .*/\1/p' "$SERVER_LOG")"
 }
 
 # check_server_log: fail on sanitizer reports in the server's stderr.
