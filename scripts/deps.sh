@@ -19,4 +19,4 @@ coil_need_pkgs() {
 }
 
 COIL_BUILD_PKGS=(build-essential meson ninja-build pkg-config liburing-dev
-	libcmocka-dev clang llvm procps iproute2 util-linux)
+	libcmocka-dev clang llvm procps iproute2 util-linux libhttp-parser-dev)

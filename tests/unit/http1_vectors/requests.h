@@ -38,7 +38,12 @@ struct h1_valid {
 	struct {
 		const char *name, *value;
 	} h[H1_MAX_EXP_HEADERS];  /* checked when name != NULL */
-	int nodiff;  /* 1: http-parser 2.9 differs by design (see reason) */
+	/* 1: http-parser 2.9 reads it differently: it refuses unknown
+	 * methods, equal duplicate Content-Lengths and 2^64-1; reports 1.2 as
+	 * 1.2; keeps a 1.0 connection with "keep-alive, close"; misses
+	 * "close" with trailing OWS, and "chunked" after an empty list
+	 * element or before OWS. */
+	int nodiff;
 	size_t head_len;  /* 0: up to and including the first CRLFCRLF */
 };
 
@@ -298,11 +303,11 @@ static const struct h1_valid h1_valid[] = {
 	  { { "Host", "h" }, { "Connection", "TE, ,Foo ,  CLOSE" } }, 1, 0 },
 	{ "Connection: closed is not close",
 	  "GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n",
-	  COIL_HTTP1_GET, "/", 1, KA | HO, 0, 2, { { 0 } }, 1, 0 },
+	  COIL_HTTP1_GET, "/", 1, KA | HO, 0, 2, { { 0 } }, 0, 0 },
 	{ "two Connection fields",
 	  "GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n"
 	  "Connection: close\r\n\r\n",
-	  COIL_HTTP1_GET, "/", 1, HO | CC | CU, 0, 3, { { 0 } }, 1, 0 },
+	  COIL_HTTP1_GET, "/", 1, HO | CC | CU, 0, 3, { { 0 } }, 0, 0 },
 	{ "HTTP/1.2 reads as 1.1", "GET / HTTP/1.2\r\nHost: h\r\n\r\n",
 	  COIL_HTTP1_GET, "/", 1, KA | HO, 0, 1, { { 0 } }, 1, 0 },
 	{ "Expect: 100-continue",
@@ -332,10 +337,13 @@ static const struct h1_valid h1_valid[] = {
 	{ "Transfer-Encoding empty list elements",
 	  "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: , chunked ,\r\n\r\n",
 	  COIL_HTTP1_POST, "/", 1, KA | HO | CH, 0, 2, { { 0 } }, 1, 0 },
+	/* http-parser 2.9 misses "chunked" followed by OWS: a framing
+	 * disagreement of the kind smuggling exploits (RFC 9110 5.6.1 says
+	 * OWS around list elements is not part of them). */
 	{ "Transfer-Encoding after HTAB OWS",
 	  "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked\t\r\n\r\n",
 	  COIL_HTTP1_POST, "/", 1, KA | HO | CH, 0, 2,
-	  { { "Host", "h" }, { "Transfer-Encoding", "chunked" } }, 0, 0 },
+	  { { "Host", "h" }, { "Transfer-Encoding", "chunked" } }, 1, 0 },
 	{ "value OWS trimmed, inner kept",
 	  "GET / HTTP/1.1\r\nHost: h\r\nX-A: \t a \t b \t \r\n\r\n",
 	  COIL_HTTP1_GET, "/", 1, KA | HO, 0, 2,
@@ -361,7 +369,7 @@ static const struct h1_valid h1_valid[] = {
 	  COIL_HTTP1_GET, "/1", 1, KA | HO, 0, 1, { { 0 } }, 0, 0 },
 	{ "several leading empty lines",
 	  "\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
-	  COIL_HTTP1_GET, "/", 1, KA | HO, 0, 1, { { 0 } }, 1,
+	  COIL_HTTP1_GET, "/", 1, KA | HO, 0, 1, { { 0 } }, 0,
 	  sizeof("\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") - 1 },
 	{ "long values around SIMD block sizes",
 	  "GET /0123456789abcdef0123456789abcdef0123456789abcdef HTTP/1.1\r\n"
