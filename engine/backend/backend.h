@@ -28,6 +28,10 @@ struct coil__backend_ops {
 	void (*send)(struct coil_conn *c);
 	/* Ask the outstanding send to end early (abort). */
 	void (*send_cancel)(struct coil_conn *c);
+	/* Send up to c->inflight bytes of c->file_seg (fd at its offset)
+	 * without copying through user space; report with coil__conn_sent()
+	 * like send (a short count, even 0, means "call again"). */
+	void (*send_file)(struct coil_conn *c);
 	/* The connection is done with (no I/O outstanding): close its fd. */
 	void (*close)(struct coil_conn *c, bool reset);
 	/* Submit what is queued, wait for events per the poll mode (at most

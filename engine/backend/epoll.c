@@ -55,6 +55,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -240,9 +241,22 @@ static unsigned do_send(struct coil_conn *c)
 	ssize_t n;
 	int res;
 
-	do
-		n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	do {
+		if (c->niov) {
+			n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+		} else {
+			/* A file segment: sendfile(2), zero copy. */
+			off_t off = (off_t)c->file_seg->off;
+
+			n = sendfile(c->fd, c->file_seg->fd, &off, c->inflight);
+			if (n == 0) {
+				/* the file ended before the bytes we were
+				 * told of */
+				n = -1;
+				errno = EIO;
+			}
+		}
+	} while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		/* The kernel set SOCK_NOSPACE: an EPOLLOUT edge will come. */
 		x->st |= ST_WBLOCK;
@@ -637,6 +651,7 @@ const struct coil__backend_ops coil__epoll_ops = {
 	.recv_cancel = ep_recv_cancel,
 	.send = ep_send,
 	.send_cancel = ep_send_cancel,
+	.send_file = ep_send,
 	.close = ep_close,
 	.wait = ep_wait,
 	.wake = ep_wake,

@@ -103,6 +103,7 @@ static struct coil__seg *seg_new(struct coil_loop *loop, bool chunk)
 	seg->next = NULL;
 	seg->len = 0;
 	seg->room = 0;
+	seg->close_fd = 0;
 	if (chunk) {
 		seg->kind = SEG_CHUNK;
 		seg->data = (const uint8_t *)(seg + 1);
@@ -115,6 +116,8 @@ static void seg_free(struct coil_loop *loop, struct coil__seg *seg)
 {
 	if (seg->kind >= 0)
 		coil__buf_put(&loop->pool, (uint32_t)seg->kind);
+	else if (seg->kind == SEG_FILE && seg->close_fd)
+		close(seg->fd);
 	if (seg->heap)
 		free(seg);
 	else
@@ -241,6 +244,45 @@ int coil_conn_write_static(struct coil_conn *c, const void *data, size_t len)
 	return write_seg(c, data, len, SEG_STATIC);
 }
 
+int coil_conn_sendfile(struct coil_conn *c, int fd, uint64_t off,
+		       uint64_t len, unsigned flags)
+{
+	int ret = write_check(c);
+
+	if (!ret && fd < 0)
+		ret = -EINVAL;
+	if (ret || !len)
+		goto out;
+	while (len) {
+		/* Segments of at most 1 GiB keep the byte counts in 32 bits. */
+		uint32_t n = len > (1u << 30) ? 1u << 30 : (uint32_t)len;
+		struct coil__seg *seg = seg_new(c->loop, false);
+
+		if (!seg) {
+			c->close_reason = -ENOMEM;
+			coil_conn_abort(c);
+			ret = -ENOMEM;
+			goto out;
+		}
+		seg->kind = SEG_FILE;
+		seg->data = NULL;
+		seg->fd = fd;
+		seg->off = off;
+		seg->len = n;
+		off += n;
+		len -= n;
+		/* the last segment owns the fd */
+		seg->close_fd = !len && (flags & COIL_SENDFILE_CLOSE);
+		seg_append(c, seg);
+		queued_grew(c, n);
+	}
+	return 0;
+out:
+	if (flags & COIL_SENDFILE_CLOSE && fd >= 0)
+		close(fd);
+	return ret;
+}
+
 /* Drop everything queued that no send is reading. */
 static void queue_drop(struct coil_conn *c)
 {
@@ -327,6 +369,16 @@ void coil_conn_resume(struct coil_conn *c)
 
 /* ---- accept ---- */
 
+/* Close a socket that never became a connection, through the backend (the
+ * fake's "fds" are not real ones). */
+static void close_unaccepted(struct coil_loop *loop, int fd)
+{
+	struct coil_conn tmp = { .fd = fd, .loop = loop,
+				 .pipe_fds = { -1, -1 } };
+
+	loop->be->close(&tmp, false);
+}
+
 void coil__conn_accepted(struct coil__listener *lst, int fd)
 {
 	struct coil_loop *loop = lst->loop;
@@ -334,8 +386,7 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 	struct coil_conn *c;
 
 	if (loop->stopping) {
-		loop->be->close(&(struct coil_conn){ .fd = fd, .loop = loop },
-				false);
+		close_unaccepted(loop, fd);
 		return;
 	}
 	c = coil__slab_get(&loop->conns);
@@ -345,14 +396,14 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 			coil__log("loop %u: connection limit reached, "
 				  "refusing (%u so far)",
 				  loop->id, lst->refused);
-		loop->be->close(&(struct coil_conn){ .fd = fd, .loop = loop },
-				false);
+		close_unaccepted(loop, fd);
 		return;
 	}
 	memset(c, 0, loop->conn_size);
 	c->loop = loop;
 	c->lst = lst;
 	c->fd = fd;
+	c->pipe_fds[0] = c->pipe_fds[1] = -1;
 	c->last_rx_ms = loop->now_ms;
 	coil_timer_init(&c->idle, loop, idle_fired, NULL);
 	c->all_next = loop->all.all_next;
@@ -581,6 +632,7 @@ void coil__conn_sent(struct coil_conn *c, int res)
 	size_t done;
 
 	c->flags &= ~(CONN_SENDING | CONN_SEND_CANCEL);
+	c->file_seg = NULL;
 	coil__conn_mark(c);
 	if (res < 0) {
 		if (!c->close_reason)
@@ -596,7 +648,10 @@ void coil__conn_sent(struct coil_conn *c, int res)
 		struct coil__seg *s = c->sq_head;
 		uint32_t n = done < s->len ? (uint32_t)done : s->len;
 
-		s->data += n;
+		if (s->kind == SEG_FILE)
+			s->off += n;
+		else
+			s->data += n;
 		s->len -= n;
 		done -= n;
 		if (s->len == 0 && (s->kind != SEG_CHUNK || s != c->sq_tail ||
@@ -630,7 +685,21 @@ static void send_start(struct coil_conn *c)
 	uint32_t n = 0;
 	size_t total = 0;
 
-	while (s && n < COIL__SEND_IOV && total < (1u << 30)) {
+	while (s && !s->len)
+		s = s->next;
+	if (s && s->kind == SEG_FILE) {
+		/* A file goes alone, a pipe's worth at a time. */
+		c->file_seg = s;
+		c->niov = 0;
+		c->inflight = s->len < COIL__FILE_SEND_MAX ? s->len
+							    : COIL__FILE_SEND_MAX;
+		c->flags |= CONN_SENDING;
+		c->loop->sends++;
+		c->loop->be->send_file(c);
+		return;
+	}
+	while (s && n < COIL__SEND_IOV && total < (1u << 30) &&
+	       s->kind != SEG_FILE) {
 		if (s->len) {
 			c->iov[n].iov_base = (void *)s->data;
 			c->iov[n].iov_len = s->len;

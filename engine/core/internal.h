@@ -44,16 +44,23 @@ void coil__wheel_run(struct coil__wheel *w, uint64_t now_ms);
 int64_t coil__wheel_timeout(const struct coil__wheel *w);
 
 /* ---- send queue segments ---- */
-enum { SEG_CHUNK = -1, SEG_STATIC = -2 }; /* else: a receive buffer id */
+enum { SEG_CHUNK = -1, SEG_STATIC = -2, SEG_FILE = -3 };
+/* (a kind >= 0 is a receive buffer id) */
 
 struct coil__seg {
 	struct coil__seg *next;
-	const uint8_t *data;  /* first unsent byte */
+	const uint8_t *data;  /* first unsent byte (memory kinds) */
 	uint32_t len;         /* unsent bytes */
-	int32_t kind;         /* SEG_CHUNK, SEG_STATIC or a buffer id */
+	int32_t kind;         /* SEG_CHUNK, SEG_STATIC, SEG_FILE or a buffer id */
 	uint32_t room;        /* SEG_CHUNK: free bytes after data+len */
-	uint32_t heap;        /* allocated with malloc (slab was full) */
+	uint16_t heap;        /* allocated with malloc (slab was full) */
+	uint16_t close_fd;    /* SEG_FILE: close fd when the segment goes */
+	int fd;               /* SEG_FILE: the file */
+	uint64_t off;         /* SEG_FILE: offset of the first unsent byte */
 };
+
+/* Most file bytes one send covers (a pipe's worth on io_uring). */
+#define COIL__FILE_SEND_MAX (256u << 10)
 
 /* ---- listener ---- */
 struct coil__listener {
@@ -99,7 +106,12 @@ struct coil_conn {
 	struct coil__seg *held_head, *held_tail; /* received while paused */
 	size_t queued;                  /* bytes in the send queue */
 	uint32_t inflight;              /* bytes covered by the send in flight */
-	uint32_t niov;
+	uint32_t niov;                  /* 0: the send in flight is file_seg */
+	struct coil__seg *file_seg;     /* the file segment being sent */
+	int pipe_fds[2];                /* io_uring file sends: -1 until used */
+	uint32_t pipe_bytes;            /* file bytes sitting in the pipe */
+	uint32_t splice_state;          /* backend private */
+	int32_t splice_res;             /* backend private */
 	struct coil_conn *next_dirty;
 	struct coil_conn *next_starved;
 	struct coil_conn *all_next, *all_prev;

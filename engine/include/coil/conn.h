@@ -48,6 +48,24 @@ int coil_conn_write_ref(struct coil_conn *conn, const void *data, size_t len);
 int coil_conn_write_static(struct coil_conn *conn, const void *data,
 			   size_t len);
 
+enum {
+	/* coil closes the file once its bytes are sent, or the connection
+	 * is gone, or the call fails. */
+	COIL_SENDFILE_CLOSE = 1u << 0,
+};
+
+/*
+ * Queue `len` bytes of the file `fd` from offset `off`, in order with the
+ * other writes, sent without copying through user space (splice through a
+ * per-connection pipe on io_uring, sendfile(2) on epoll). The file must
+ * hold those bytes until they are sent: one that shrinks meanwhile aborts
+ * the connection (-EIO). Without COIL_SENDFILE_CLOSE the caller keeps `fd`
+ * open until then (until on_close at the latest). Returns 0, -EPIPE when
+ * the connection is closing, -EINVAL for a bad fd, -ENOMEM.
+ */
+int coil_conn_sendfile(struct coil_conn *conn, int fd, uint64_t off,
+		       uint64_t len, unsigned flags);
+
 /* Bytes queued and not yet acknowledged by a send completion. */
 size_t coil_conn_queued(const struct coil_conn *conn);
 
