@@ -150,7 +150,7 @@ struct coil_http1_request {
 	unsigned flags;                  /* COIL_HTTP1_F_* */
 	struct coil_http1_str method_name;
 	struct coil_http1_str target;    /* as sent: no decoding */
-	struct coil_http1_str host;      /* the Host value; empty if none */
+	struct coil_http1_str host;      /* the Host value; ptr NULL if none */
 	struct coil_http1_header *headers; /* the array given to init */
 	unsigned nheaders;
 	uint64_t content_length;         /* with F_CONTENT_LENGTH, else 0 */
