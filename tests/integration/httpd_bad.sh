@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Bad and abusive clients against coil-httpd (httpd_client.py):
+#  - malformed requests (missing Host, CL + TE, bad chunk sizes, obs-fold,
+#    whitespace before the colon, a 16 KiB header -> 431, a 16 KiB target
+#    -> 414, ...) each get their status and a closed connection, and the
+#    request pipelined after them is never answered;
+#  - slowloris (a byte per 100 ms) is cut off by --header-timeout, a silent
+#    connection and an idle keep-alive one by the timeouts, a busy
+#    keep-alive connection is not;
+#  - while bad requests, garbage, resets, aborted downloads, unread floods
+#    and slowloris clients hammer one loop, a good client on the same loop
+#    keeps getting correct answers quickly; the server never crashes.
+#
+# usage: httpd_bad.sh <coil-httpd>
+set -euo pipefail
+source "$(dirname "$0")/httpd_lib.sh"
+httpd_init httpd_bad "$@"
+
+HT=1000 KT=1500
+SLACK=1.5 MAX_LAT=1.0
+[ "$SANITIZED" = 1 ] && SLACK=3 MAX_LAT=3.0
+httpd_start --cores 1 --header-timeout $HT --keepalive-timeout $KT
+pyclient bad
+pyclient timeouts --header-timeout-ms $HT --keepalive-timeout-ms $KT --slack $SLACK
+pyclient hammer --seconds 8 --max-latency $MAX_LAT --seed "$RANDOM"
+# Everything the hammer opened is gone again (cut off or closed).
+gone() { [ "$(server_established)" -eq 0 ]; }
+wait_for 10 gone || fail "$(server_established) connections still established 10 s after the hammer"
+ccurl -o "$TMP_DIR/p" "$BASE/plaintext" || fail "GET /plaintext after the hammer failed"
+expect_eq "GET /plaintext after the hammer" "$(cat "$TMP_DIR/p")" "Hello, World!"
+httpd_stop
+echo "PASS: httpd_bad"

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# coil-httpd driven by curl: the built-in endpoints, keep-alive reuse, HEAD,
+# Content-Type by extension, ETag/Last-Modified with 304 (and the cache
+# seeing a changed file), Range (206, 416), a 5 MiB file byte-identical
+# (also read slowly), request bodies (chunked, Content-Length, over
+# --max-body, Expect: 100-continue), 404/405/501, and the access log.
+#
+# usage: httpd_curl.sh <coil-httpd>
+set -euo pipefail
+source "$(dirname "$0")/httpd_lib.sh"
+httpd_init httpd_curl "$@"
+need_tool curl curl
+
+MAX_BODY=65536
+ACCESS_LOG=$TMP_DIR/access.log
+httpd_start --max-body "$MAX_BODY" --access-log "$ACCESS_LOG"
+H=$TMP_DIR/h B=$TMP_DIR/b
+
+# get <url> [curl args...]: headers to $H, body to $B; prints the status.
+get() {
+	local url=$1
+	shift
+	rm -f "$H" "$B"
+	ccurl -D "$H" -o "$B" "$@" "$url" || fail "curl $* $url failed"
+	status_of "$H"
+}
+
+# --- built-in endpoints -----------------------------------------------------
+expect_eq "GET /plaintext status" "$(get "$BASE/plaintext")" 200
+expect_eq "GET /plaintext body" "$(cat "$B")" "Hello, World!"
+expect_eq "GET /plaintext Content-Type" "$(header content-type "$H" | cut -d';' -f1)" text/plain
+expect_eq "GET /plaintext Content-Length" "$(header content-length "$H")" 13
+[ -n "$(header date "$H")" ] || fail "GET /plaintext: no Date header"
+expect_eq "GET /json status" "$(get "$BASE/json")" 200
+expect_eq "GET /json body" "$(cat "$B")" '{"message":"Hello, World!"}'
+expect_eq "GET /json Content-Type" "$(header content-type "$H" | cut -d';' -f1)" application/json
+echo "ok: /plaintext and /json"
+
+# --- keep-alive reuse: several URLs in one curl, one connection ---------------
+out=$(ccurl -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} %{http_code}\n' \
+	"$BASE/plaintext" "$BASE/json" "$BASE/hello.txt") || fail "curl with three URLs failed"
+expect_eq "three URLs in one curl (num_connects, status per transfer)" \
+	"$(oneline "$out")" "1 200 0 200 0 200"
+out=$(ccurl -o /dev/null -w '%{num_connects} %{http_code}\n' --head "$BASE/big.bin" \
+	--next -o /dev/null -w '%{num_connects} %{http_code}\n' "$BASE/plaintext") ||
+	fail "curl HEAD then GET failed"
+expect_eq "HEAD then GET in one curl (num_connects, status)" "$(oneline "$out")" "1 200 0 200"
+echo "ok: keep-alive reuse (num_connects 1, 0, 0)"
+
+# --- HEAD -------------------------------------------------------------------
+expect_eq "HEAD /big.bin status" "$(get "$BASE/big.bin" --head)" 200
+expect_eq "HEAD /big.bin Content-Length" "$(header content-length "$H")" "$BIG_SIZE"
+# (curl --head writes the headers to -o; size_download counts body bytes.)
+out=$(ccurl --head -o /dev/null -w '%{size_download}' "$BASE/big.bin") || fail "curl --head failed"
+expect_eq "HEAD /big.bin: body bytes received" "$out" 0
+expect_eq "HEAD /plaintext status" "$(get "$BASE/plaintext" --head)" 200
+expect_eq "HEAD /plaintext Content-Length" "$(header content-length "$H")" 13
+echo "ok: HEAD"
+
+# --- Content-Type by extension ------------------------------------------------
+for pair in hello.txt:text/plain index.html:text/html style.css:text/css \
+	data.json:application/json image.png:image/png; do
+	f=${pair%%:*} want=${pair#*:}
+	expect_eq "GET /$f status" "$(get "$BASE/$f")" 200
+	cmp -s "$B" "$ROOT/$f" || fail "GET /$f: body differs from the file"
+	expect_eq "GET /$f Content-Type" "$(header content-type "$H" | cut -d';' -f1)" "$want"
+done
+expect_eq "GET /app.js status" "$(get "$BASE/app.js")" 200
+case $(header content-type "$H" | cut -d';' -f1) in
+text/javascript | application/javascript) ;;
+*) fail "GET /app.js: Content-Type '$(header content-type "$H")', want text/javascript" ;;
+esac
+expect_eq "GET /space%20name.txt status" "$(get "$BASE/space%20name.txt")" 200
+cmp -s "$B" "$ROOT/space name.txt" || fail "GET /space%20name.txt: wrong body"
+expect_eq "GET /sub/dir/file.txt status" "$(get "$BASE/sub/dir/file.txt")" 200
+cmp -s "$B" "$ROOT/sub/dir/file.txt" || fail "GET /sub/dir/file.txt: wrong body"
+echo "ok: static files and Content-Type by extension"
+
+# --- validators: ETag, Last-Modified, 304 ------------------------------------
+expect_eq "GET /hello.txt status" "$(get "$BASE/hello.txt")" 200
+ETAG=$(header etag "$H")
+LM=$(header last-modified "$H")
+[ -n "$ETAG" ] || fail "GET /hello.txt: no ETag"
+# make_root set every mtime to 2024-01-02 03:04:05 UTC; IMF-fixdate.
+expect_eq "GET /hello.txt Last-Modified" "$LM" "Tue, 02 Jan 2024 03:04:05 GMT"
+WEAK_ETAG="W/${ETAG#W/}"
+cond() { # cond <want-status> <label> <curl args...>
+	local want=$1 label=$2 got
+	shift 2
+	got=$(get "$BASE/hello.txt" "$@")
+	[ "$got" = "$want" ] || fail "GET /hello.txt with $label: status $got, want $want"
+	if [ "$want" = 304 ]; then
+		[ ! -s "$B" ] || fail "GET /hello.txt with $label: 304 with a body"
+		expect_eq "304 for $label: ETag" "$(header etag "$H")" "$ETAG"
+	else
+		cmp -s "$B" "$ROOT/hello.txt" || fail "GET /hello.txt with $label: wrong body"
+	fi
+}
+cond 304 "If-None-Match: the ETag" -H "If-None-Match: $ETAG"
+cond 304 "If-None-Match: a list holding the ETag" -H "If-None-Match: \"nope\", $ETAG"
+cond 304 "If-None-Match: the weak form of the ETag" -H "If-None-Match: $WEAK_ETAG"
+cond 304 "If-None-Match: *" -H "If-None-Match: *"
+cond 200 "If-None-Match: another tag" -H 'If-None-Match: "nope"'
+cond 304 "If-Modified-Since: Last-Modified" -H "If-Modified-Since: $LM"
+cond 304 "If-Modified-Since: a later date" -H "If-Modified-Since: $(date -u -R -d '+1 hour' | sed 's/+0000/GMT/')"
+cond 200 "If-Modified-Since: an earlier date" -H "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT"
+cond 200 "If-Modified-Since: not a date" -H "If-Modified-Since: yesterday-ish"
+cond 200 "If-None-Match: another tag + If-Modified-Since: Last-Modified (If-None-Match wins)" \
+	-H 'If-None-Match: "nope"' -H "If-Modified-Since: $LM"
+expect_eq "HEAD /hello.txt with If-None-Match" "$(get "$BASE/hello.txt" --head -H "If-None-Match: $ETAG")" 304
+# A changed file (same size, new mtime) is served fresh, cache or not.
+printf 'HELLO FROM COIL-HTTPD\n' >"$ROOT/hello.txt"
+touch -d '2024-02-03 04:05:06 UTC' "$ROOT/hello.txt"
+cond 200 "If-None-Match: the ETag of the old content" -H "If-None-Match: $ETAG"
+expect_eq "GET /hello.txt after the change: Last-Modified" "$(header last-modified "$H")" \
+	"Sat, 03 Feb 2024 04:05:06 GMT"
+[ "$(header etag "$H")" != "$ETAG" ] || fail "GET /hello.txt after the change: ETag unchanged ($ETAG)"
+ETAG=$(header etag "$H")
+cond 304 "If-None-Match: the new ETag" -H "If-None-Match: $ETAG"
+echo "ok: ETag, Last-Modified, 304 and a changed file"
+
+# --- Range --------------------------------------------------------------------
+BIG=$ROOT/big.bin
+# range <curl -r spec> <first> <last>: 206, Content-Range, exact bytes.
+range() {
+	local spec=$1 first=$2 last=$3 got
+	got=$(get "$BASE/big.bin" -r "$spec")
+	[ "$got" = 206 ] || fail "GET /big.bin Range: bytes=$spec: status $got, want 206"
+	expect_eq "Range: bytes=$spec: Content-Range" "$(header content-range "$H")" \
+		"bytes $first-$last/$BIG_SIZE"
+	expect_eq "Range: bytes=$spec: Content-Length" "$(header content-length "$H")" \
+		"$((last - first + 1))"
+	dd if="$BIG" of="$TMP_DIR/want" iflag=skip_bytes,count_bytes skip="$first" \
+		count="$((last - first + 1))" status=none
+	cmp -s "$B" "$TMP_DIR/want" || fail "Range: bytes=$spec: body differs from bytes $first-$last of the file"
+}
+range 0-99 0 99
+range 0-0 0 0
+range 1000-1999 1000 1999
+range -500 $((BIG_SIZE - 500)) $((BIG_SIZE - 1))
+range 5242000- 5242000 $((BIG_SIZE - 1))
+range $((BIG_SIZE - 1))-9999999 $((BIG_SIZE - 1)) $((BIG_SIZE - 1))
+range 1-$((BIG_SIZE - 2)) 1 $((BIG_SIZE - 2))
+for spec in 6000000-6000100 $BIG_SIZE-; do
+	got=$(get "$BASE/big.bin" -r "$spec")
+	[ "$got" = 416 ] || fail "GET /big.bin Range: bytes=$spec: status $got, want 416"
+	expect_eq "416 for bytes=$spec: Content-Range" "$(header content-range "$H")" "bytes */$BIG_SIZE"
+done
+# Several ranges: a single-range server answers 200 with the whole file.
+got=$(get "$BASE/big.bin" -r 0-1,5-6)
+case $got in
+200) cmp -s "$B" "$BIG" || fail "Range: bytes=0-1,5-6: 200 but not the whole file" ;;
+206) case $(header content-type "$H") in
+	multipart/byteranges*) ;;
+	*) fail "Range: bytes=0-1,5-6: 206 but not multipart/byteranges" ;;
+	esac ;;
+*) fail "GET /big.bin Range: bytes=0-1,5-6: status $got, want 200 (or 206 multipart)" ;;
+esac
+# If-Range: the current ETag -> the range; another -> the whole file.
+BIG_ETAG=$(get "$BASE/big.bin" --head >/dev/null; header etag "$H")
+expect_eq "Range with If-Range: the ETag" "$(get "$BASE/big.bin" -r 10-19 -H "If-Range: $BIG_ETAG")" 206
+expect_eq "Range with If-Range: another ETag" "$(get "$BASE/big.bin" -r 10-19 -H 'If-Range: "nope"')" 200
+cmp -s "$B" "$BIG" || fail "Range with a stale If-Range: 200 but not the whole file"
+# A range of a small (cacheable) file.
+expect_eq "GET /index.html Range: bytes=2-8" "$(get "$BASE/index.html" -r 2-8)" 206
+expect_eq "GET /index.html Range: bytes=2-8 body" "$(cat "$B")" "doctype"
+echo "ok: Range 206 (7 forms), 416 (2), several ranges, If-Range"
+
+# --- 5 MiB byte-identical, twice on one connection, then slowly --------------
+out=$(ccurl -o "$TMP_DIR/big1" -o "$TMP_DIR/big2" -w '%{num_connects} %{http_code} %{size_download}\n' \
+	"$BASE/big.bin" "$BASE/big.bin") || fail "curl of /big.bin twice failed"
+expect_eq "GET /big.bin twice (num_connects status size)" "$(oneline "$out")" \
+	"1 200 $BIG_SIZE 0 200 $BIG_SIZE"
+cmp "$TMP_DIR/big1" "$BIG" || fail "GET /big.bin: first download differs from the file"
+cmp "$TMP_DIR/big2" "$BIG" || fail "GET /big.bin: second download differs from the file"
+ccurl -o "$TMP_DIR/big3" --limit-rate 4M "$BASE/big.bin" || fail "slow curl of /big.bin failed"
+cmp "$TMP_DIR/big3" "$BIG" || fail "GET /big.bin at 4 MB/s: download differs from the file"
+echo "ok: 5 MiB file byte-identical (twice on one connection, and read at 4 MB/s)"
+
+# --- request bodies -------------------------------------------------------------
+head -c 200000 /dev/urandom >"$TMP_DIR/up.bin"
+head -c 1000 /dev/urandom >"$TMP_DIR/small.bin"
+head -c 60000 /dev/urandom >"$TMP_DIR/mid.bin"
+# body_then_json <label> <curl args for the body request>: the body request
+# (chunked etc.) to /plaintext, then GET /json in the same curl.
+body_then_json() {
+	local label=$1 st reuse
+	shift
+	out=$(ccurl -D "$H" -o "$B" -w '%{http_code}\n' "$@" "$BASE/plaintext" \
+		--next -o "$TMP_DIR/b2" -w '%{num_connects} %{http_code}\n' "$BASE/json") ||
+		fail "$label: curl failed"
+	st=$(echo "$out" | sed -n 1p)
+	case $st in
+	200) ;;
+	405) [ -n "$(header allow "$H")" ] || fail "$label: 405 without Allow" ;;
+	*) fail "$label: POST /plaintext: status $st, want 200 or 405" ;;
+	esac
+	expect_eq "$label: then GET /json body" "$(cat "$TMP_DIR/b2")" '{"message":"Hello, World!"}'
+	reuse=$(echo "$out" | sed -n 2p)
+	case $(header connection "$H" | tr "[:upper:]" "[:lower:]") in
+	*close*) ;;
+	*) expect_eq "$label: then GET /json (num_connects, status)" "$reuse" "0 200" ;;
+	esac
+	echo "ok: $label: $st (Allow: $(header allow "$H")), then GET /json on ${reuse%% *} new connections"
+}
+body_then_json "chunked upload of 1000 bytes" -H 'Transfer-Encoding: chunked' --data-binary @"$TMP_DIR/small.bin"
+body_then_json "chunked upload of 60000 bytes" -H 'Transfer-Encoding: chunked' --data-binary @"$TMP_DIR/mid.bin"
+body_then_json "Content-Length upload of 1000 bytes" --data-binary @"$TMP_DIR/small.bin"
+# Over --max-body with Content-Length: refused (413, or 405 first).
+st=$(get "$BASE/plaintext" --data-binary @"$TMP_DIR/up.bin" -H 'Expect:')
+case $st in
+413 | 405) ;;
+*) fail "POST /plaintext with Content-Length 200000 > --max-body $MAX_BODY: status $st, want 413 (or 405)" ;;
+esac
+# Expect: 100-continue: curl waits 1 s for the 100 before it sends anyway.
+out=$(ccurl -D "$H" -o "$B" -w '%{http_code} %{time_total}\n' -H 'Expect: 100-continue' \
+	--data-binary @"$TMP_DIR/small.bin" "$BASE/plaintext") || fail "curl with Expect: 100-continue failed"
+case ${out%% *} in
+200 | 405 | 417) ;;
+*) fail "POST /plaintext with Expect: 100-continue: status ${out%% *}" ;;
+esac
+awk -v t="${out#* }" 'BEGIN { exit !(t < 0.9) }' ||
+	fail "POST /plaintext with Expect: 100-continue took ${out#* } s: neither 100 Continue nor a final status in time (curl waited 1 s)"
+echo "ok: bodies (chunked, Content-Length, > --max-body -> $st, Expect: 100-continue -> ${out%% *} in ${out#* } s)"
+
+# --- errors ---------------------------------------------------------------------
+expect_eq "GET /no-such-file" "$(get "$BASE/no-such-file")" 404
+expect_eq "GET /sub/no-such-file" "$(get "$BASE/sub/no-such-file")" 404
+expect_eq "DELETE /hello.txt" "$(get "$BASE/hello.txt" -X DELETE)" 405
+ALLOW=$(header allow "$H")
+case ", $ALLOW," in
+*", GET,"* | *",GET,"*) ;;
+*) fail "DELETE /hello.txt: 405 with Allow '$ALLOW', want it to list GET" ;;
+esac
+case $ALLOW in *HEAD*) ;; *) fail "DELETE /hello.txt: Allow '$ALLOW' lacks HEAD" ;; esac
+expect_eq "BREW /hello.txt (unknown method)" "$(get "$BASE/hello.txt" -X BREW)" 501
+echo "ok: 404, 405 (Allow: $ALLOW), 501"
+
+httpd_stop
+[ -s "$ACCESS_LOG" ] || fail "--access-log $ACCESS_LOG is empty after the run"
+grep -q '/plaintext' "$ACCESS_LOG" || fail "--access-log has no line for /plaintext"
+grep -q '/big.bin' "$ACCESS_LOG" || fail "--access-log has no line for /big.bin"
+echo "ok: access log ($(wc -l <"$ACCESS_LOG") lines), e.g.: $(head -n 1 "$ACCESS_LOG")"
+echo "PASS: httpd_curl"
