@@ -11,5 +11,6 @@
 #include <coil/timer.h>
 #include <coil/service.h>
 #include <coil/conn.h>
+#include <coil/http1.h>
 
 #endif
