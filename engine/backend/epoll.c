@@ -242,7 +242,12 @@ static unsigned do_send(struct coil_conn *c)
 	int res;
 
 	do {
-		if (c->niov) {
+		if (c->niov == 1) {
+			/* send(2) spares the kernel the msghdr and iovec
+			 * imports of sendmsg: the common small reply */
+			n = send(c->fd, c->iov[0].iov_base, c->iov[0].iov_len,
+				 MSG_NOSIGNAL);
+		} else if (c->niov) {
 			n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
 		} else {
 			/* A file segment: sendfile(2), zero copy. */
