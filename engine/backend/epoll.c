@@ -5,8 +5,9 @@
  * kernel.io_uring_disabled). It reads into the same receive pool as io_uring
  * (so protocols see identical on_data slices and the same back-pressure:
  * -ENOBUFS when the pool is dry, re-armed by the core when buffers return),
- * writes each connection's gathered output with one sendmsg per loop turn,
- * and sleeps in epoll_wait with the timing wheel's timeout.
+ * writes each connection's gathered output with one send/sendmsg (or a
+ * sendfile for a file segment) per loop turn, and sleeps in epoll_wait
+ * with the timing wheel's timeout.
  *
  * The core calls recv_arm/recv_cancel/send/send_cancel while it flushes and
  * may free or re-list a connection right after; so those only record what
@@ -509,7 +510,7 @@ static int ep_loop_init(struct coil_loop *loop)
 	}
 	snprintf(e->features, sizeof(e->features),
 		 "edge-triggered, accept4, recv into the receive pool, "
-		 "sendmsg per turn");
+		 "one send per connection and turn");
 	loop->be_data = e;
 	loop->be_features = e->features;
 	/* Buffers go back on the pool's free stack (pool.recycle NULL). */
