@@ -12,9 +12,9 @@ set -euo pipefail
 source "$(dirname "$0")/httpd_lib.sh"
 httpd_init httpd_python "$@"
 
-httpd_start --cores 2
+httpd_start --cores 2 --max-body 65536
 pyclient httpclient
 pyclient pipeline --seed "$RANDOM"
-pyclient body
+pyclient body --max-body 65536 --seed "$RANDOM"
 httpd_stop
 echo "PASS: httpd_python"
