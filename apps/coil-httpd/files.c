@@ -1,0 +1,760 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Static files under --root.
+ *
+ * Every path is resolved by the kernel with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS) against the root's descriptor, after httpd.c
+ * decoded and normalized it: no "..", encoded or not, and no symlink (to
+ * /etc, or ../secret) leads out of the root. Directories serve their
+ * index.html. Responses carry Content-Type by extension, an ETag
+ * (inode-size-mtime) and Last-Modified, and honour If-None-Match /
+ * If-Modified-Since (304), Range with one byte range (206, 416; several
+ * ranges get the whole file, which RFC 9110 allows) and If-Range.
+ *
+ * Files up to a size limit live in a per-loop response cache (bounded in
+ * bytes, least recently used out first), keyed by request path and checked
+ * against the file (inode, size, mtime) at most once a second per entry, so
+ * a hot small file costs no system call: its head is staged with the other
+ * responses and its body goes out from the cache without a copy, pinned by
+ * the connection until its queued output drained. Larger files go out with
+ * coil_conn_sendfile (splice/sendfile: never through user space).
+ */
+#include "httpd_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Returns a descriptor or -errno. */
+static int open_beneath(int rootfd, const char *rel, int flags)
+{
+	struct open_how how = {
+		/* openat2 refuses flags O_PATH ignores: no O_NOCTTY there */
+		.flags = (uint64_t)(flags | O_CLOEXEC |
+				    (flags & O_PATH ? 0 : O_NOCTTY)),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int httpd__files_open_root(struct httpd *h)
+{
+	int fd = open(h->cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int probe;
+
+	if (fd < 0)
+		return -errno;
+	/* openat2 is Linux 5.6+; without it there is no safe way in. */
+	probe = open_beneath(fd, ".", O_PATH);
+	if (probe < 0) {
+		close(fd);
+		return probe;
+	}
+	close(probe);
+	h->rootfd = fd;
+	return 0;
+}
+
+/* ---- Content-Type ---- */
+
+static const struct {
+	const char *ext;
+	const char *type;
+} mime[] = {
+	{ "html", "text/html; charset=utf-8" },
+	{ "htm", "text/html; charset=utf-8" },
+	{ "css", "text/css; charset=utf-8" },
+	{ "js", "text/javascript; charset=utf-8" },
+	{ "mjs", "text/javascript; charset=utf-8" },
+	{ "json", "application/json" },
+	{ "map", "application/json" },
+	{ "txt", "text/plain; charset=utf-8" },
+	{ "md", "text/markdown; charset=utf-8" },
+	{ "csv", "text/csv; charset=utf-8" },
+	{ "xml", "application/xml" },
+	{ "svg", "image/svg+xml" },
+	{ "png", "image/png" },
+	{ "jpg", "image/jpeg" },
+	{ "jpeg", "image/jpeg" },
+	{ "gif", "image/gif" },
+	{ "webp", "image/webp" },
+	{ "avif", "image/avif" },
+	{ "ico", "image/x-icon" },
+	{ "wasm", "application/wasm" },
+	{ "pdf", "application/pdf" },
+	{ "woff", "font/woff" },
+	{ "woff2", "font/woff2" },
+	{ "ttf", "font/ttf" },
+	{ "otf", "font/otf" },
+	{ "mp4", "video/mp4" },
+	{ "webm", "video/webm" },
+	{ "mp3", "audio/mpeg" },
+	{ "ogg", "audio/ogg" },
+	{ "wav", "audio/wav" },
+	{ "zip", "application/zip" },
+	{ "gz", "application/gzip" },
+	{ "tar", "application/x-tar" },
+};
+
+const char *httpd__mime_type(const char *path, size_t len)
+{
+	size_t i = len, n;
+
+	while (i > 0 && path[i - 1] != '.' && path[i - 1] != '/')
+		i--;
+	if (i == 0 || path[i - 1] != '.')
+		return "application/octet-stream";
+	n = len - i;
+	for (size_t k = 0; k < sizeof(mime) / sizeof(mime[0]); k++)
+		if (strlen(mime[k].ext) == n &&
+		    !strncasecmp(path + i, mime[k].ext, n))
+			return mime[k].type;
+	return "application/octet-stream";
+}
+
+/* ---- HTTP-date ---- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" only: RFC 9110 says to ignore a
+ * conditional whose date does not parse. */
+int64_t httpd__parse_date(const char *s, size_t n)
+{
+	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	int day, year, hh, mm, ss, m;
+
+	if (n != COIL_HTTP1_DATE_LEN || s[3] != ',' || s[4] != ' ' ||
+	    s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
+	    s[22] != ':' || memcmp(s + 25, " GMT", 4))
+		return -1;
+	for (m = 0; m < 12; m++)
+		if (!memcmp(s + 8, mon + 3 * m, 3))
+			break;
+	day = digits(s + 5, 2);
+	year = digits(s + 12, 4);
+	hh = digits(s + 17, 2);
+	mm = digits(s + 20, 2);
+	ss = digits(s + 23, 2);
+	if (m == 12 || day < 1 || day > 31 || year < 1970 || hh < 0 ||
+	    hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
+		return -1;
+	return days_from_civil(year, (unsigned)m + 1, (unsigned)day) * 86400 +
+	       hh * 3600 + mm * 60 + ss;
+}
+
+/* ---- the cache ---- */
+
+static uint32_t hash_path(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+int httpd__cache_init(struct httpd__cache *c, size_t limit)
+{
+	c->mask = 4095;
+	c->buckets = calloc(c->mask + 1, sizeof(*c->buckets));
+	if (!c->buckets)
+		return -ENOMEM;
+	c->lru.next = c->lru.prev = &c->lru;
+	c->limit = limit;
+	c->max_file = limit / 4 < HTTPD__MAX_CACHED_FILE ? limit / 4
+							  : HTTPD__MAX_CACHED_FILE;
+	c->bytes = 0;
+	c->count = 0;
+	return 0;
+}
+
+void httpd__cache_put(struct httpd__centry *e)
+{
+	if (--e->refs == 0)
+		free(e);
+}
+
+static void cache_unlink(struct httpd__cache *c, struct httpd__centry *e)
+{
+	struct httpd__centry **pp = &c->buckets[e->hash & c->mask];
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	c->bytes -= e->mem;
+	c->count--;
+	e->linked = false;
+	httpd__cache_put(e);
+}
+
+void httpd__cache_fini(struct httpd__cache *c)
+{
+	/* Connections are gone: nothing pins an entry any more. */
+	while (c->lru.next != &c->lru)
+		cache_unlink(c, c->lru.next);
+	free(c->buckets);
+	c->buckets = NULL;
+}
+
+static void lru_front(struct httpd__cache *c, struct httpd__centry *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->next = c->lru.next;
+	e->prev = &c->lru;
+	c->lru.next->prev = e;
+	c->lru.next = e;
+}
+
+static struct httpd__centry *cache_find(struct httpd__cache *c,
+					const char *key, size_t n)
+{
+	uint32_t h = hash_path(key, n);
+
+	for (struct httpd__centry *e = c->buckets[h & c->mask]; e;
+	     e = e->hnext) {
+		if (e->hash == h && e->key_len == n && !memcmp(e->key, key, n)) {
+			lru_front(c, e);
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static void fill_validators(char *etag, size_t etag_cap, char *lastmod,
+			    const struct stat *st)
+{
+	struct coil_http1_date d;
+
+	snprintf(etag, etag_cap, "\"%llx-%llx-%llx\"",
+		 (unsigned long long)st->st_ino,
+		 (unsigned long long)st->st_size,
+		 (unsigned long long)st->st_mtim.tv_sec * 1000000000ull +
+			 (unsigned long long)st->st_mtim.tv_nsec);
+	coil_http1_date_init(&d);
+	memcpy(lastmod, coil_http1_date_update(&d, st->st_mtim.tv_sec),
+	       COIL_HTTP1_DATE_LEN + 1);
+}
+
+static bool same_file(const struct httpd__centry *e, const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_dev == e->dev &&
+	       st->st_ino == e->ino && (uint64_t)st->st_size == e->size &&
+	       st->st_mtim.tv_sec == e->mtime_sec &&
+	       st->st_mtim.tv_nsec == e->mtime_nsec;
+}
+
+/* Still the file on disk? Asked of the file system at most once a second
+ * per entry. */
+static bool entry_fresh(struct httpd_loop *lp, struct httpd__centry *e)
+{
+	uint64_t now = coil_loop_now_ms(lp->loop);
+	struct stat st;
+	bool ok;
+	int fd;
+
+	if (now - e->checked_ms < 1000)
+		return true;
+	fd = open_beneath(lp->h->rootfd, e->rel, O_PATH);
+	if (fd < 0)
+		return false;
+	ok = !fstat(fd, &st) && same_file(e, &st);
+	close(fd);
+	if (ok)
+		e->checked_ms = now;
+	return ok;
+}
+
+/* Read the open file `fd` into a new entry for `key`; NULL when it does
+ * not fit, or changed while being read (then it is served uncached). */
+static struct httpd__centry *cache_add(struct httpd_loop *lp, const char *key,
+				       size_t kn, const char *rel, int fd,
+				       const struct stat *st)
+{
+	struct httpd__cache *c = &lp->cache;
+	size_t rn = strlen(rel), size = (size_t)st->st_size, got = 0;
+	size_t mem = sizeof(struct httpd__centry) + kn + 1 + rn + 1 + size;
+	struct httpd__centry *e, **bucket;
+
+	if (size > c->max_file || mem > c->limit || kn > UINT16_MAX)
+		return NULL;
+	while (c->bytes + mem > c->limit && c->lru.prev != &c->lru)
+		cache_unlink(c, c->lru.prev);
+	e = malloc(mem);
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->key = (char *)(e + 1);
+	e->rel = e->key + kn + 1;
+	e->body = (uint8_t *)e->rel + rn + 1;
+	memcpy(e->key, key, kn);
+	e->key[kn] = '\0';
+	memcpy(e->rel, rel, rn + 1);
+	while (got < size) {
+		ssize_t n = pread(fd, e->body + got, size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != size) {
+		free(e);
+		return NULL;
+	}
+	e->key_len = (uint16_t)kn;
+	e->hash = hash_path(key, kn);
+	e->refs = 1;
+	e->mem = mem;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->size = size;
+	e->mtime_sec = st->st_mtim.tv_sec;
+	e->mtime_nsec = st->st_mtim.tv_nsec;
+	e->checked_ms = coil_loop_now_ms(lp->loop);
+	e->ctype = httpd__mime_type(rel, rn);
+	fill_validators(e->etag, sizeof(e->etag), e->lastmod, st);
+	bucket = &c->buckets[e->hash & c->mask];
+	e->hnext = *bucket;
+	*bucket = e;
+	e->next = c->lru.next;
+	e->prev = &c->lru;
+	c->lru.next->prev = e;
+	c->lru.next = e;
+	e->linked = true;
+	c->bytes += mem;
+	c->count++;
+	return e;
+}
+
+/* ---- conditionals and ranges ---- */
+
+/* A representation to send: a cache entry, or an open file. */
+struct rep {
+	uint64_t size;
+	int64_t mtime;
+	const char *etag;
+	const char *lastmod;
+	const char *ctype;
+	struct httpd__centry *e;
+	int fd;
+};
+
+struct conds {
+	const struct coil_http1_str *inm, *ims, *range, *if_range;
+};
+
+static bool name_is(const struct coil_http1_header *h, const char *name,
+		    size_t n)
+{
+	return h->name.len == n && !strncasecmp(h->name.ptr, name, n);
+}
+
+static void scan_conds(const struct coil_http1_request *req, struct conds *k)
+{
+	memset(k, 0, sizeof(*k));
+	for (unsigned i = 0; i < req->nheaders; i++) {
+		const struct coil_http1_header *h = &req->headers[i];
+
+		if (!k->range && name_is(h, "Range", 5))
+			k->range = &h->value;
+		else if (!k->if_range && name_is(h, "If-Range", 8))
+			k->if_range = &h->value;
+		else if (!k->inm && name_is(h, "If-None-Match", 13))
+			k->inm = &h->value;
+		else if (!k->ims && name_is(h, "If-Modified-Since", 17))
+			k->ims = &h->value;
+	}
+}
+
+/* If-None-Match: "*" or a list of entity tags, compared weakly. */
+static bool inm_match(const struct coil_http1_str *v, const char *etag)
+{
+	const char *p = v->ptr, *end = p + v->len;
+	size_t elen = strlen(etag);
+
+	while (p < end) {
+		const char *q;
+
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		if (p == end)
+			break;
+		if (*p == '*')
+			return true;
+		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if (p < end && *p == '"') {
+			q = memchr(p + 1, '"', (size_t)(end - p - 1));
+			if (!q)
+				return false;
+			if ((size_t)(q + 1 - p) == elen && !memcmp(p, etag, elen))
+				return true;
+			p = q + 1;
+		} else {
+			while (p < end && *p != ',')
+				p++;
+		}
+	}
+	return false;
+}
+
+/* If-Range: a strong entity tag, or exactly the Last-Modified date. */
+static bool if_range_ok(const struct coil_http1_str *v, const struct rep *r)
+{
+	int64_t t;
+
+	if (v->len && v->ptr[0] == '"')
+		return v->len == strlen(r->etag) &&
+		       !memcmp(v->ptr, r->etag, v->len);
+	t = httpd__parse_date(v->ptr, v->len);
+	return t >= 0 && t == r->mtime;
+}
+
+enum { RANGE_NONE, RANGE_OK, RANGE_UNSAT };
+
+/* "bytes=a-b", "bytes=a-", "bytes=-n". Anything else, several ranges
+ * included, is RANGE_NONE: the whole representation. */
+static int parse_range(const struct coil_http1_str *v, uint64_t size,
+		       uint64_t *off, uint64_t *len)
+{
+	const char *p = v->ptr, *end = p + v->len;
+	uint64_t a = 0, b = 0;
+	bool has_a = false, has_b = false, big = false;
+
+	if (v->len < 6 || strncasecmp(p, "bytes=", 6))
+		return RANGE_NONE;
+	p += 6;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (a > (UINT64_MAX - 9) / 10)
+			big = true;
+		else
+			a = a * 10 + (uint64_t)(*p - '0');
+		has_a = true;
+	}
+	if (p == end || *p != '-')
+		return RANGE_NONE;
+	for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (b > (UINT64_MAX - 9) / 10)
+			b = UINT64_MAX;
+		else
+			b = b * 10 + (uint64_t)(*p - '0');
+		has_b = true;
+	}
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p != end)
+		return RANGE_NONE;   /* a list (or junk): the whole file */
+	if (!has_a) {
+		if (!has_b)
+			return RANGE_NONE;
+		if (!b || !size)
+			return RANGE_UNSAT;
+		if (b > size)
+			b = size;
+		*off = size - b;
+		*len = b;
+		return RANGE_OK;
+	}
+	if (has_b && b < a)
+		return RANGE_NONE;   /* invalid: ignored */
+	if (big || a >= size)
+		return RANGE_UNSAT;
+	if (!has_b || b > size - 1)
+		b = size - 1;
+	*off = a;
+	*len = b - a + 1;
+	return RANGE_OK;
+}
+
+/* ---- sending ---- */
+
+/* Pin `e` for this connection's queued output (false: no room, copy). */
+static bool pin(struct httpd_conn *s, struct httpd__centry *e)
+{
+	for (unsigned i = 0; i < s->nheld; i++)
+		if (s->held[i] == e)
+			return true;
+	if (s->nheld == HTTPD__HELD)
+		return false;
+	e->refs++;
+	s->held[s->nheld++] = e;
+	return true;
+}
+
+static void body_from_cache(struct httpd_ctx *x, struct httpd__centry *e,
+			    uint64_t off, uint64_t len)
+{
+	struct httpd_conn *s = x->s;
+	const uint8_t *p = e->body + off;
+
+	if (len <= HTTPD__INLINE_MAX) {
+		httpd__out_put(x->lp, x->conn, p, (size_t)len);
+		return;
+	}
+	/* Nothing queued (staged bytes are copies): no send reads a pinned
+	 * entry any more. */
+	if (s->nheld && !coil_conn_queued(x->conn))
+		httpd__unpin_all(s);
+	httpd__out_flush(x->lp);
+	if (pin(s, e))
+		(void)coil_conn_write_static(x->conn, p, (size_t)len);
+	else
+		(void)coil_conn_write(x->conn, p, (size_t)len);
+}
+
+static char *cat(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define CAT(p, lit) cat((p), (lit), sizeof(lit) - 1)
+
+static void serve(struct httpd_ctx *x, struct rep *r)
+{
+	struct httpd_conn *s = x->s;
+	struct conds k;
+	char extra[320], *p = extra;
+	uint64_t off = 0, len = r->size;
+	int status = 200, rr = RANGE_NONE;
+	int64_t t;
+
+	scan_conds(x->req, &k);
+	p = CAT(p, "ETag: ");
+	p = cat(p, r->etag, strlen(r->etag));
+	p = CAT(p, "\r\nLast-Modified: ");
+	p = cat(p, r->lastmod, COIL_HTTP1_DATE_LEN);
+	p = CAT(p, "\r\n");
+	/* RFC 9110 13.2.2: If-None-Match, else If-Modified-Since. */
+	if (k.inm ? inm_match(k.inm, r->etag)
+		  : k.ims && (t = httpd__parse_date(k.ims->ptr, k.ims->len)) >= 0 &&
+			    r->mtime <= t) {
+		httpd__resp_head(x, 304, NULL, HTTPD__NO_LENGTH, extra,
+				 (size_t)(p - extra));
+		s->responded = true;
+		goto out;
+	}
+	p = CAT(p, "Accept-Ranges: bytes\r\n");
+	if (k.range) {
+		rr = parse_range(k.range, r->size, &off, &len);
+		if (rr != RANGE_NONE && k.if_range && !if_range_ok(k.if_range, r))
+			rr = RANGE_NONE;
+	}
+	if (rr == RANGE_UNSAT) {
+		char cr[64];
+		int n = snprintf(cr, sizeof(cr), "Content-Range: bytes */%llu\r\n",
+				 (unsigned long long)r->size);
+
+		httpd__respond_error_extra(x, 416, cr, (size_t)n);
+		goto out;
+	}
+	if (rr == RANGE_OK) {
+		status = 206;
+		p += snprintf(p, sizeof(extra) - (size_t)(p - extra),
+			      "Content-Range: bytes %llu-%llu/%llu\r\n",
+			      (unsigned long long)off,
+			      (unsigned long long)(off + len - 1),
+			      (unsigned long long)r->size);
+	} else {
+		off = 0;
+		len = r->size;
+	}
+	if (httpd__resp_head(x, status, r->ctype, len, extra,
+			     (size_t)(p - extra)))
+		goto out;
+	if (!x->head && len) {
+		if (r->e) {
+			body_from_cache(x, r->e, off, len);
+		} else {
+			httpd__out_flush(x->lp);
+			(void)coil_conn_sendfile(x->conn, r->fd, off, len,
+						 COIL_SENDFILE_CLOSE);
+			r->fd = -1;   /* coil closes it */
+		}
+	}
+	s->sent = len;
+	s->responded = true;
+out:
+	if (r->fd >= 0)
+		close(r->fd);
+}
+
+static void serve_entry(struct httpd_ctx *x, struct httpd__centry *e)
+{
+	struct rep r = {
+		.size = e->size, .mtime = e->mtime_sec, .etag = e->etag,
+		.lastmod = e->lastmod, .ctype = e->ctype, .e = e, .fd = -1,
+	};
+
+	serve(x, &r);
+}
+
+static int open_status(int err)
+{
+	switch (-err) {
+	case ENOENT:
+	case ENOTDIR:
+		return 404;
+	case EXDEV:     /* the path left the root (RESOLVE_BENEATH) */
+	case ELOOP:     /* a magic link, or a symlink loop */
+	case EACCES:
+	case EPERM:
+		return 403;
+	case ENAMETOOLONG:
+		return 414;
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM:
+	case EAGAIN:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+/* "/dir" is a directory: send the client to "/dir/" so that relative
+ * links in its index resolve. */
+static void redirect_slash(struct httpd_ctx *x)
+{
+	char *loc = x->lp->rel, *p;
+	size_t n = x->raw_path.len + x->query.len + 16;
+
+	if (n > sizeof(x->lp->rel)) {
+		httpd_respond_error(x, 414);
+		return;
+	}
+	p = CAT(loc, "Location: ");
+	p = cat(p, x->raw_path.ptr, x->raw_path.len);
+	*p++ = '/';
+	if (x->query.len) {
+		*p++ = '?';
+		p = cat(p, x->query.ptr, x->query.len);
+	}
+	p = CAT(p, "\r\n");
+	httpd__respond_error_extra(x, 301, loc, (size_t)(p - loc));
+}
+
+void httpd__files_get(struct httpd_ctx *x)
+{
+	struct httpd_loop *lp = x->lp;
+	struct httpd *h = lp->h;
+	const char *key = x->path.ptr;
+	size_t kn = x->path.len, rn;
+	struct httpd__centry *e;
+	struct stat st;
+	struct rep r;
+	int fd;
+
+	if (h->cache_size) {
+		e = cache_find(&lp->cache, key, kn);
+		if (e && !entry_fresh(lp, e)) {
+			cache_unlink(&lp->cache, e);
+			e = NULL;
+		}
+		if (e) {
+			serve_entry(x, e);
+			return;
+		}
+	}
+	/* key is normalized: "/" or "/a/b" or "/a/b/", never "..". */
+	if (kn == 1) {
+		memcpy(lp->rel, ".", 2);
+		rn = 0;
+	} else {
+		rn = kn - 1;
+		memcpy(lp->rel, key + 1, rn);
+		lp->rel[rn] = '\0';
+	}
+	fd = open_beneath(h->rootfd, lp->rel, O_RDONLY | O_NONBLOCK);
+	if (fd < 0) {
+		httpd_respond_error(x, open_status(fd));
+		return;
+	}
+	if (fstat(fd, &st)) {
+		close(fd);
+		httpd_respond_error(x, 500);
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		if (key[kn - 1] != '/') {
+			redirect_slash(x);
+			return;
+		}
+		memcpy(lp->rel + rn, "index.html", sizeof("index.html"));
+		rn += sizeof("index.html") - 1;
+		fd = open_beneath(h->rootfd, lp->rel, O_RDONLY | O_NONBLOCK);
+		if (fd < 0) {
+			/* no listings */
+			httpd_respond_error(x, open_status(fd));
+			return;
+		}
+		if (fstat(fd, &st)) {
+			close(fd);
+			httpd_respond_error(x, 500);
+			return;
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		httpd_respond_error(x, 403);
+		return;
+	}
+	if (h->cache_size && (uint64_t)st.st_size <= lp->cache.max_file) {
+		e = cache_add(lp, key, kn, lp->rel, fd, &st);
+		if (e) {
+			close(fd);
+			serve_entry(x, e);
+			return;
+		}
+	}
+	{
+		char etag[64], lastmod[COIL_HTTP1_DATE_LEN + 1];
+
+		fill_validators(etag, sizeof(etag), lastmod, &st);
+		r = (struct rep){
+			.size = (uint64_t)st.st_size, .mtime = st.st_mtim.tv_sec,
+			.etag = etag, .lastmod = lastmod,
+			.ctype = httpd__mime_type(lp->rel, rn), .fd = fd,
+		};
+		serve(x, &r);
+	}
+}

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * coil-httpd internals shared by httpd.c (protocol, routes, responses, access
+ * log) and files.c (static files, response cache). Not an API.
+ */
+#ifndef COIL_HTTPD_INTERNAL_H
+#define COIL_HTTPD_INTERNAL_H
+
+#include "httpd.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define httpd__container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#define HTTPD__MAX_ROUTES 32
+#define HTTPD__OUT_CAP (16u << 10)   /* staged response bytes per loop */
+#define HTTPD__PATH_MAX 4096u        /* decoded request path */
+#define HTTPD__HELD 4                /* cache entries one connection pins */
+#define HTTPD__LOG_TARGET 64         /* target bytes kept for the log */
+#define HTTPD__LOG_CAP (64u << 10)   /* access log buffer per loop */
+#define HTTPD__INLINE_MAX 4096u      /* cached bodies up to this are copied */
+#define HTTPD__MAX_CACHED_FILE (256u << 10)
+/* resp_head() length values besides a byte count. */
+#define HTTPD__NO_LENGTH (UINT64_MAX - 1)
+
+/* ---- response cache (files.c) ---- */
+
+/* One file held in memory, keyed by its request path. Freed when it left
+ * the table and no connection pins it (httpd_conn.held). */
+struct httpd__centry {
+	struct httpd__centry *hnext;        /* hash chain */
+	struct httpd__centry *prev, *next;  /* LRU: cache.lru.next is newest */
+	uint32_t refs;                      /* the table's + pins */
+	uint32_t hash;
+	uint64_t checked_ms;                /* last stat against the file */
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	int64_t mtime_sec;
+	long mtime_nsec;
+	size_t mem;                         /* bytes counted against the limit */
+	const char *ctype;
+	char etag[64];
+	char lastmod[COIL_HTTP1_DATE_LEN + 1];
+	uint16_t key_len;
+	char *key;                          /* request path */
+	char *rel;                          /* file opened, relative to root */
+	uint8_t *body;
+	bool linked;                        /* in the table */
+};
+
+struct httpd__cache {
+	struct httpd__centry **buckets;
+	uint32_t mask;
+	struct httpd__centry lru;           /* sentinel */
+	size_t bytes, limit, max_file;
+	uint32_t count;
+};
+
+/* ---- server, loop, connection ---- */
+
+struct httpd {
+	struct httpd_config cfg;
+	struct coil_http1_limits limits;
+	int rootfd;                         /* O_PATH dir, -1: no root */
+	int logfd;                          /* -1: no access log */
+	size_t cache_size;                  /* 0: no cache */
+	size_t high_water;                  /* the service's write_high_water */
+	struct httpd_route routes[HTTPD__MAX_ROUTES];
+	unsigned nroutes;
+	struct httpd_loop **loops;          /* by coil_loop_id */
+	unsigned nloops;
+};
+
+/* Per loop (one thread): created on the loop's first connection. */
+struct httpd_loop {
+	struct httpd *h;
+	struct coil_loop *loop;
+	struct coil_conn *out_conn;         /* owner of the staged bytes */
+	size_t out_len;
+	uint64_t flushes;                   /* staged bytes handed to coil */
+	uint64_t date_next_ms;              /* loop time of the next second */
+	int64_t date_sec;                   /* wall-clock second of `common` */
+	size_t rest;                        /* input after the current head */
+	struct coil_http1_date date;
+	char clf[32];                       /* the date for the access log */
+	char common[96];                    /* "Server: coil\r\nDate: ...\r\n" */
+	uint32_t common_len;
+	char plain[192];                    /* GET /plaintext, keep-alive */
+	uint32_t plain_len;
+	char json[192];
+	uint32_t json_len;
+	struct coil_http1_parser parser;    /* one per loop: see on_data */
+	struct coil_http1_header hdrs[HTTPD_MAX_HEADERS];
+	char *log;
+	size_t log_len;
+	struct coil_timer log_timer;
+	struct httpd__cache cache;
+	char path[HTTPD__PATH_MAX + 8];     /* decoded request path */
+	char rel[HTTPD__PATH_MAX + 32];     /* path relative to the root */
+	char out[HTTPD__OUT_CAP];           /* staged responses */
+};
+
+enum { HC_IDLE, HC_HEAD, HC_BODY };
+
+/* Per connection (the service's state). */
+struct httpd_conn {
+	struct coil_timer timer;
+	struct httpd_loop *lp;
+	struct coil_conn *conn;
+	uint64_t due;             /* when the armed timer fires */
+	uint64_t since;           /* start of the phase (body: last progress) */
+	size_t last_queued;       /* output left at the last timeout check */
+	uint32_t partial;         /* bytes of an incomplete head at the last
+				     parse attempt (0: none) */
+	uint32_t seen;            /* ... and offered at the last call */
+	uint32_t served;          /* requests answered */
+	uint8_t phase;            /* HC_* */
+	uint8_t method, minor;
+	bool keep_alive;          /* this response keeps the connection */
+	bool shutting;            /* the engine is stopping */
+	bool closed;              /* close or abort requested */
+	bool started;             /* response head written */
+	bool responded;           /* response complete */
+	bool accepted;            /* a handler takes the body */
+	bool unread;              /* the request body is not read yet */
+	bool expect;              /* 100-continue with a body */
+	bool chunked_out;         /* response body is chunked */
+	bool head_only;           /* HEAD */
+	uint16_t status;
+	uint8_t nheld;
+	uint8_t ltlen;
+	uint64_t sent;            /* response body bytes */
+	uint64_t head_gen;        /* lp->flushes when the head was staged */
+	size_t head_at;           /* ... and where */
+	httpd_body_cb on_body;
+	httpd_handler on_end;
+	const struct httpd_route *route;
+	struct coil_http1_body body;
+	struct httpd__centry *held[HTTPD__HELD];
+	char ltarget[HTTPD__LOG_TARGET];
+	uint64_t user[HTTPD_USER_SIZE / 8];
+};
+
+/* httpd.c */
+void httpd__out_put(struct httpd_loop *lp, struct coil_conn *c,
+		    const void *p, size_t n);
+void httpd__out_flush(struct httpd_loop *lp);
+/* Write a response head: status, Server, Date, Content-Type (ctype may be
+ * NULL), Content-Length (`len`, or HTTPD_CHUNKED, or HTTPD__NO_LENGTH),
+ * `extra` (complete header lines), Connection. Returns 0 or -EALREADY /
+ * -EPIPE. */
+int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
+		     uint64_t len, const char *extra, size_t extra_len);
+
+/* Release the cache entries a connection pinned (nothing of its output
+ * may still be queued). */
+void httpd__unpin_all(struct httpd_conn *s);
+/* A short text/plain error body with extra header lines. */
+int httpd__respond_error_extra(struct httpd_ctx *x, int status,
+			       const char *extra, size_t extra_len);
+
+/* files.c */
+int httpd__files_open_root(struct httpd *h);
+void httpd__files_get(struct httpd_ctx *x);
+int httpd__cache_init(struct httpd__cache *c, size_t limit);
+void httpd__cache_fini(struct httpd__cache *c);
+void httpd__cache_put(struct httpd__centry *e);
+const char *httpd__mime_type(const char *path, size_t len);
+/* IMF-fixdate -> seconds since 1970, or -1 if not one. */
+int64_t httpd__parse_date(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * coil-httpd: an HTTP/1.1 server on the public coil API (the twisted.web of
+ * coil). Flags in, engine out: the protocol, routes and static files are in
+ * httpd.c and files.c.
+ */
+#include <coil/coil.h>
+
+#include "coil_config.h"
+#include "httpd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coil-httpd [options]\n"
+		"  --addr A               address to listen on (default 0.0.0.0)\n"
+		"  --port P               TCP port (default 8080; 0 = ephemeral)\n"
+		"  --root DIR             serve static files from DIR (default: none;\n"
+		"                         only /plaintext, /json and /echo answer)\n"
+		"  --cores N              loops, one pinned thread each (default: all CPUs)\n"
+		"  --backend B            auto|uring|epoll (default auto)\n"
+		"  --poll M               always|adaptive|never (default adaptive)\n"
+		"  --poll-us US           adaptive spin budget in microseconds (default 50)\n"
+		"  --coalesce-us US       under load, sleep until 32 completions or US\n"
+		"                         microseconds have passed (default 20; 0: off)\n"
+		"  --steer POLICY         accepted and ignored for now: BPF steering has not\n"
+		"                         landed; the kernel's SO_REUSEPORT hash spreads\n"
+		"                         connections over the loops\n"
+		"  --bufs N               receive buffers per loop (default 2048)\n"
+		"  --buf-size B           bytes per receive buffer (default 4096)\n"
+		"  --max-conns N          connections per loop (default 65536)\n"
+		"  --max-body SIZE        request body limit, 413 above (default 1M)\n"
+		"  --max-head SIZE        request header section limit, 431 above (default 8K)\n"
+		"  --max-line SIZE        request line limit, 414 above (default 8K)\n"
+		"  --max-headers N        header lines per request, 431 above (default 64)\n"
+		"  --header-timeout MS    a request head must arrive within MS of its first\n"
+		"                         byte, else 408 and close (default 10000)\n"
+		"  --body-timeout MS      longest pause inside a request body (default 30000)\n"
+		"  --keepalive-timeout MS close connections idle this long between\n"
+		"                         requests (default 30000)\n"
+		"  --idle-timeout MS      close connections without input this long\n"
+		"                         (engine-wide; default: never)\n"
+		"  --drain-ms MS          graceful shutdown limit (default 5000)\n"
+		"  --cache-size SIZE      in-memory cache for small files, per loop\n"
+		"                         (default 32M; 0: off)\n"
+		"  --access-log FILE      append a Common Log Format line per request\n"
+		"                         (buffered per loop, flushed every second; off by default)\n"
+		"  --help, --version\n"
+		"SIZE takes a K, M or G suffix (powers of 1024).\n");
+}
+
+static int num(const char *opt, const char *s, unsigned long min,
+	       unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max || *s == '-') {
+		fprintf(stderr, "coil-httpd: --%s: expected a number in %lu..%lu, got '%s'\n",
+			opt, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int size_arg(const char *opt, const char *s, unsigned long long min,
+		    unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v, mul = 1;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!errno && end != s && *s != '-' && *end && !end[1]) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1ull << 10; end++; break;
+		case 'm': case 'M': mul = 1ull << 20; end++; break;
+		case 'g': case 'G': mul = 1ull << 30; end++; break;
+		default: break;
+		}
+	}
+	if (errno || end == s || *end || *s == '-' || v > max / mul ||
+	    v * mul < min || v * mul > max) {
+		fprintf(stderr, "coil-httpd: --%s: expected a size in %llu..%llu (K, M, G suffixes), got '%s'\n",
+			opt, min, max, s);
+		return -1;
+	}
+	*out = v * mul;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		O_ADDR = 256, O_PORT, O_ROOT, O_CORES, O_BACKEND, O_POLL,
+		O_POLL_US, O_COALESCE, O_STEER, O_BUFS, O_BUF_SIZE, O_MAX_CONNS,
+		O_MAX_BODY, O_MAX_HEAD, O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO,
+		O_BODY_TO, O_KA_TO, O_IDLE_TO, O_DRAIN, O_CACHE, O_LOG, O_HELP,
+		O_VERSION,
+	};
+	static const struct option longopts[] = {
+		{ "addr", required_argument, 0, O_ADDR },
+		{ "port", required_argument, 0, O_PORT },
+		{ "root", required_argument, 0, O_ROOT },
+		{ "cores", required_argument, 0, O_CORES },
+		{ "backend", required_argument, 0, O_BACKEND },
+		{ "poll", required_argument, 0, O_POLL },
+		{ "poll-us", required_argument, 0, O_POLL_US },
+		{ "coalesce-us", required_argument, 0, O_COALESCE },
+		{ "steer", required_argument, 0, O_STEER },
+		{ "bufs", required_argument, 0, O_BUFS },
+		{ "buf-size", required_argument, 0, O_BUF_SIZE },
+		{ "max-conns", required_argument, 0, O_MAX_CONNS },
+		{ "max-body", required_argument, 0, O_MAX_BODY },
+		{ "max-head", required_argument, 0, O_MAX_HEAD },
+		{ "max-line", required_argument, 0, O_MAX_LINE },
+		{ "max-headers", required_argument, 0, O_MAX_HEADERS },
+		{ "header-timeout", required_argument, 0, O_HDR_TO },
+		{ "body-timeout", required_argument, 0, O_BODY_TO },
+		{ "keepalive-timeout", required_argument, 0, O_KA_TO },
+		{ "idle-timeout", required_argument, 0, O_IDLE_TO },
+		{ "drain-ms", required_argument, 0, O_DRAIN },
+		{ "cache-size", required_argument, 0, O_CACHE },
+		{ "access-log", required_argument, 0, O_LOG },
+		{ "help", no_argument, 0, O_HELP },
+		{ "version", no_argument, 0, O_VERSION },
+		{ 0, 0, 0, 0 },
+	};
+	struct coil_engine_opts eo = { .sz = sizeof(eo), .name = "coil-httpd" };
+	struct httpd_config hc = { .sz = sizeof(hc) };
+	struct coil_service svc = {
+		.sz = sizeof(svc),
+		.addr = "0.0.0.0",
+		.port = 8080,
+	};
+	const char *steer = NULL, *what = "";
+	struct coil_engine *eng;
+	struct httpd *h;
+	unsigned long v;
+	unsigned long long sz;
+	int opt, ret, idx;
+
+	hc.limits.sz = sizeof(hc.limits);
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case O_ADDR:
+			svc.addr = optarg;
+			break;
+		case O_PORT:
+			if (num("port", optarg, 0, 65535, &v))
+				return 2;
+			svc.port = (uint16_t)v;
+			break;
+		case O_ROOT:
+			hc.root = optarg;
+			break;
+		case O_CORES:
+			if (num("cores", optarg, 1, 1024, &v))
+				return 2;
+			eo.cores = (unsigned)v;
+			break;
+		case O_BACKEND:
+			if (!strcmp(optarg, "auto"))
+				eo.backend = COIL_BACKEND_AUTO;
+			else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring"))
+				eo.backend = COIL_BACKEND_URING;
+			else if (!strcmp(optarg, "epoll"))
+				eo.backend = COIL_BACKEND_EPOLL;
+			else {
+				fprintf(stderr, "coil-httpd: --backend: expected auto, uring or epoll, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case O_POLL:
+			if (!strcmp(optarg, "always"))
+				eo.poll = COIL_POLL_ALWAYS;
+			else if (!strcmp(optarg, "adaptive"))
+				eo.poll = COIL_POLL_ADAPTIVE;
+			else if (!strcmp(optarg, "never"))
+				eo.poll = COIL_POLL_NEVER;
+			else {
+				fprintf(stderr, "coil-httpd: --poll: expected always, adaptive or never, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case O_POLL_US:
+			if (num("poll-us", optarg, 1, 1000000, &v))
+				return 2;
+			eo.poll_us = (unsigned)v;
+			break;
+		case O_COALESCE:
+			if (num("coalesce-us", optarg, 0, 100000, &v))
+				return 2;
+			eo.coalesce_us = v ? (unsigned)v : COIL_COALESCE_OFF;
+			break;
+		case O_STEER:
+			if (strcmp(optarg, "hash") && strcmp(optarg, "cpu") &&
+			    strcmp(optarg, "least-loaded") && strcmp(optarg, "off")) {
+				fprintf(stderr, "coil-httpd: --steer: expected hash, cpu, least-loaded or off, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			steer = optarg;
+			break;
+		case O_BUFS:
+			if (num("bufs", optarg, 1, 32768, &v))
+				return 2;
+			eo.bufs = (unsigned)v;
+			break;
+		case O_BUF_SIZE:
+			if (num("buf-size", optarg, 64, 1u << 20, &v))
+				return 2;
+			eo.buf_size = (unsigned)v;
+			break;
+		case O_MAX_CONNS:
+			if (num("max-conns", optarg, 1, 1u << 24, &v))
+				return 2;
+			eo.max_conns = (unsigned)v;
+			break;
+		case O_MAX_BODY:
+			if (size_arg("max-body", optarg, 0, 1ull << 50, &sz))
+				return 2;
+			/* 0 means "default" in the config: no body at all is
+			 * the same as a 1-byte limit for every real body */
+			hc.max_body = sz ? sz : 1;
+			break;
+		case O_MAX_HEAD:
+			if (size_arg("max-head", optarg, 256, 1u << 20, &sz))
+				return 2;
+			hc.limits.max_head = (uint32_t)sz;
+			break;
+		case O_MAX_LINE:
+			if (size_arg("max-line", optarg, 64, 1u << 20, &sz))
+				return 2;
+			hc.limits.max_request_line = (uint32_t)sz;
+			break;
+		case O_MAX_HEADERS:
+			if (num("max-headers", optarg, 1, HTTPD_MAX_HEADERS, &v))
+				return 2;
+			hc.limits.max_headers = (uint32_t)v;
+			break;
+		case O_HDR_TO:
+			if (num("header-timeout", optarg, 1, UINT_MAX, &v))
+				return 2;
+			hc.header_timeout_ms = (unsigned)v;
+			break;
+		case O_BODY_TO:
+			if (num("body-timeout", optarg, 1, UINT_MAX, &v))
+				return 2;
+			hc.body_timeout_ms = (unsigned)v;
+			break;
+		case O_KA_TO:
+			if (num("keepalive-timeout", optarg, 1, UINT_MAX, &v))
+				return 2;
+			hc.keepalive_timeout_ms = (unsigned)v;
+			break;
+		case O_IDLE_TO:
+			if (num("idle-timeout", optarg, 0, UINT_MAX, &v))
+				return 2;
+			svc.idle_timeout_ms = (unsigned)v;
+			break;
+		case O_DRAIN:
+			if (num("drain-ms", optarg, 1, UINT_MAX, &v))
+				return 2;
+			eo.drain_ms = (unsigned)v;
+			break;
+		case O_CACHE:
+			if (size_arg("cache-size", optarg, 0, 1ull << 40, &sz))
+				return 2;
+			hc.cache_size = sz ? (size_t)sz : HTTPD_CACHE_OFF;
+			break;
+		case O_LOG:
+			hc.access_log = optarg;
+			break;
+		case O_HELP:
+			usage(stdout);
+			return 0;
+		case O_VERSION:
+			printf("coil-httpd %s\n", COIL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "coil-httpd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	hc.max_loops = eo.cores ? eo.cores : 1024;
+	ret = httpd_create(&hc, &h, &what);
+	if (ret) {
+		if (ret == -ENOSYS)
+			fprintf(stderr, "coil-httpd: --root needs openat2(2) (Linux 5.6 or later)\n");
+		else
+			fprintf(stderr, "coil-httpd: cannot open %s%s%s%s: %s\n",
+				what, !strcmp(what, "memory") ? "" : " '",
+				!strcmp(what, "the document root") ? hc.root :
+				!strcmp(what, "the access log") ? hc.access_log : "",
+				!strcmp(what, "memory") ? "" : "'", strerror(-ret));
+		return 1;
+	}
+	ret = coil_engine_create(&eo, &eng);
+	if (ret) {
+		fprintf(stderr, "coil-httpd: cannot create the engine: %s\n", strerror(-ret));
+		httpd_destroy(h);
+		return 1;
+	}
+	httpd_service_init(h, &svc);
+	idx = coil_engine_listen(eng, &svc);
+	if (idx < 0) {
+		fprintf(stderr, "coil-httpd: cannot listen on %s:%u: %s\n", svc.addr,
+			svc.port, strerror(-idx));
+		coil_engine_destroy(eng);
+		httpd_destroy(h);
+		return 1;
+	}
+	if (steer)
+		fprintf(stderr, "coil-httpd: --steer %s: ignored, BPF steering has not landed (the kernel's SO_REUSEPORT hash picks the loop)\n",
+			steer);
+	if (hc.root)
+		fprintf(stderr, "coil-httpd: serving %s\n", hc.root);
+	fprintf(stderr, "coil-httpd: listening on %s:%u\n", svc.addr,
+		coil_engine_port(eng, idx));
+	ret = coil_engine_run(eng);
+	coil_engine_destroy(eng);
+	httpd_destroy(h);   /* flushes the access log */
+	if (ret) {
+		fprintf(stderr, "coil-httpd: %s\n", strerror(-ret));
+		return 1;
+	}
+	return 0;
+}
