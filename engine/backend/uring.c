@@ -601,11 +601,14 @@ static void uring_wait(struct coil_loop *loop, int64_t timeout_ms)
 	    ret != -EBUSY)
 		coil__log("loop %u: io_uring_enter: %s", loop->id,
 			  strerror(-ret));
-	u->last_batch = reap(loop);
-	if (u->last_batch) {
+	/* The callbacks about to run must see the time after the sleep, not
+	 * before it (an idle timeout measured from a stale clock would fire
+	 * on a connection accepted this very turn). */
+	if (timeout_ms != 0)
 		coil__loop_clock(loop);
+	u->last_batch = reap(loop);
+	if (u->last_batch)
 		u->last_event_ns = loop->now_ns;
-	}
 }
 
 static void uring_wake(struct coil_loop *loop)
