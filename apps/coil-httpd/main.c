@@ -230,11 +230,9 @@ int main(int argc, char **argv)
 			eo.max_conns = (unsigned)v;
 			break;
 		case O_MAX_BODY:
-			if (size_arg("max-body", optarg, 0, 1ull << 50, &sz))
+			if (size_arg("max-body", optarg, 1, 1ull << 50, &sz))
 				return 2;
-			/* 0 means "default" in the config: no body at all is
-			 * the same as a 1-byte limit for every real body */
-			hc.max_body = sz ? sz : 1;
+			hc.max_body = sz;
 			break;
 		case O_MAX_HEAD:
 			if (size_arg("max-head", optarg, 256, 1u << 20, &sz))
@@ -305,12 +303,14 @@ int main(int argc, char **argv)
 	if (ret) {
 		if (ret == -ENOSYS)
 			fprintf(stderr, "coil-httpd: --root needs openat2(2) (Linux 5.6 or later)\n");
+		else if (!strcmp(what, "the document root"))
+			fprintf(stderr, "coil-httpd: cannot open the document root '%s': %s\n",
+				hc.root, strerror(-ret));
+		else if (!strcmp(what, "the access log"))
+			fprintf(stderr, "coil-httpd: cannot open the access log '%s': %s\n",
+				hc.access_log, strerror(-ret));
 		else
-			fprintf(stderr, "coil-httpd: cannot open %s%s%s%s: %s\n",
-				what, !strcmp(what, "memory") ? "" : " '",
-				!strcmp(what, "the document root") ? hc.root :
-				!strcmp(what, "the access log") ? hc.access_log : "",
-				!strcmp(what, "memory") ? "" : "'", strerror(-ret));
+			fprintf(stderr, "coil-httpd: %s\n", strerror(-ret));
 		return 1;
 	}
 	ret = coil_engine_create(&eo, &eng);
