@@ -433,16 +433,27 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 
 /* ---- receive ---- */
 
+#define HOLD_BUFS 8                 /* receive buffers one connection may pin */
+#define HOLD_SPILL (4u << 20)       /* bytes allowed beyond max_input */
+
+static void carry_overflow(struct coil_conn *c, size_t n)
+{
+	coil__log("loop %u: fd %d: %zu unconsumed input bytes exceed "
+		  "max_input, closing",
+		  c->loop->id, c->fd, n);
+	c->close_reason = -EMSGSIZE;
+	coil_conn_abort(c);
+}
+
 static bool carry_add(struct coil_conn *c, const uint8_t *data, size_t len)
 {
 	size_t need = (size_t)c->carry_len + len;
 
-	if (need > max_input(c)) {
-		coil__log("loop %u: fd %d: %zu unconsumed input bytes exceed "
-			  "max_input, closing",
-			  c->loop->id, c->fd, need);
-		c->close_reason = -EMSGSIZE;
-		coil_conn_abort(c);
+	/* The protocol may consume most of what is appended here; max_input
+	 * is checked on what it leaves (carry_deliver). This only bounds the
+	 * memory of one append. */
+	if (need > max_input(c) + len && need > max_input(c) + HOLD_SPILL) {
+		carry_overflow(c, need);
 		return false;
 	}
 	if (need > c->carry_cap) {
@@ -487,6 +498,10 @@ static void carry_deliver(struct coil_conn *c)
 		memmove(c->carry, c->carry + n, c->carry_len - n);
 		c->carry_len -= (uint32_t)n;
 	}
+	if (c->carry_len > max_input(c) && !(c->flags & CONN_CLOSING)) {
+		carry_overflow(c, c->carry_len);
+		return;
+	}
 	if (!c->carry_len && c->carry_cap > 4096) {
 		/* Give back a large carry once it drained. */
 		free(c->carry);
@@ -523,31 +538,69 @@ static void deliver(struct coil_conn *c, const uint8_t *data, size_t len,
 
 /*
  * Bytes that arrive while reading is stopped (a multishot receive goes on
- * until its cancel lands, which can be a whole batch later) are held in
- * their receive buffers, in order, and delivered on resume. They do not
- * count against max_input: the pool bounds them, and running it dry is
- * ordinary back-pressure.
+ * until its cancel lands, which can be a whole batch later) are held, in
+ * order, and delivered on resume. A few stay in their receive buffers (zero
+ * copy); beyond that, or when the pool runs low, they are copied into send
+ * chunks so that paused connections cannot pin the shared pool and starve
+ * everyone else. They count against max_input plus an allowance for one
+ * batch in flight, not max_input alone.
  */
-static void hold(struct coil_conn *c, const uint8_t *data, size_t len,
-		 int32_t bid)
+static void held_append(struct coil_conn *c, struct coil__seg *h)
 {
-	struct coil__seg *h;
-
-	if (bid < 0 || !(h = seg_new(c->loop, false))) {
-		if (carry_add(c, data, len))
-			c->flags |= CONN_CARRY_DUE;
-		if (bid >= 0)
-			coil__buf_put(&c->loop->pool, (uint32_t)bid);
-		return;
-	}
-	h->kind = bid;   /* the receive reference moves to the held slice */
-	h->data = data;
-	h->len = (uint32_t)len;
 	if (c->held_tail)
 		c->held_tail->next = h;
 	else
 		c->held_head = h;
 	c->held_tail = h;
+}
+
+static void hold(struct coil_conn *c, const uint8_t *data, size_t len,
+		 int32_t bid)
+{
+	struct coil__bufpool *pool = &c->loop->pool;
+	struct coil__seg *h;
+
+	c->held_bytes += len;
+	if (c->held_bytes + c->carry_len > max_input(c) + HOLD_SPILL) {
+		coil__log("loop %u: fd %d: %zu bytes arrived while paused, "
+			  "closing",
+			  c->loop->id, c->fd, (size_t)c->held_bytes);
+		c->close_reason = -EMSGSIZE;
+		coil_conn_abort(c);
+		goto out;
+	}
+	if (bid >= 0 && c->held_bufs < HOLD_BUFS &&
+	    pool->nfree > pool->count / 4 && (h = seg_new(c->loop, false))) {
+		h->kind = bid;   /* the receive reference moves here */
+		h->data = data;
+		h->len = (uint32_t)len;
+		held_append(c, h);
+		c->held_bufs++;
+		return;
+	}
+	while (len) {
+		uint32_t n;
+
+		h = c->held_tail;
+		if (!h || h->kind != SEG_CHUNK || !h->room) {
+			h = seg_new(c->loop, true);
+			if (!h) {
+				c->close_reason = -ENOMEM;
+				coil_conn_abort(c);
+				goto out;
+			}
+			held_append(c, h);
+		}
+		n = len < h->room ? (uint32_t)len : h->room;
+		memcpy((uint8_t *)h->data + h->len, data, n);
+		h->len += n;
+		h->room -= n;
+		data += n;
+		len -= n;
+	}
+out:
+	if (bid >= 0)
+		coil__buf_put(pool, (uint32_t)bid);
 }
 
 /* Deliver carried and held input while the protocol keeps reading. */
@@ -560,6 +613,9 @@ static void deliver_pending(struct coil_conn *c)
 		c->held_head = h->next;
 		if (!c->held_head)
 			c->held_tail = NULL;
+		c->held_bytes -= h->len;
+		if (h->kind >= 0)
+			c->held_bufs--;
 		/* zero copy unless input is carried, then appended to it */
 		deliver(c, h->data, h->len, h->kind);
 		seg_free(c->loop, h);
@@ -576,11 +632,16 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 	loop->rx_bytes += len;
 	if (c->flags & CONN_CLOSING) {
 		/* Input after close() was requested is discarded, by design. */
-	} else if (reading_stopped(c) || c->held_head) {
-		hold(c, data, len, bid);
-		bid = -1;
 	} else {
-		deliver(c, data, len, bid);
+		/* Held input goes first, as soon as the protocol reads again. */
+		if (c->held_head && !reading_stopped(c))
+			deliver_pending(c);
+		if (reading_stopped(c) || c->held_head) {
+			hold(c, data, len, bid);
+			bid = -1;
+		} else {
+			deliver(c, data, len, bid);
+		}
 	}
 	if (bid >= 0)
 		coil__buf_put(&loop->pool, (uint32_t)bid);

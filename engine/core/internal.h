@@ -104,6 +104,7 @@ struct coil_conn {
 	uint8_t *carry;                 /* unconsumed input, malloc'd */
 	struct coil__seg *sq_head, *sq_tail;
 	struct coil__seg *held_head, *held_tail; /* received while paused */
+	uint32_t held_bytes, held_bufs;
 	size_t queued;                  /* bytes in the send queue */
 	uint32_t inflight;              /* bytes covered by the send in flight */
 	uint32_t niov;                  /* 0: the send in flight is file_seg */

@@ -332,8 +332,8 @@ static void test_eof_while_paused_delivers(void **st)
 static void test_paused_input_held_not_limited(void **st)
 {
 	/* max_input 1000, but 3000 bytes (30 lines) arrive while paused: they
-	 * wait in their receive buffers (no copy, no limit) and come out in
-	 * order after resume. */
+	 * are held (some in their receive buffers, the rest copied) and come
+	 * out in order after resume. */
 	struct coil_fake *f = mk(8, 256, 0, 1000);
 	static uint8_t msg[3000];
 	static char out[4000], want[4000];
@@ -356,7 +356,10 @@ static void test_paused_input_held_not_limited(void **st)
 	assert_int_equal(coil_fake_feed(f, id, msg, sizeof(msg)), 0);
 	assert_false(coil_fake_closed(f, id, NULL, NULL));
 	assert_int_equal(coil_fake_pending(f, id), 0);
-	assert_int_equal(coil_fake_free_bufs(f), 0);   /* all 8 held */
+	/* a paused connection may not pin the pool: it keeps a few buffers
+	 * and copies the rest */
+	assert_true(coil_fake_free_bufs(f) >= 2);
+	assert_true(coil_fake_free_bufs(f) < 8);
 	coil_conn_resume(c);
 	coil_fake_settle(f);
 	n = coil_fake_take(f, id, out, sizeof(out));
