@@ -441,7 +441,7 @@ size_t coil_fake_take(struct coil_fake *f, int id, void *out, size_t cap)
 	struct peer *p = peer(f, id);
 	size_t n;
 
-	if (!p)
+	if (!p || !p->out_len)
 		return 0;
 	n = p->out_len < cap ? p->out_len : cap;
 	memcpy(out, p->out, n);
