@@ -66,7 +66,9 @@ enum {
 int coil_conn_sendfile(struct coil_conn *conn, int fd, uint64_t off,
 		       uint64_t len, unsigned flags);
 
-/* Bytes queued and not yet acknowledged by a send completion. */
+/* Bytes queued and not yet acknowledged by a send completion. When it is
+ * 0, no send references memory passed to coil_conn_write_ref/_static any
+ * more: such memory may be released. */
 size_t coil_conn_queued(const struct coil_conn *conn);
 
 /* Close gracefully: stop reading, send what is queued, then close. on_close
