@@ -94,45 +94,9 @@ make_root() {
 # With COIL_BACKEND set the server gets --backend "$COIL_BACKEND" and must
 # report that backend on loop 0.
 httpd_start() {
-	local be_args=()
-	SERVER_N=$((${SERVER_N:-0} + 1))
-	SERVER_LOG=$TMP_DIR/server.$SERVER_N.log
-	: >"$SERVER_LOG"
-	[ -n "${COIL_BACKEND:-}" ] && be_args=(--backend "$COIL_BACKEND")
-	"$COIL_HTTPD" --addr 127.0.0.1 --port 0 --root "$ROOT" "${be_args[@]}" "$@" \
-		2>"$SERVER_LOG" </dev/null &
-	SERVER_PID=$!
-	echo "started coil-httpd${be_args[*]:+ ${be_args[*]}} $* (pid $SERVER_PID)"
-	local deadline=$((SECONDS + 20))
-	SERVER_PORT=
-	while [ -z "$SERVER_PORT" ]; do
-		SERVER_PORT=$(sed -n 's/^coil-httpd: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*$/\1/p' \
-			"$SERVER_LOG" | head -n 1) || true
-		[ -n "$SERVER_PORT" ] && break
-		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-			local rc=0
-			wait "$SERVER_PID" || rc=$?
-			SERVER_PID=
-			fail "coil-httpd $* exited with status $rc before listening"
-		fi
-		[ $SECONDS -ge $deadline ] && fail "coil-httpd $* did not report its port within 20 s"
-		sleep 0.05
-	done
+	start_named_server coil-httpd "$COIL_HTTPD" --root "$ROOT" "$@"
 	# shellcheck disable=SC2034 # for the scripts
 	BASE=http://127.0.0.1:$SERVER_PORT
-	echo "coil-httpd listening on port $SERVER_PORT"
-	if [ -n "${COIL_BACKEND:-}" ]; then
-		local want=$COIL_BACKEND
-		[ "$want" = uring ] && want=io_uring
-		deadline=$((SECONDS + 10))
-		until grep -q -E ": loop 0 on CPU -?[0-9]+: backend $want " "$SERVER_LOG"; do
-			httpd_alive
-			[ $SECONDS -ge $deadline ] &&
-				fail "loop 0 did not report backend $COIL_BACKEND within 10 s"
-			sleep 0.05
-		done
-	fi
-	return 0
 }
 
 # httpd_alive: fail if the server has exited (crashed) meanwhile, or has

@@ -117,42 +117,50 @@ wait_exit() {
 	return 0
 }
 
-# start_server <coil-echo args...>: start it on 127.0.0.1 with an ephemeral
-# port; sets SERVER_PID, SERVER_PORT, SERVER_LOG. Fails if it does not say
-# "coil-echo: listening on 127.0.0.1:PORT" within 20 s. With COIL_BACKEND
-# set (meson registers every suite once per backend), the server gets
-# --backend "$COIL_BACKEND" (a --backend in the arguments still wins) and
-# must report that backend on its loops.
-start_server() {
+# start_named_server NAME BINARY <args...>: start a coil app on 127.0.0.1
+# with an ephemeral port; sets SERVER_NAME, SERVER_PID, SERVER_PORT,
+# SERVER_LOG. Fails if it does not say "NAME: listening on 127.0.0.1:PORT"
+# within 20 s. With COIL_BACKEND set (meson registers every suite once per
+# backend), the server gets --backend "$COIL_BACKEND" (a --backend in the
+# arguments still wins) and must report that backend on its loops.
+start_named_server() {
 	local be_args=()
-	SERVER_LOG=$TMP_DIR/server.$((${SERVER_N:-0} + 1)).log
+	SERVER_NAME=$1
+	local bin=$2
+	shift 2
 	SERVER_N=$((${SERVER_N:-0} + 1))
+	SERVER_LOG=$TMP_DIR/server.$SERVER_N.log
 	: >"$SERVER_LOG" # exists before the background redirection opens it
 	[ -n "${COIL_BACKEND:-}" ] && be_args=(--backend "$COIL_BACKEND")
-	"$COIL_ECHO" --addr 127.0.0.1 --port 0 "${be_args[@]}" "$@" 2>"$SERVER_LOG" </dev/null &
+	"$bin" --addr 127.0.0.1 --port 0 "${be_args[@]}" "$@" 2>"$SERVER_LOG" </dev/null &
 	SERVER_PID=$!
-	echo "started coil-echo${be_args[*]:+ ${be_args[*]}} $* (pid $SERVER_PID)"
+	echo "started $SERVER_NAME${be_args[*]:+ ${be_args[*]}} $* (pid $SERVER_PID)"
 	local deadline=$((SECONDS + 20))
 	SERVER_PORT=
 	while [ -z "$SERVER_PORT" ]; do
-		SERVER_PORT=$(sed -n 's/^coil-echo: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*$/\1/p' \
+		SERVER_PORT=$(sed -n "s/^$SERVER_NAME: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*\$/\1/p" \
 			"$SERVER_LOG" | head -n 1) || true
 		[ -n "$SERVER_PORT" ] && break
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
 			local rc=0
 			wait "$SERVER_PID" || rc=$?
 			SERVER_PID=
-			fail "coil-echo $* exited with status $rc before listening"
+			fail "$SERVER_NAME $* exited with status $rc before listening"
 		fi
-		[ $SECONDS -ge $deadline ] && fail "coil-echo $* did not report its port within 20 s"
+		[ $SECONDS -ge $deadline ] && fail "$SERVER_NAME $* did not report its port within 20 s"
 		sleep 0.05
 	done
-	echo "coil-echo listening on port $SERVER_PORT"
+	echo "$SERVER_NAME listening on port $SERVER_PORT"
 	case " $* " in
 	*" --backend "*) ;; # the script chose; it checks what it wants
 	*) [ -n "${COIL_BACKEND:-}" ] && check_backend "$COIL_BACKEND" ;;
 	esac
 	return 0
+}
+
+# start_server <coil-echo args...>: start_named_server for coil-echo.
+start_server() {
+	start_named_server coil-echo "$COIL_ECHO" "$@"
 }
 
 # check_backend <auto|uring|io_uring|epoll>: fail unless loop 0 of the
@@ -161,13 +169,13 @@ check_backend() {
 	local want=$1 deadline=$((SECONDS + 10))
 	[ "$want" = uring ] && want=io_uring
 	[ "$want" = auto ] && want='[a-z_]*'
-	until grep -q -E "^coil-echo: loop 0 on CPU [0-9]+: backend $want " "$SERVER_LOG"; do
+	until grep -q -E "^$SERVER_NAME: loop 0 on CPU -?[0-9]+: backend $want " "$SERVER_LOG"; do
 		check_server_alive
 		[ $SECONDS -ge $deadline ] &&
 			fail "loop 0 did not report backend $1 within 10 s"
 		sleep 0.05
 	done
-	echo "coil-echo runs on $(sed -n 's/^coil-echo: loop 0 on CPU [0-9]*: backend \([a-z_]*\) .*/\1/p' "$SERVER_LOG")"
+	echo "$SERVER_NAME runs on $(sed -n "s/^$SERVER_NAME: loop 0 on CPU -*[0-9]*: backend \([a-z_]*\) .*/\1/p" "$SERVER_LOG")"
 }
 
 # check_server_log: fail on sanitizer reports in the server's stderr.
@@ -184,7 +192,7 @@ check_server_alive() {
 		local rc=0
 		wait "$SERVER_PID" || rc=$?
 		SERVER_PID=
-		fail "coil-echo died unexpectedly (status $rc)"
+		fail "${SERVER_NAME:-coil-echo} died unexpectedly (status $rc)"
 	fi
 }
 
