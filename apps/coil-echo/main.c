@@ -7,6 +7,7 @@
 #include <coil/coil.h>
 
 #include "coil_config.h"
+#include "../common/args.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,18 +49,7 @@ static void usage(FILE *f)
 static int num(const char *opt, const char *s, unsigned long min,
 	       unsigned long max, unsigned long *out)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max || *s == '-') {
-		fprintf(stderr, "coil-echo: --%s: expected a number in %lu..%lu, got '%s'\n",
-			opt, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
+	return app_num("coil-echo", opt, s, min, max, out);
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <coil/coil.h>
 
 #include "coil_config.h"
+#include "../common/args.h"
 #include "httpd.h"
 
 #include <errno.h>
@@ -59,44 +60,13 @@ static void usage(FILE *f)
 static int num(const char *opt, const char *s, unsigned long min,
 	       unsigned long max, unsigned long *out)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max || *s == '-') {
-		fprintf(stderr, "coil-httpd: --%s: expected a number in %lu..%lu, got '%s'\n",
-			opt, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
+	return app_num("coil-httpd", opt, s, min, max, out);
 }
 
 static int size_arg(const char *opt, const char *s, unsigned long long min,
 		    unsigned long long max, unsigned long long *out)
 {
-	char *end;
-	unsigned long long v, mul = 1;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (!errno && end != s && *s != '-' && *end && !end[1]) {
-		switch (*end) {
-		case 'k': case 'K': mul = 1ull << 10; end++; break;
-		case 'm': case 'M': mul = 1ull << 20; end++; break;
-		case 'g': case 'G': mul = 1ull << 30; end++; break;
-		default: break;
-		}
-	}
-	if (errno || end == s || *end || *s == '-' || v > max / mul ||
-	    v * mul < min || v * mul > max) {
-		fprintf(stderr, "coil-httpd: --%s: expected a size in %llu..%llu (K, M, G suffixes), got '%s'\n",
-			opt, min, max, s);
-		return -1;
-	}
-	*out = v * mul;
-	return 0;
+	return app_size("coil-httpd", opt, s, min, max, out);
 }
 
 int main(int argc, char **argv)
