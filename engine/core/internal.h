@@ -203,6 +203,17 @@ void coil__conn_sent(struct coil_conn *c, int res);
 /* Flush every dirty connection: sends, re-arms, closes. */
 void coil__loop_flush(struct coil_loop *loop);
 void coil__conn_mark(struct coil_conn *c);
+
+/* ---- send queue (core/sendq.c) ---- */
+/* A segment from the loop's slabs (a 16 KiB chunk when `chunk`), falling
+ * back to the heap when they are full; NULL only when that fails too. */
+struct coil__seg *coil__seg_new(struct coil_loop *loop, bool chunk);
+/* Free a segment: drops its buffer reference / closes its file as owed. */
+void coil__seg_free(struct coil_loop *loop, struct coil__seg *seg);
+/* Free everything queued (no send may be in flight). */
+void coil__sendq_drop(struct coil_conn *c);
+/* Issue one send for the head of the queue, if it holds bytes. */
+void coil__send_start(struct coil_conn *c);
 /* Free every connection at once (loop teardown). */
 void coil__loop_kill_all(struct coil_loop *loop);
 
