@@ -453,7 +453,21 @@ static void on_recv(struct coil_conn *c, int res, unsigned flags)
 {
 	struct coil_loop *loop = c->loop;
 
-	if (res > 0) {
+	if (res > (int)loop->pool.size) {
+		/* Never read past a buffer on the kernel's word. */
+		uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+		coil__log("loop %u: fd %d: receive of %d bytes into a %u-byte "
+			  "buffer, closing", loop->id, c->fd, res,
+			  loop->pool.size);
+		coil__bufpool_lent(&loop->pool, bid);
+		coil__buf_put(&loop->pool, bid);
+		c->flags |= CONN_DOOMED;
+		if (!c->close_reason)
+			c->close_reason = -EIO;
+		coil_conn_abort(c);
+		res = -EIO;
+	} else if (res > 0) {
 		uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
 
 		coil__bufpool_lent(&loop->pool, bid);
@@ -497,6 +511,27 @@ static void dispatch(struct coil_loop *loop, uint64_t data, int res,
 	}
 }
 
+/* A receive error that ends the connection (a reset, mostly). */
+static bool recv_fatal(int res)
+{
+	return res < 0 && res != -ENOBUFS && res != -ECANCELED &&
+	       res != -EINVAL && res != -EAGAIN;
+}
+
+/*
+ * A client that sends and resets at once (an abandoned pipeline, a flood)
+ * leaves its bytes readable and the reset right behind them, often in the
+ * same batch of completions. Nobody can read an answer any more: mark the
+ * connection before its data is dispatched, so the protocol is spared the
+ * work (nginx learns it when its first write fails).
+ */
+static void doom(uint64_t data)
+{
+	struct coil_conn *c = (void *)(uintptr_t)(data & ~(uint64_t)TAG_MASK);
+
+	c->flags |= CONN_DOOMED;
+}
+
 static unsigned reap(struct coil_loop *loop)
 {
 	struct uring *u = U(loop);
@@ -514,6 +549,9 @@ static unsigned reap(struct coil_loop *loop)
 			ev[i].data = cqes[i]->user_data;
 			ev[i].res = cqes[i]->res;
 			ev[i].flags = cqes[i]->flags;
+			if ((ev[i].data & TAG_MASK) == TAG_RECV &&
+			    recv_fatal(ev[i].res))
+				doom(ev[i].data);
 		}
 		io_uring_cq_advance(&u->ring, n);
 		for (unsigned i = 0; i < n; i++)

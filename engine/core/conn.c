@@ -85,19 +85,55 @@ void coil_conn_abort(struct coil_conn *c)
 	coil__conn_mark(c);
 }
 
+static void starved_unlink(struct coil_conn *c)
+{
+	struct coil__starved_q *q =
+		&c->loop->starved[(c->flags & CONN_LIGHT) ? 0 : 1];
+
+	if (c->starved_prev)
+		c->starved_prev->starved_next = c->starved_next;
+	else
+		q->head = c->starved_next;
+	if (c->starved_next)
+		c->starved_next->starved_prev = c->starved_prev;
+	else
+		q->tail = c->starved_prev;
+	c->starved_next = c->starved_prev = NULL;
+	c->flags &= ~(CONN_STARVED | CONN_LIGHT);
+}
+
+/*
+ * A receive that found the buffer ring empty waits here until buffers
+ * return. Light connections (starved before they received a buffer's
+ * worth on this receive: a keep-alive client's next request) queue apart
+ * from heavy ones (starved in the middle of a stream) and are re-armed
+ * first, so a flood of streams cannot keep a small request waiting for
+ * buffers turn after turn.
+ */
+static void starved_push(struct coil_conn *c)
+{
+	struct coil_loop *loop = c->loop;
+	bool light = c->arm_rx < loop->pool.size;
+	struct coil__starved_q *q = &loop->starved[light ? 0 : 1];
+
+	c->flags |= CONN_STARVED | (light ? CONN_LIGHT : 0);
+	c->starved_next = NULL;
+	c->starved_prev = q->tail;
+	if (q->tail)
+		q->tail->starved_next = c;
+	else
+		q->head = c;
+	q->tail = c;
+}
+
 static void conn_free(struct coil_conn *c)
 {
 	struct coil_loop *loop = c->loop;
 	const struct coil_proto_ops *ops = c->lst->svc->ops;
 
 	assert(!(c->flags & (CONN_RECV_ARMED | CONN_SENDING | CONN_DIRTY)));
-	if (c->flags & CONN_STARVED) {
-		struct coil_conn **pp = &loop->starved;
-
-		while (*pp != c)
-			pp = &(*pp)->next_starved;
-		*pp = c->next_starved;
-	}
+	if (c->flags & CONN_STARVED)
+		starved_unlink(c);
 	loop->be->close(c, c->flags & CONN_ABORT);
 	c->fd = -1;
 	coil_timer_stop(&c->idle);
@@ -390,16 +426,45 @@ static void deliver_pending(struct coil_conn *c)
 	}
 }
 
+/*
+ * Before the protocol works through a full buffer of input (a pipeline, an
+ * upload), at most once per turn: is the peer still there? A client that
+ * sends a long pipeline and resets leaves its bytes readable after the
+ * reset, and answering them all is wasted work that delays everyone else
+ * on the loop (nginx finds out on its first write). One getsockopt per
+ * connection with bulk input per turn; the error it reads ends the
+ * connection.
+ */
+static bool peer_gone(struct coil_conn *c, size_t len)
+{
+	int err = 0;
+	socklen_t sl = sizeof(err);
+
+	if (len < c->loop->pool.size || c->probe_turn == c->loop->turns)
+		return false;
+	c->probe_turn = c->loop->turns;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0 || !err)
+		return false;
+	c->flags |= CONN_DOOMED;
+	if (!c->close_reason)
+		c->close_reason = -err;
+	coil_conn_abort(c);
+	return true;
+}
+
 void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 		     int32_t bid)
 {
 	struct coil_loop *loop = c->loop;
 
 	c->last_rx_ms = loop->now_ms;
+	c->arm_rx += (uint32_t)len;
 	loop->recvs++;
 	loop->rx_bytes += len;
-	if (c->flags & CONN_CLOSING) {
-		/* Input after close() was requested is discarded, by design. */
+	if (c->flags & (CONN_CLOSING | CONN_DOOMED) || peer_gone(c, len)) {
+		/* Input after close() was requested is discarded, by design;
+		 * so is input from a peer known to have reset (see
+		 * peer_gone() and the backends' batch scan). */
 	} else {
 		/* Held input goes first, as soon as the protocol reads again. */
 		if (c->held_head && !reading_stopped(c))
@@ -419,19 +484,14 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 
 void coil__conn_recv_done(struct coil_conn *c, int res)
 {
-	struct coil_loop *loop = c->loop;
-
 	c->flags &= ~(CONN_RECV_ARMED | CONN_CANCELING);
 	switch (res) {
 	case 1:
 	case -ECANCELED:
 		break;
 	case -ENOBUFS:
-		if (!(c->flags & CONN_STARVED)) {
-			c->flags |= CONN_STARVED;
-			c->next_starved = loop->starved;
-			loop->starved = c;
-		}
+		if (!(c->flags & CONN_STARVED))
+			starved_push(c);
 		break;
 	case 0:
 		c->flags |= CONN_EOF;
@@ -492,6 +552,7 @@ static void conn_flush(struct coil_conn *c)
 		}
 	} else if (!(c->flags & (CONN_RECV_ARMED | CONN_STARVED | CONN_EOF))) {
 		c->flags |= CONN_RECV_ARMED;
+		c->arm_rx = 0;
 		loop->be->recv_arm(c);
 	}
 	if ((c->flags & CONN_CLOSING) && !c->queued &&
@@ -499,21 +560,39 @@ static void conn_flush(struct coil_conn *c)
 		conn_free(c);
 }
 
-void coil__loop_flush(struct coil_loop *loop)
+/*
+ * Buffers came back: re-arm starved receives, oldest first, light ones
+ * before heavy ones, after everything else this turn submits; the kernel
+ * hands out ring buffers in submission order. Only as many as the free
+ * buffers can serve (a heavy stream takes several at once): the rest keep
+ * their place instead of failing again with -ENOBUFS, one wasted
+ * submission and completion each.
+ */
+static void starved_wake(struct coil_loop *loop, int from, int to)
 {
-	/* Buffers came back: let starved receives try again. */
-	if (loop->starved && loop->pool.nfree) {
-		struct coil_conn *c = loop->starved;
+	uint32_t budget = loop->pool.nfree;
 
-		loop->starved = NULL;
-		while (c) {
-			struct coil_conn *next = c->next_starved;
+	for (int k = from; k <= to; k++) {
+		while (loop->starved[k].head && budget) {
+			struct coil_conn *c = loop->starved[k].head;
 
-			c->flags &= ~CONN_STARVED;
-			coil__conn_mark(c);
-			c = next;
+			starved_unlink(c);
+			if (c->flags & (CONN_RECV_ARMED | CONN_EOF |
+					CONN_CLOSING | CONN_ABORT) ||
+			    reading_stopped(c))
+				continue;  /* conn_flush arms it on resume */
+			/* A stream takes several buffers at once. */
+			budget = k ? (budget > 4 ? budget - 4 : 0) : budget - 1;
+			c->flags |= CONN_RECV_ARMED;
+			c->arm_rx = 0;
+			loop->be->recv_arm(c);
 		}
 	}
+}
+
+void coil__loop_flush(struct coil_loop *loop)
+{
+	starved_wake(loop, 0, 0);
 	while (loop->dirty) {
 		struct coil_conn *c = loop->dirty;
 
@@ -521,6 +600,7 @@ void coil__loop_flush(struct coil_loop *loop)
 		c->flags &= ~CONN_DIRTY;
 		conn_flush(c);
 	}
+	starved_wake(loop, 1, 1);
 }
 
 void coil__loop_kill_all(struct coil_loop *loop)
@@ -535,5 +615,5 @@ void coil__loop_kill_all(struct coil_loop *loop)
 		conn_free(c);
 	}
 	loop->dirty = NULL;
-	loop->starved = NULL;
+	memset(loop->starved, 0, sizeof(loop->starved));
 }

@@ -92,6 +92,8 @@ enum {
 	CONN_CARRY_DUE = 1u << 12,  /* deliver carried/held input at flush */
 	CONN_SEND_CANCEL = 1u << 13,
 	CONN_REFUSED = 1u << 14,    /* on_open said no: no on_close */
+	CONN_LIGHT = 1u << 15,      /* starved before it received a buffer's worth */
+	CONN_DOOMED = 1u << 16,     /* its receive failed later in this batch */
 };
 
 struct coil_conn {
@@ -114,7 +116,9 @@ struct coil_conn {
 	uint32_t splice_state;          /* backend private */
 	int32_t splice_res;             /* backend private */
 	struct coil_conn *next_dirty;
-	struct coil_conn *next_starved;
+	struct coil_conn *starved_next, *starved_prev;
+	uint32_t arm_rx;                /* bytes received since recv_arm */
+	uint64_t probe_turn;            /* turn of the last peer_gone() check */
 	struct coil_conn *all_next, *all_prev;
 	uint64_t last_rx_ms;
 	struct coil_timer idle;
@@ -147,7 +151,12 @@ struct coil_loop {
 	unsigned nlst;
 
 	struct coil_conn *dirty;         /* flush list (LIFO is fine) */
-	struct coil_conn *starved;       /* waiting for receive buffers */
+	/* Waiting for receive buffers, FIFO: [0] light (starved before they
+	 * got a buffer's worth: a request, a keep-alive client), [1] heavy
+	 * (starved in the middle of a stream). */
+	struct coil__starved_q {
+		struct coil_conn *head, *tail;
+	} starved[2];
 	struct coil_conn all;            /* sentinel of every live conn */
 	unsigned nconns;
 

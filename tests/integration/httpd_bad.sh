@@ -34,20 +34,8 @@ pyclient_try hammer --seconds 8 --max-latency $MAX_LAT --seed "$RANDOM" \
 # The heaviest abuser alone, at full rate: connections that pipeline 2000
 # requests, never read and reset. Their work must not starve (or time
 # out) the good client's keep-alive connection on the same loop.
-# Known open problem (issue 4's closing note): on io_uring a flood of
-# clients that write 2000 pipelined requests, never read and reset, delays
-# a good client on the same loop by more than 1 s (multishot receives read
-# the flood eagerly, before its reset lands, and each turn answers all of
-# it). It runs and is reported; it decides the result only with
-# COIL_TEST_HAMMER=1, until the engine bounds the work per connection per
-# turn.
-if ! pyclient_try hammer --seconds 4 --max-latency $MAX_LAT --kinds flood-no-read --seed "$RANDOM"; then
-	if [ "${COIL_TEST_HAMMER:-0}" = 1 ]; then
-		failed+=(hammer-flood)
-	else
-		echo "KNOWN FAILURE, not counted (COIL_TEST_HAMMER=1 counts it): hammer-flood"
-	fi
-fi
+pyclient_try hammer --seconds 4 --max-latency $MAX_LAT --kinds flood-no-read --seed "$RANDOM" ||
+	failed+=(hammer-flood)
 # Everything the hammer opened is gone again (cut off or closed).
 gone() { [ "$(server_established)" -eq 0 ]; }
 wait_for 10 gone || fail "$(server_established) connections still established 10 s after the hammer"
