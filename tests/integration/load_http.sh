@@ -50,20 +50,9 @@ mkdir -p "$NGX/html"
 head -c 20000 /dev/zero | tr '\0' 'a' >"$NGX/html/big.txt"
 for _ in 1 2 3 4 5; do
 	NGX_PORT=$(free_port)
-	cat >"$NGX/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $NGX/client_body;
-	proxy_temp_path $NGX/proxy;
-	fastcgi_temp_path $NGX/fastcgi;
-	uwsgi_temp_path $NGX/uwsgi;
-	scgi_temp_path $NGX/scgi;
+	{
+		nginx_preamble "$NGX"
+		cat <<CONF
 	keepalive_requests 1000000;
 	server {
 		listen 127.0.0.1:$NGX_PORT;
@@ -75,6 +64,7 @@ http {
 	}
 }
 CONF
+	} >"$NGX/nginx.conf"
 	nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" </dev/null >"$NGX/stdout" 2>&1 &
 	NGX_PID=$!
 	BG_PIDS+=("$NGX_PID")
