@@ -34,6 +34,8 @@ void load_usage(FILE *f)
 		"                       progress for MS is a timeout (default 5000)\n"
 		"      --json FILE      write every figure as JSON\n"
 		"      --backend B      auto|uring|epoll (default auto)\n"
+		"      --poll M         always|adaptive|never: how an idle loop waits\n"
+		"                       (default adaptive; see coil-echo --help)\n"
 		"      --quiet          no progress line (it is shown on a TTY only)\n"
 		"      --help\n"
 		"echo options:\n"
@@ -301,7 +303,7 @@ static int header_ok(const char *h)
 }
 
 enum {
-	O_CORES = 256, O_TIMEOUT, O_JSON, O_BACKEND, O_QUIET, O_SIZE, O_DEPTH,
+	O_CORES = 256, O_POLL, O_TIMEOUT, O_JSON, O_BACKEND, O_QUIET, O_SIZE, O_DEPTH,
 	O_VERIFY, O_PIPELINE, O_RATE, O_METHOD, O_BODY, O_CLOSE, O_HELP,
 };
 
@@ -315,6 +317,7 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		{ "header", required_argument, 0, 'H' },
 		{ "cores", required_argument, 0, O_CORES },
 		{ "timeout", required_argument, 0, O_TIMEOUT },
+		{ "poll", required_argument, 0, O_POLL },
 		{ "json", required_argument, 0, O_JSON },
 		{ "backend", required_argument, 0, O_BACKEND },
 		{ "quiet", no_argument, 0, O_QUIET },
@@ -411,6 +414,19 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 				o->backend = 2;
 			else {
 				fprintf(err, PROG ": --backend: expected auto, uring or epoll, got '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case O_POLL:
+			/* enum coil_poll_mode: ADAPTIVE 0, NEVER 1, ALWAYS 2 */
+			if (!strcmp(optarg, "adaptive"))
+				o->poll = 0;
+			else if (!strcmp(optarg, "never"))
+				o->poll = 1;
+			else if (!strcmp(optarg, "always"))
+				o->poll = 2;
+			else {
+				fprintf(err, PROG ": --poll: expected always, adaptive or never, got '%s'\n", optarg);
 				return -1;
 			}
 			break;

@@ -79,6 +79,7 @@ struct load_opts {
 	unsigned ncpus;
 	const char *json;        /* --json FILE */
 	int backend;             /* enum coil_backend_kind */
+	int poll;                /* enum coil_poll_mode */
 	bool quiet;              /* --quiet: no progress line */
 	/* echo */
 	uint32_t size;           /* --size, default 64 */

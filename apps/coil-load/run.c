@@ -647,6 +647,7 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		.sz = sizeof(eo),
 		.name = "coil-load",
 		.backend = (enum coil_backend_kind)o->backend,
+		.poll = (enum coil_poll_mode)o->poll,
 		.loop_start = loop_start,
 		.loop_arg = &ld,
 	};

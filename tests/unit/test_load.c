@@ -269,6 +269,7 @@ static void test_args(void **state)
 		"http http://1.2.3.4/ --close --rate 10",
 		"http http://1.2.3.4/ --bogus", "http http://1.2.3.4/ -d 0",
 		"http http://1.2.3.4/ --cores 1,1", "http http://1.2.3.4/ --backend x",
+		"http http://1.2.3.4/ --poll x",
 		"echo 1.2.3.4:5 --size 0", "echo 1.2.3.4:5 --size 2M",
 		"echo 1.2.3.4:5 --depth 1025", "http http://1.2.3.4/ -t 0",
 		"echo no-such-host.invalid:5",
