@@ -32,6 +32,14 @@ struct coil__backend_ops {
 	 * without copying through user space; report with coil__conn_sent()
 	 * like send (a short count, even 0, means "call again"). */
 	void (*send_file)(struct coil_conn *c);
+	/* Outgoing connection: open a socket for `sa`'s family, set c->fd and
+	 * start connecting to `sa` (copy it: the caller's goes away). Report
+	 * the end with coil__conn_connected(), never from here. Returns 0, or
+	 * -errno with nothing started and c->fd left -1. */
+	int (*connect)(struct coil_conn *c, const struct sockaddr *sa,
+		       socklen_t len);
+	/* Ask the outstanding connect to end (it still reports). */
+	void (*connect_cancel)(struct coil_conn *c);
 	/* The connection is done with (no I/O outstanding): close its fd. */
 	void (*close)(struct coil_conn *c, bool reset);
 	/* Submit what is queued, wait for events per the poll mode (at most

@@ -78,6 +78,10 @@ enum {
 	ST_RCANCEL = 1u << 6,  /* recv_cancel() asked */
 	ST_SCANCEL = 1u << 7,  /* send_cancel() asked */
 	ST_QUEUED = 1u << 8,   /* on the pending list */
+	ST_CONN = 1u << 9,     /* a connect is outstanding */
+	ST_CONNRDY = 1u << 10, /* ... and has ended (writable, error, or at
+				  once): SO_ERROR says how */
+	ST_CCANCEL = 1u << 11, /* connect_cancel() asked */
 };
 
 struct epc {
@@ -142,9 +146,11 @@ static void unqueue(struct epc *x)
 /* Work wait() can do for `x` (reads happen only right after a poll). */
 static bool actionable(const struct epc *x)
 {
-	if (x->err && (x->st & (ST_RECV | ST_SEND)))
+	if (x->err && (x->st & (ST_RECV | ST_SEND | ST_CONN)))
 		return true;
 	if (x->st & (ST_RCANCEL | ST_SCANCEL))
+		return true;
+	if ((x->st & ST_CONN) && (x->st & (ST_CONNRDY | ST_CCANCEL)))
 		return true;
 	if ((x->st & (ST_SEND | ST_WBLOCK)) == ST_SEND)
 		return true;
@@ -204,6 +210,38 @@ static void ep_send(struct coil_conn *c)
 static void ep_send_cancel(struct coil_conn *c)
 {
 	X(c)->st |= ST_SCANCEL;
+	queue(c);
+}
+
+/* Nonblocking connect(2); its end is the EPOLLOUT (or error) edge of the
+ * registration made here, reported from wait() like every completion. */
+static int ep_connect(struct coil_conn *c, const struct sockaddr *sa,
+		      socklen_t len)
+{
+	struct epc *x = X(c);
+	int fd = socket(sa->sa_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	c->fd = fd;
+	x->st |= ST_CONN;
+	/* Registered after connect(2): a socket not yet connecting polls as
+	 * EPOLLHUP. */
+	if (connect(fd, sa, len) == 0)
+		x->st |= ST_CONNRDY;   /* connected at once */
+	else if (errno != EINPROGRESS)
+		x->err = -errno;
+	if (!x->err)
+		reg(c);
+	if (actionable(x))
+		queue(c);
+	return 0;
+}
+
+static void ep_connect_cancel(struct coil_conn *c)
+{
+	X(c)->st |= ST_CCANCEL;
 	queue(c);
 }
 
@@ -326,6 +364,21 @@ static unsigned serve(struct coil_loop *loop, struct coil_conn *c, bool reads)
 	struct epc *x = X(c);
 	unsigned done = 0;
 
+	if (x->st & ST_CONN) {
+		int err = 0;
+		socklen_t n = sizeof(err);
+
+		if (x->err)
+			err = -x->err;
+		else if (x->st & ST_CCANCEL)
+			err = ECANCELED;
+		else if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &n) < 0)
+			err = errno;
+		x->st &= ~(ST_CONN | ST_CONNRDY | ST_CCANCEL);
+		x->err = 0;
+		coil__conn_connected(c, -err);
+		return 1;
+	}
 	if (x->err) {
 		if (x->st & ST_SEND) {
 			x->st &= ~(ST_SEND | ST_SCANCEL);
@@ -558,8 +611,11 @@ static void on_conn_event(struct coil_conn *c, uint32_t events)
 		x->st |= ST_RDHUP;
 	/* Every edge carries the full current mask: EPOLLOUT here means the
 	 * socket is writable now. */
-	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
 		x->st &= ~ST_WBLOCK;
+		if (x->st & ST_CONN)
+			x->st |= ST_CONNRDY;
+	}
 	if (actionable(x))
 		queue(c);
 }
@@ -658,6 +714,8 @@ const struct coil__backend_ops coil__epoll_ops = {
 	.send = ep_send,
 	.send_cancel = ep_send_cancel,
 	.send_file = ep_send,
+	.connect = ep_connect,
+	.connect_cancel = ep_connect_cancel,
 	.close = ep_close,
 	.wait = ep_wait,
 	.wake = ep_wake,

@@ -26,12 +26,17 @@ struct peer {
 	unsigned sends;
 	bool closed, reset;
 	int reason;
+	bool connecting;           /* outgoing, not completed by the test */
+	bool connect_cancel;
+	bool connect_done;         /* the test completed it with connect_res */
+	int connect_res;
 };
 
 struct coil_fake {
 	struct coil_loop loop;     /* first: aligned */
 	struct coil_service svc;
-	struct peer *peers;
+	struct peer **peers;       /* one allocation each: a callback may add
+				      peers (reconnect) while one is in use */
 	unsigned npeers, cap;
 	unsigned progress;
 };
@@ -43,7 +48,7 @@ static struct coil_fake *F(struct coil_loop *loop)
 
 static struct peer *P(struct coil_conn *c)
 {
-	return &F(c->loop)->peers[c->fd];
+	return F(c->loop)->peers[c->fd];
 }
 
 static int grow(uint8_t **buf, size_t *cap, size_t need)
@@ -108,6 +113,45 @@ static void fake_send_file(struct coil_conn *c)
 static void fake_send_cancel(struct coil_conn *c)
 {
 	P(c)->send_cancel = true;
+}
+
+static int new_peer(struct coil_fake *f)
+{
+	if (f->npeers == f->cap) {
+		unsigned cap = f->cap ? f->cap * 2 : 16;
+		struct peer **p = realloc(f->peers, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		f->peers = p;
+		f->cap = cap;
+	}
+	f->peers[f->npeers] = calloc(1, sizeof(struct peer));
+	if (!f->peers[f->npeers])
+		return -ENOMEM;
+	return (int)f->npeers++;
+}
+
+/* An outgoing connection waits for coil_fake_connect_done(). */
+static int fake_connect(struct coil_conn *c, const struct sockaddr *sa,
+			socklen_t len)
+{
+	struct coil_fake *f = F(c->loop);
+	int id = new_peer(f);
+
+	(void)sa;
+	(void)len;
+	if (id < 0)
+		return id;
+	f->peers[id]->conn = c;
+	f->peers[id]->connecting = true;
+	c->fd = id;
+	return 0;
+}
+
+static void fake_connect_cancel(struct coil_conn *c)
+{
+	P(c)->connect_cancel = true;
 }
 
 static void fake_close(struct coil_conn *c, bool reset)
@@ -220,8 +264,17 @@ static void fake_wait(struct coil_loop *loop, int64_t timeout_ms)
 
 	(void)timeout_ms;
 	for (unsigned i = 0; i < f->npeers; i++) {
-		struct peer *p = &f->peers[i];
+		struct peer *p = f->peers[i];
 
+		if (p->conn && p->connecting &&
+		    (p->connect_cancel || p->connect_done)) {
+			p->connecting = false;
+			f->progress++;
+			coil__conn_connected(p->conn, p->connect_cancel
+							      ? -ECANCELED
+							      : p->connect_res);
+			continue;
+		}
 		if (p->conn && p->send_pending) {
 			if (p->send_cancel) {
 				p->send_pending = p->send_cancel = false;
@@ -256,6 +309,8 @@ const struct coil__backend_ops coil__fake_ops = {
 	.send = fake_send,
 	.send_cancel = fake_send_cancel,
 	.send_file = fake_send_file,
+	.connect = fake_connect,
+	.connect_cancel = fake_connect_cancel,
 	.close = fake_close,
 	.wait = fake_wait,
 	.wake = fake_wake,
@@ -318,8 +373,9 @@ void coil_fake_destroy(struct coil_fake *f)
 	coil_fake_settle(f);
 	coil__loop_fini(&f->loop);
 	for (unsigned i = 0; i < f->npeers; i++) {
-		free(f->peers[i].in);
-		free(f->peers[i].out);
+		free(f->peers[i]->in);
+		free(f->peers[i]->out);
+		free(f->peers[i]);
 	}
 	free(f->peers);
 	free(f);
@@ -333,27 +389,18 @@ struct coil_loop *coil_fake_loop(struct coil_fake *f)
 int coil_fake_connect(struct coil_fake *f)
 {
 	unsigned before = f->loop.nconns, refused = f->loop.lst[0].refused;
-	int id;
+	int id = new_peer(f);
 
-	if (f->npeers == f->cap) {
-		unsigned cap = f->cap ? f->cap * 2 : 16;
-		struct peer *p = realloc(f->peers, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		f->peers = p;
-		f->cap = cap;
-	}
-	id = (int)f->npeers++;
-	memset(&f->peers[id], 0, sizeof(f->peers[id]));
+	if (id < 0)
+		return id;
 	coil__conn_accepted(&f->loop.lst[0], id);
 	if (f->loop.nconns == before) {
-		f->peers[id].closed = true;
+		f->peers[id]->closed = true;
 		return f->loop.lst[0].refused != refused ? -EMFILE
 							 : -ECONNREFUSED;
 	}
-	f->peers[id].conn = f->loop.all.all_next;
-	if (f->peers[id].conn->flags & CONN_REFUSED) {
+	f->peers[id]->conn = f->loop.all.all_next;
+	if (f->peers[id]->conn->flags & CONN_REFUSED) {
 		coil_fake_settle(f);
 		return -ECONNREFUSED;
 	}
@@ -363,7 +410,7 @@ int coil_fake_connect(struct coil_fake *f)
 
 static struct peer *peer(struct coil_fake *f, int id)
 {
-	return id >= 0 && (unsigned)id < f->npeers ? &f->peers[id] : NULL;
+	return id >= 0 && (unsigned)id < f->npeers ? f->peers[id] : NULL;
 }
 
 int coil_fake_feed(struct coil_fake *f, int id, const void *data, size_t len)
@@ -473,6 +520,27 @@ bool coil_fake_closed(struct coil_fake *f, int id, int *reason, bool *reset)
 	if (reset)
 		*reset = p->reset;
 	return true;
+}
+
+int coil_fake_connecting(struct coil_fake *f)
+{
+	for (unsigned i = 0; i < f->npeers; i++)
+		if (f->peers[i]->conn && f->peers[i]->connecting &&
+		    !f->peers[i]->connect_done)
+			return (int)i;
+	return -1;
+}
+
+int coil_fake_connect_done(struct coil_fake *f, int id, int res)
+{
+	struct peer *p = peer(f, id);
+
+	if (!p || !p->conn || !p->connecting || p->connect_done || res > 0)
+		return -EINVAL;
+	p->connect_done = true;
+	p->connect_res = res;
+	coil_fake_settle(f);
+	return 0;
 }
 
 struct coil_conn *coil_fake_conn(struct coil_fake *f, int id)

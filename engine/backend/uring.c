@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -35,7 +36,7 @@
 
 enum {
 	TAG_IGNORE = 0, TAG_ACCEPT, TAG_RECV, TAG_SEND, TAG_WAKE,
-	TAG_SPLICE_IN, TAG_SPLICE_OUT, TAG_MASK = 7
+	TAG_SPLICE_IN, TAG_SPLICE_OUT, TAG_CONNECT, TAG_MASK = 7
 };
 
 #define SQ_ENTRIES 1024
@@ -409,6 +410,37 @@ static void uring_send(struct coil_conn *c)
 	io_uring_sqe_set_data64(sqe, ud(c, TAG_SEND));
 }
 
+/* A nonblocking socket and IORING_OP_CONNECT (the kernel waits for the
+ * handshake itself); the address is kept in the backend scratch until the
+ * connect completes (nothing else uses it before: no send before that). */
+static int uring_connect(struct coil_conn *c, const struct sockaddr *sa,
+			 socklen_t len)
+{
+	struct io_uring_sqe *sqe;
+	int fd;
+
+	_Static_assert(sizeof(struct sockaddr_in6) <= sizeof(c->backend),
+		       "the address must fit the backend scratch");
+	if (len > sizeof(c->backend))
+		return -EINVAL;
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return -errno;
+	c->fd = fd;
+	memcpy(c->backend, sa, len);
+	sqe = sqe_get(U(c->loop));
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)c->backend,
+			      len);
+	io_uring_sqe_set_data64(sqe, ud(c, TAG_CONNECT));
+	return 0;
+}
+
+static void uring_connect_cancel(struct coil_conn *c)
+{
+	cancel(c, TAG_CONNECT);
+}
+
 static void uring_close(struct coil_conn *c, bool reset)
 {
 	if (c->pipe_fds[0] >= 0) {
@@ -502,6 +534,9 @@ static void dispatch(struct coil_loop *loop, uint64_t data, int res,
 	case TAG_SPLICE_IN:
 	case TAG_SPLICE_OUT:
 		on_splice(p, (unsigned)(data & TAG_MASK), res);
+		break;
+	case TAG_CONNECT:
+		coil__conn_connected(p, res);
 		break;
 	case TAG_WAKE:
 		wake_arm(loop);
@@ -670,6 +705,8 @@ const struct coil__backend_ops coil__uring_ops = {
 	.send = uring_send,
 	.send_cancel = uring_send_cancel,
 	.send_file = uring_send_file,
+	.connect = uring_connect,
+	.connect_cancel = uring_connect_cancel,
 	.close = uring_close,
 	.wait = uring_wait,
 	.wake = uring_wake,

@@ -131,7 +131,8 @@ static void conn_free(struct coil_conn *c)
 	struct coil_loop *loop = c->loop;
 	const struct coil_proto_ops *ops = c->lst->svc->ops;
 
-	assert(!(c->flags & (CONN_RECV_ARMED | CONN_SENDING | CONN_DIRTY)));
+	assert(!(c->flags & (CONN_RECV_ARMED | CONN_SENDING | CONN_DIRTY |
+			     CONN_CONNECTING)));
 	if (c->flags & CONN_STARVED)
 		starved_unlink(c);
 	loop->be->close(c, c->flags & CONN_ABORT);
@@ -183,17 +184,19 @@ static void close_unaccepted(struct coil_loop *loop, int fd)
 	loop->be->close(&tmp, false);
 }
 
+static struct coil_conn *conn_new(struct coil__listener *lst, int fd);
+static void conn_open(struct coil_conn *c);
+
 void coil__conn_accepted(struct coil__listener *lst, int fd)
 {
 	struct coil_loop *loop = lst->loop;
-	const struct coil_service *svc = lst->svc;
 	struct coil_conn *c;
 
 	if (loop->stopping) {
 		close_unaccepted(loop, fd);
 		return;
 	}
-	c = coil__slab_get(&loop->conns);
+	c = conn_new(lst, fd);
 	if (!c) {
 		/* Full: refuse, loudly but not once per connection. */
 		if (lst->refused++ % 1024 == 0)
@@ -203,6 +206,19 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 		close_unaccepted(loop, fd);
 		return;
 	}
+	atomic_fetch_add_explicit(&loop->accepted, 1, memory_order_relaxed);
+	conn_open(c);
+}
+
+/* A new connection on `lst`'s loop, linked in, nothing else done; NULL when
+ * max_conns are open. */
+static struct coil_conn *conn_new(struct coil__listener *lst, int fd)
+{
+	struct coil_loop *loop = lst->loop;
+	struct coil_conn *c = coil__slab_get(&loop->conns);
+
+	if (!c)
+		return NULL;
 	memset(c, 0, loop->conn_size);
 	c->loop = loop;
 	c->lst = lst;
@@ -215,11 +231,17 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 	loop->all.all_next->all_prev = c;
 	loop->all.all_next = c;
 	loop->nconns++;
-	atomic_fetch_add_explicit(&loop->accepted, 1, memory_order_relaxed);
+	return c;
+}
 
-	if (fd >= 0 && !(svc->flags & COIL_SERVICE_NAGLE)) {
+/* The connection is established (accepted or connected): on_open. */
+static void conn_open(struct coil_conn *c)
+{
+	const struct coil_service *svc = c->lst->svc;
+
+	if (c->fd >= 0 && !(svc->flags & COIL_SERVICE_NAGLE)) {
 		int one = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
 				 sizeof(one));
 	}
 	if (svc->ops->on_open && svc->ops->on_open(c) < 0) {
@@ -233,6 +255,57 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 	if (svc->idle_timeout_ms)
 		coil_timer_start(&c->idle, svc->idle_timeout_ms);
 	coil__conn_mark(c);   /* arms the receive at the next flush */
+}
+
+/* ---- connect ---- */
+
+int coil_loop_connect(struct coil_loop *loop, int service,
+		      struct coil_conn **out)
+{
+	struct sockaddr_storage ss;
+	struct coil__listener *lst;
+	struct coil_conn *c;
+	socklen_t len;
+	int ret;
+
+	if (service < 0 || (unsigned)service >= loop->nlst)
+		return -EINVAL;
+	if (loop->stopping)
+		return -ESHUTDOWN;
+	lst = &loop->lst[service];
+	ret = coil__addr_parse(lst->svc->addr, lst->svc->port, &ss, &len);
+	if (ret)
+		return ret;
+	c = conn_new(lst, -1);
+	if (!c)
+		return -EMFILE;
+	c->flags |= CONN_CONNECTING;
+	ret = loop->be->connect(c, (const struct sockaddr *)&ss, len);
+	if (ret < 0) {
+		/* Never opened: gone without a callback. */
+		c->flags = CONN_REFUSED | CONN_CLOSING | CONN_ABORT;
+		conn_free(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+void coil__conn_connected(struct coil_conn *c, int res)
+{
+	c->flags &= ~(CONN_CONNECTING | CONN_CONNECT_CANCEL);
+	if (c->flags & CONN_CLOSING) {
+		/* closed or aborted while connecting: on_close(LOCAL) */
+		coil_conn_abort(c);
+		coil__conn_mark(c);
+		return;
+	}
+	if (res < 0) {
+		c->close_reason = res;
+		coil_conn_abort(c);
+		return;
+	}
+	conn_open(c);
 }
 
 /* ---- receive ---- */
@@ -518,6 +591,16 @@ static void conn_flush(struct coil_conn *c)
 	struct coil_loop *loop = c->loop;
 	uint32_t f;
 
+	if (c->flags & CONN_CONNECTING) {
+		/* Nothing moves before the connect reports; a close ends it. */
+		if ((c->flags & CONN_CLOSING) &&
+		    !(c->flags & CONN_CONNECT_CANCEL)) {
+			c->flags |= CONN_CONNECT_CANCEL;
+			loop->be->connect_cancel(c);
+		}
+		return;
+	}
+
 	if (c->flags & CONN_CARRY_DUE) {
 		c->flags &= ~CONN_CARRY_DUE;
 		deliver_pending(c);
@@ -610,7 +693,8 @@ void coil__loop_kill_all(struct coil_loop *loop)
 	while (loop->all.all_next != &loop->all) {
 		struct coil_conn *c = loop->all.all_next;
 
-		c->flags &= ~(CONN_RECV_ARMED | CONN_SENDING | CONN_DIRTY);
+		c->flags &= ~(CONN_RECV_ARMED | CONN_SENDING | CONN_DIRTY |
+			      CONN_CONNECTING);
 		c->flags |= CONN_CLOSING | CONN_ABORT;
 		conn_free(c);
 	}

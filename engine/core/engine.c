@@ -34,6 +34,7 @@ struct coil_engine {
 	int *cpus;
 	struct loop_slot *slots;
 	struct coil_service svc[COIL__MAX_SERVICES];
+	bool client[COIL__MAX_SERVICES];  /* coil_engine_client: no listener */
 	unsigned nsvc;
 	int *lfd;                  /* [svc * nloops + loop] */
 	uint16_t port[COIL__MAX_SERVICES];
@@ -159,8 +160,8 @@ const char *coil_engine_backend(const struct coil_engine *eng)
 	return eng->be->name;
 }
 
-static int parse_addr(const char *addr, uint16_t port,
-		      struct sockaddr_storage *ss, socklen_t *len)
+int coil__addr_parse(const char *addr, uint16_t port,
+		     struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -200,6 +201,23 @@ static int listen_one(struct sockaddr_storage *ss, socklen_t len, int backlog)
 	return fd;
 }
 
+/* Copy `svc` into the next free slot (not yet counted) and parse its
+ * address. Returns 0 or -EINVAL. */
+static int svc_copy(struct coil_engine *eng, const struct coil_service *svc,
+		    struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct coil_service *copy;
+
+	if (eng->nsvc >= COIL__MAX_SERVICES || !svc || !svc->ops ||
+	    !svc->ops->on_data)
+		return -EINVAL;
+	copy = &eng->svc[eng->nsvc];
+	memset(copy, 0, sizeof(*copy));
+	memcpy(copy, svc, svc->sz && svc->sz < sizeof(*copy) ? svc->sz
+							   : sizeof(*copy));
+	return coil__addr_parse(copy->addr, copy->port, ss, len);
+}
+
 int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
 {
 	struct sockaddr_storage ss;
@@ -208,15 +226,10 @@ int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
 	unsigned i, idx = eng->nsvc;
 	int ret, backlog;
 
-	if (idx >= COIL__MAX_SERVICES || !svc || !svc->ops || !svc->ops->on_data)
-		return -EINVAL;
-	copy = &eng->svc[idx];
-	memset(copy, 0, sizeof(*copy));
-	memcpy(copy, svc, svc->sz && svc->sz < sizeof(*copy) ? svc->sz
-							   : sizeof(*copy));
-	ret = parse_addr(copy->addr, copy->port, &ss, &len);
+	ret = svc_copy(eng, svc, &ss, &len);
 	if (ret)
 		return ret;
+	copy = &eng->svc[idx];
 	backlog = copy->backlog > 0 ? copy->backlog : 4096;
 	for (i = 0; i < eng->nloops; i++) {
 		int fd = listen_one(&ss, len, backlog);
@@ -247,6 +260,31 @@ fail:
 	while (i--)
 		close(eng->lfd[idx * eng->nloops + i]);
 	return ret;
+}
+
+int coil_engine_client(struct coil_engine *eng, const struct coil_service *svc)
+{
+	struct sockaddr_storage ss;
+	struct coil_service *copy;
+	socklen_t len;
+	unsigned idx = eng->nsvc;
+	int ret;
+
+	/* Checked once here; coil_loop_connect parses it again per call. */
+	ret = svc_copy(eng, svc, &ss, &len);
+	if (ret)
+		return ret;
+	copy = &eng->svc[idx];
+	if (!copy->addr || !copy->port)
+		return -EINVAL;
+	for (unsigned i = 0; i < eng->nloops; i++)
+		eng->lfd[idx * eng->nloops + i] = -1;
+	eng->client[idx] = true;
+	eng->port[idx] = copy->port;
+	if (copy->state_size > eng->state_size)
+		eng->state_size = copy->state_size;
+	eng->nsvc++;
+	return (int)idx;
 }
 
 uint16_t coil_engine_port(const struct coil_engine *eng, int index)
@@ -294,12 +332,15 @@ static void *loop_main(void *arg)
 		l->index = (int)i;
 		l->fd = eng->lfd[i * eng->nloops + o.id];
 		eng->lfd[i * eng->nloops + o.id] = -1;  /* the loop owns it */
+		l->closed = eng->client[i];  /* a client service never listens */
 	}
 	loop->nlst = eng->nsvc;
 	ret = eng->be->loop_init(loop);
 	if (ret)
 		goto fail_loop;
 	for (unsigned i = 0; i < loop->nlst; i++) {
+		if (eng->client[i])
+			continue;
 		ret = eng->be->listen_start(&loop->lst[i]);
 		if (ret)
 			goto fail_be;
@@ -312,6 +353,8 @@ static void *loop_main(void *arg)
 						 : "never",
 		  o.bufs, o.buf_size, loop->pool.mem.huge ? " (huge pages)" : "");
 	atomic_store(&slot->state, 1);
+	if (eng->opts.loop_start)
+		eng->opts.loop_start(loop, eng->opts.loop_arg);
 	ret = coil__loop_run(loop);
 	eng->be->loop_fini(loop);
 	coil__loop_fini(loop);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "../mem/mem.h"
@@ -94,6 +95,8 @@ enum {
 	CONN_REFUSED = 1u << 14,    /* on_open said no: no on_close */
 	CONN_LIGHT = 1u << 15,      /* starved before it received a buffer's worth */
 	CONN_DOOMED = 1u << 16,     /* its receive failed later in this batch */
+	CONN_CONNECTING = 1u << 17, /* outgoing: the connect is outstanding */
+	CONN_CONNECT_CANCEL = 1u << 18, /* a cancel of the connect was issued */
 };
 
 struct coil_conn {
@@ -177,6 +180,11 @@ struct coil_loop {
 	uint64_t turns, recvs, sends, rx_bytes, tx_bytes;
 } __attribute__((aligned(64)));
 
+/* Parse a numeric IPv4/IPv6 address (NULL: 0.0.0.0) and port into *ss.
+ * Returns 0 or -EINVAL. (core/engine.c) */
+int coil__addr_parse(const char *addr, uint16_t port,
+		     struct sockaddr_storage *ss, socklen_t *len);
+
 /* ---- loop core (core/loop.c) ---- */
 struct coil__loop_opts {
 	unsigned id;
@@ -202,6 +210,9 @@ void coil__loop_begin_stop(struct coil_loop *loop);
 
 /* ---- connection core (core/conn.c): events from the backends ---- */
 void coil__conn_accepted(struct coil__listener *lst, int fd);
+/* The outstanding connect (coil_loop_connect) ended: 0 connected, or
+ * -errno (-ECANCELED after connect_cancel). */
+void coil__conn_connected(struct coil_conn *c, int res);
 void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 		     int32_t bid);
 /* The outstanding receive ended: res 0 = EOF, -ENOBUFS = no buffers,

@@ -197,6 +197,7 @@ const char *coil_http1_strerror(int err)
 	case COIL_HTTP1_E_CHUNK_NO_CRLF: return "chunk not ended by CRLF";
 	case COIL_HTTP1_E_CHUNK_LINE_TOO_LONG: return "chunk-size line too long";
 	case COIL_HTTP1_E_INPUT: return "input shorter than already parsed";
+	case COIL_HTTP1_E_BAD_STATUS: return "bad status line";
 	}
 	return "unknown error";
 }
@@ -1279,4 +1280,136 @@ int coil_http1_out_end(struct coil_http1_out *o)
 {
 	PUTS(o, "\r\n");
 	return coil_http1_out_result(o);
+}
+
+/* --- responses (client side) ------------------------------------------ */
+
+/* The status line "HTTP/1.x SSS[ reason]\r\n" at the start of buf.
+ * Returns its length with CRLF, NEED_MORE, or an error. */
+static int status_line(const char *buf, size_t len, uint32_t max_line,
+		       struct coil_http1_response *r)
+{
+	static const char pre[] = "HTTP/1.";
+	size_t n = len < 7 ? len : 7, lim = len < max_line ? len : max_line;
+	const char *c, *end, *eol;
+
+	if (memcmp(buf, pre, n))
+		return memcmp(buf, pre, n < 5 ? n : 5) ? COIL_HTTP1_E_BAD_VERSION
+						       : COIL_HTTP1_E_VERSION;
+	eol = memchr(buf, '\n', lim);
+	if (!eol)
+		return len >= max_line ? COIL_HTTP1_E_LINE_TOO_LONG
+				       : COIL_HTTP1_NEED_MORE;
+	end = eol;
+	if (end == buf || end[-1] != '\r')
+		return COIL_HTTP1_E_BAD_EOL;
+	end--;  /* the CR */
+	c = buf + 7;
+	if (c >= end || *c < '0' || *c > '9')
+		return COIL_HTTP1_E_BAD_VERSION;
+	r->version_minor = (unsigned)(*c++ - '0');
+	if (end - c < 4 || *c++ != ' ')
+		return COIL_HTTP1_E_BAD_STATUS;
+	r->status = 0;
+	for (int i = 0; i < 3; i++, c++) {
+		if (*c < '0' || *c > '9')
+			return COIL_HTTP1_E_BAD_STATUS;
+		r->status = r->status * 10 + (*c - '0');
+	}
+	if (r->status < 100)
+		return COIL_HTTP1_E_BAD_STATUS;
+	r->reason.ptr = c;
+	r->reason.len = 0;
+	if (c < end) {
+		/* status-code SP [ reason-phrase ] */
+		if (*c++ != ' ')
+			return COIL_HTTP1_E_BAD_STATUS;
+		r->reason.ptr = c;
+		for (; c < end; c++)
+			if (!value_ok[(unsigned char)*c])
+				return COIL_HTTP1_E_BAD_STATUS;
+		r->reason.len = (size_t)(end - r->reason.ptr);
+	}
+	return (int)(eol + 1 - buf);
+}
+
+int coil_http1_response_parse(const void *buf, size_t len, bool head_request,
+			      struct coil_http1_response *r,
+			      struct coil_http1_header *hdrs, unsigned cap,
+			      const struct coil_http1_limits *limits)
+{
+	const char *b = buf;
+	struct coil_http1_parser p;  /* collects the framing headers */
+	uint32_t max_line = LIMIT(limits, max_request_line,
+				  COIL_HTTP1_DEFAULT_MAX_REQUEST_LINE);
+	uint32_t max_head = LIMIT(limits, max_head,
+				  COIL_HTTP1_DEFAULT_MAX_HEAD);
+	uint32_t maxh = LIMIT(limits, max_headers,
+			      COIL_HTTP1_DEFAULT_MAX_HEADERS);
+	unsigned flags;
+	int line, rc;
+
+	if (!len)
+		return COIL_HTTP1_NEED_MORE;
+	line = status_line(b, len, max_line, r);
+	if (line <= 0)
+		return line;
+	if (len > (size_t)LIMIT_MAX)
+		len = LIMIT_MAX;
+	memset(&p, 0, sizeof(p));
+	p.minor = (uint8_t)r->version_minor;
+	p.f.hdrs = hdrs;
+	p.f.cap = hdrs ? cap : 0;
+	p.f.max = maxh;
+	p.f.pos = (uint32_t)line;
+	p.f.limit = (uint32_t)line + max_head;
+	rc = fields_run(&p.f, b, len, &p);
+	if (rc != COIL_HTTP1_DONE)
+		return rc;
+	flags = p.flags;
+	if (p.te & TE_BAD)
+		return COIL_HTTP1_E_BAD_TE;
+	if ((p.te & TE_SEEN) && (flags & COIL_HTTP1_F_CONTENT_LENGTH))
+		return COIL_HTTP1_E_CL_AND_TE;
+	if (!(flags & COIL_HTTP1_F_CONN_CLOSE) &&
+	    (r->version_minor || (flags & COIL_HTTP1_F_CONN_KEEP_ALIVE)))
+		flags |= COIL_HTTP1_F_KEEP_ALIVE;
+	r->content_length = p.content_length;
+	if (head_request || r->status < 200 || r->status == 204 ||
+	    r->status == 304) {
+		/* RFC 9112 6.3: no body, whatever the headers say. */
+		flags &= ~(unsigned)(COIL_HTTP1_F_CONTENT_LENGTH |
+				     COIL_HTTP1_F_CHUNKED);
+		r->content_length = 0;
+	} else if (p.te & TE_SEEN) {
+		if (p.te & TE_LAST_CHUNKED)
+			flags |= COIL_HTTP1_F_CHUNKED;
+		else
+			flags |= COIL_HTTP1_F_CLOSE_DELIMITED;
+	} else if (!(flags & COIL_HTTP1_F_CONTENT_LENGTH)) {
+		flags |= COIL_HTTP1_F_CLOSE_DELIMITED;
+	}
+	if (flags & COIL_HTTP1_F_CLOSE_DELIMITED)
+		flags &= ~(unsigned)COIL_HTTP1_F_KEEP_ALIVE;
+	fields_slices(&p.f, b);
+	r->flags = flags;
+	r->headers = hdrs;
+	r->nheaders = p.f.n < p.f.cap ? p.f.n : p.f.cap;
+	r->head_len = p.f.pos;
+	return (int)p.f.pos;
+}
+
+void coil_http1_response_body_init(struct coil_http1_body *b,
+				   const struct coil_http1_response *r,
+				   const struct coil_http1_limits *limits,
+				   struct coil_http1_header *trailers,
+				   unsigned cap)
+{
+	struct coil_http1_request req = {
+		.flags = r->flags & (COIL_HTTP1_F_CHUNKED |
+				     COIL_HTTP1_F_CONTENT_LENGTH),
+		.content_length = r->content_length,
+	};
+
+	coil_http1_body_init(b, &req, limits, trailers, cap);
 }

@@ -186,3 +186,24 @@ pyclient_try() {
 	httpd_alive
 	return "$rc"
 }
+
+# nginx_preamble <dir>: the start of an nginx.conf for tests: one process
+# in the foreground (no user switch, so no permission trouble), pid, logs
+# and temp paths under <dir>; ends inside the open `http {` block.
+nginx_preamble() {
+	cat <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $1/client_body;
+	proxy_temp_path $1/proxy;
+	fastcgi_temp_path $1/fastcgi;
+	uwsgi_temp_path $1/uwsgi;
+	scgi_temp_path $1/scgi;
+CONF
+}

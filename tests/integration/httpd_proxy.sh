@@ -25,20 +25,9 @@ mkdir -p "$NGX/logs"
 start_nginx() {
 	for _ in 1 2 3 4 5; do
 		NGX_PORT=$(free_port)
-		cat >"$NGX/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $NGX/client_body;
-	proxy_temp_path $NGX/proxy;
-	fastcgi_temp_path $NGX/fastcgi;
-	uwsgi_temp_path $NGX/uwsgi;
-	scgi_temp_path $NGX/scgi;
+		{
+			nginx_preamble "$NGX"
+			cat <<CONF
 	upstream coil {
 		server 127.0.0.1:$SERVER_PORT;
 		keepalive 16;
@@ -54,6 +43,7 @@ http {
 	}
 }
 CONF
+		} >"$NGX/nginx.conf"
 		: >"$NGX/error.log"
 		nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" </dev/null >"$NGX/stdout" 2>&1 &
 		NGX_PID=$!

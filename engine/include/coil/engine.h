@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct coil_service;
+struct coil_loop;
 
 /* Which I/O backend the loops use. AUTO picks io_uring, then epoll. */
 enum coil_backend_kind {
@@ -44,6 +45,12 @@ struct coil_engine_opts {
 					instead of waking for the first;
 					default 20, COIL_COALESCE_OFF: never.
 					io_uring on kernels >= 6.12 */
+	/* Called once on every loop's own thread when the loop is ready
+	 * (listeners armed), before its first turn: the place to start
+	 * per-loop timers and outgoing connections (coil_loop_connect).
+	 * NULL: nothing. `loop_arg` is passed through. */
+	void (*loop_start)(struct coil_loop *loop, void *arg);
+	void *loop_arg;
 };
 
 #define COIL_COALESCE_OFF 0xffffffffu
@@ -64,6 +71,17 @@ int coil_engine_create(const struct coil_engine_opts *opts,
  * (-EADDRINUSE, -EINVAL for a bad address...). Main thread.
  */
 int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc);
+
+/*
+ * Register a client service (Twisted's ClientFactory): `svc` (copied) gives
+ * the protocol, state size and options of outgoing connections, and
+ * svc->addr / svc->port the endpoint they connect to (a numeric IPv4 or
+ * IPv6 address and a non-zero port). Nothing listens. Connections are
+ * opened with coil_loop_connect() on any loop. Call before
+ * coil_engine_run(). Returns the service index (>= 0) or -errno (-EINVAL:
+ * bad address, port 0, no on_data, too many services). Main thread.
+ */
+int coil_engine_client(struct coil_engine *eng, const struct coil_service *svc);
 
 /* The bound port of service `index` (useful with port 0), or 0. */
 uint16_t coil_engine_port(const struct coil_engine *eng, int index);

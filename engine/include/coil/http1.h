@@ -84,6 +84,8 @@ enum coil_http1_error {
 	COIL_HTTP1_E_CHUNK_LINE_TOO_LONG = -25, /* size line over 4 KiB */
 	COIL_HTTP1_E_INPUT = -26,            /* caller bug: input shorter than
 						what was already scanned */
+	COIL_HTTP1_E_BAD_STATUS = -27,       /* response: status not 3 digits
+						in 100..999, or bad reason */
 };
 
 /* A short fixed description of an error ("bad method"); "unknown error"
@@ -122,6 +124,10 @@ enum {
 	COIL_HTTP1_F_CONN_CLOSE = 1u << 6,      /* Connection tokens, */
 	COIL_HTTP1_F_CONN_KEEP_ALIVE = 1u << 7, /* case-insensitive, from */
 	COIL_HTTP1_F_CONN_UPGRADE = 1u << 8,    /* comma lists */
+	COIL_HTTP1_F_CLOSE_DELIMITED = 1u << 9, /* response only: the body
+						   runs until the server
+						   closes (no length, not
+						   chunked) */
 };
 
 /* Defaults for zero fields of struct coil_http1_limits. */
@@ -354,5 +360,58 @@ static inline int coil_http1_out_result(const struct coil_http1_out *o)
 {
 	return o->err ? o->err : (int)o->len;
 }
+
+/*
+ * Client side: HTTP/1.x response heads, for load generators and proxies.
+ * The body is read with coil_http1_body_read() after
+ * coil_http1_response_body_init().
+ */
+struct coil_http1_response {
+	unsigned version_minor;          /* HTTP/1.<minor> */
+	int status;                      /* 100..999 */
+	unsigned flags;                  /* COIL_HTTP1_F_CONTENT_LENGTH,
+					    _CHUNKED, _KEEP_ALIVE,
+					    _CONN_CLOSE, _CONN_KEEP_ALIVE,
+					    _CONN_UPGRADE, _CLOSE_DELIMITED */
+	struct coil_http1_str reason;    /* may be empty */
+	struct coil_http1_header *headers; /* the caller's array */
+	unsigned nheaders;               /* stored (at most cap) */
+	uint64_t content_length;         /* with F_CONTENT_LENGTH, else 0; 0
+					    also when the response has no
+					    body (HEAD, 1xx, 204, 304) */
+	size_t head_len;                 /* bytes of the head, final CRLF
+					    included: the body starts here */
+};
+
+/*
+ * Parse the response head at the start of `buf` (`len` bytes: everything
+ * unconsumed since the previous response). Not resumable: pass the whole
+ * head again, with more bytes, after NEED_MORE (heads are small; the work
+ * is bounded by max_head). The result never depends on how the input was
+ * split. `head_request` says the request was HEAD (then there is no body,
+ * whatever the headers announce; so for 1xx, 204 and 304). Header lines
+ * go into `hdrs` (`cap` entries, may be NULL/0: then only the framing
+ * headers are looked at). `limits` may be NULL: max_request_line bounds
+ * the status line, max_head the header section, max_headers their count.
+ * Returns the head length (> 0), COIL_HTTP1_NEED_MORE (0), or a negative
+ * enum coil_http1_error: BAD_VERSION / VERSION (not HTTP/1.x), BAD_STATUS,
+ * BAD_EOL, BAD_HEADER_NAME, HEADER_NAME_WS, OBS_FOLD, BAD_HEADER_CHAR,
+ * BAD_CL, DUP_CL_DIFFERENT, CL_AND_TE, LINE_TOO_LONG, HEAD_TOO_LARGE,
+ * TOO_MANY_HEADERS. Slices point into `buf`. No allocation; any thread.
+ */
+int coil_http1_response_parse(const void *buf, size_t len, bool head_request,
+			      struct coil_http1_response *r,
+			      struct coil_http1_header *hdrs, unsigned cap,
+			      const struct coil_http1_limits *limits);
+
+/* Prepare `b` for the body of `r` (Content-Length or chunked; a response
+ * without a body, or a close-delimited one, reads as DONE at once: the
+ * caller reads a F_CLOSE_DELIMITED body to EOF itself). Trailers and
+ * limits as for coil_http1_body_init(). Never fails. */
+void coil_http1_response_body_init(struct coil_http1_body *b,
+				   const struct coil_http1_response *r,
+				   const struct coil_http1_limits *limits,
+				   struct coil_http1_header *trailers,
+				   unsigned cap);
 
 #endif

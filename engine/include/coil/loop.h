@@ -24,4 +24,28 @@ unsigned coil_loop_id(const struct coil_loop *loop);
 uint64_t coil_loop_now_ms(const struct coil_loop *loop);
 uint64_t coil_loop_now_ns(const struct coil_loop *loop);
 
+struct coil_conn;
+
+/*
+ * Open an outgoing TCP connection on `loop` to the endpoint of service
+ * `service` (an index from coil_engine_client(); the fake loop's only
+ * service is 0), nonblocking: io_uring issues IORING_OP_CONNECT, epoll
+ * waits for writability. On success *out is the new connection, its state
+ * zeroed: the caller may fill coil_conn_state() at once, and may write
+ * (queued until connected), close or abort it. Later, on the loop, exactly
+ * one of:
+ *  - on_open(conn) once connected (TCP_NODELAY set unless the service has
+ *    COIL_SERVICE_NAGLE), then the usual on_data/on_close;
+ *  - on_close(conn, -errno) without on_open when the connect failed
+ *    (-ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH...), or with
+ *    COIL_CLOSE_LOCAL when it was closed/aborted before connecting.
+ * Returns 0, or -errno with nothing opened and no callback to come:
+ * -EINVAL (bad service index or address), -ESHUTDOWN (the loop is
+ * stopping), -EMFILE (max_conns reached, or the process fd limit), or the
+ * socket(2) error. Only on the loop's own thread (e.g. from loop_start, a
+ * timer or a callback).
+ */
+int coil_loop_connect(struct coil_loop *loop, int service,
+		      struct coil_conn **out);
+
 #endif

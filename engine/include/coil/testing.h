@@ -81,6 +81,14 @@ unsigned coil_fake_sends(struct coil_fake *fake, int id);
  * *reset whether it was an abort. */
 bool coil_fake_closed(struct coil_fake *fake, int id, int *reason, bool *reset);
 
+/* Outgoing connections (coil_loop_connect on coil_fake_loop(), service
+ * 0) stay connecting until the test completes them; they get ids like
+ * accepted ones. The oldest one still connecting, or -1. */
+int coil_fake_connecting(struct coil_fake *fake);
+/* Complete connect `id`: res 0 connects (on_open runs), a negative errno
+ * fails it (on_close(conn, res) runs, without on_open). Then settles.
+ * Returns 0, or -EINVAL if `id` is not connecting or res > 0. */
+int coil_fake_connect_done(struct coil_fake *fake, int id, int res);
 /* The live connection handle for `id`, or NULL once closed. */
 struct coil_conn *coil_fake_conn(struct coil_fake *fake, int id);
 
