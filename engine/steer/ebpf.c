@@ -81,6 +81,19 @@ static bool join(char *buf, size_t n, const char *dir, const char *name)
 	return len > 0 && (size_t)len < n;
 }
 
+/* why[n] for a failed step: the common case, no privileges, said as such. */
+static int step_failed(const char *what, const char *path, char *why, size_t n)
+{
+	int err = errno;
+
+	if (err == EPERM || err == EACCES)
+		snprintf(why, n, "not permitted to %s %s: needs root, or "
+			 "CAP_BPF and CAP_NET_ADMIN", what, path);
+	else
+		snprintf(why, n, "cannot %s %s: %s", what, path, strerror(err));
+	return -err;
+}
+
 static bool is_bpffs(const char *path)
 {
 	struct statfs sf;
@@ -101,11 +114,8 @@ static int bpffs_ready(char *why, size_t n)
 	if (lock >= 0)
 		(void)flock(lock, LOCK_EX);
 	if (!is_bpffs(BPFFS) &&
-	    mount("bpffs", BPFFS, "bpf", 0, "mode=0700") < 0) {
-		ret = -errno;
-		snprintf(why, n, "cannot mount bpffs on %s: %s", BPFFS,
-			 strerror(errno));
-	}
+	    mount("bpffs", BPFFS, "bpf", 0, "mode=0700") < 0)
+		ret = step_failed("mount bpffs on", BPFFS, why, n);
 	if (lock >= 0)
 		close(lock);
 	return ret;
@@ -190,20 +200,13 @@ int coil__steer_ebpf_open(struct coil__steer *s, enum coil_steer_policy policy,
 	ret = bpffs_ready(why, n);
 	if (ret)
 		return ret;
-	if (mkdir(COIL_STEER_PIN_ROOT, 0700) < 0 && errno != EEXIST) {
-		ret = -errno;
-		snprintf(why, n, "cannot create %s: %s", COIL_STEER_PIN_ROOT,
-			 strerror(errno));
-		return ret;
-	}
+	if (mkdir(COIL_STEER_PIN_ROOT, 0700) < 0 && errno != EEXIST)
+		return step_failed("create", COIL_STEER_PIN_ROOT, why, n);
 	sweep_stale();
 	coil__steer_dir(s->dir, sizeof(s->dir), su->port, (unsigned)getpid());
 	remove_dir(s->dir);
-	if (mkdir(s->dir, 0700) < 0) {
-		ret = -errno;
-		snprintf(why, n, "cannot create %s: %s", s->dir, strerror(errno));
-		return ret;
-	}
+	if (mkdir(s->dir, 0700) < 0)
+		return step_failed("create", s->dir, why, n);
 	lb_setup(true);
 	skel = steer_bpf__open_opts(&oo);
 	if (!skel) {
@@ -329,6 +332,14 @@ void coil__steer_state_unmap(struct coil_steer_state *st)
 		munmap(st, STATE_LEN);
 }
 
+/* libbpf's own error codes (4000 and up) as text, and as an -errno. */
+static int lb_error(int ret, char *buf, size_t n)
+{
+	if (libbpf_strerror(ret, buf, n))
+		snprintf(buf, n, "%s", strerror(-ret));
+	return ret <= -4000 ? -EINVAL : ret;
+}
+
 static void set_user(struct coil_steer_state *st, __u32 id, const char *name)
 {
 	__atomic_store_n(&st->hdr.user_id, 0, __ATOMIC_RELAXED);
@@ -346,6 +357,7 @@ int coil__steer_user_load(const char *dir, const char *file, char *err,
 	struct bpf_program *prog, *p;
 	struct bpf_object *obj;
 	const char *base;
+	char text[96];
 	int ret, map_fd, prog_fd;
 
 	err[0] = 0;
@@ -364,8 +376,8 @@ int coil__steer_user_load(const char *dir, const char *file, char *err,
 	lb_setup(false);
 	obj = bpf_object__open_file(file, &oo);
 	if (!obj) {
-		ret = -errno;
-		snprintf(err, n, "cannot open %s: %s", file, strerror(-ret));
+		ret = lb_error(-errno, text, sizeof(text));
+		snprintf(err, n, "cannot open %s: %s", file, text);
 		goto out_map;
 	}
 	prog = bpf_object__next_program(obj, NULL);
@@ -384,8 +396,9 @@ int coil__steer_user_load(const char *dir, const char *file, char *err,
 	}
 	ret = bpf_object__load(obj);
 	if (ret) {
+		ret = lb_error(ret, text, sizeof(text));
 		snprintf(err, n, "cannot load %s: %s (libbpf's messages above)",
-			 file, strerror(-ret));
+			 file, text);
 		goto out_obj;
 	}
 	prog_fd = bpf_program__fd(prog);
