@@ -94,6 +94,14 @@ static int step_failed(const char *what, const char *path, char *why, size_t n)
 	return -err;
 }
 
+/* libbpf's own error codes (4000 and up) as text, and as an -errno. */
+static int lb_error(int ret, char *buf, size_t n)
+{
+	if (libbpf_strerror(ret, buf, n))
+		snprintf(buf, n, "%s", strerror(-ret));
+	return ret <= -4000 ? -EINVAL : ret;
+}
+
 static bool is_bpffs(const char *path)
 {
 	struct statfs sf;
@@ -256,8 +264,13 @@ fail_map:
 fail_skel:
 	steer_bpf__destroy(skel);
 fail:
-	if (ret != -EPERM && ret != -EACCES && lb_last[0])
-		snprintf(why, n, "%s (%s)", strerror(-ret), lb_last);
+	if (ret != -EPERM && ret != -EACCES) {
+		char text[96];
+
+		ret = lb_error(ret, text, sizeof(text));
+		snprintf(why, n, "%s%s%s%s", text, lb_last[0] ? " (" : "",
+			 lb_last, lb_last[0] ? ")" : "");
+	}
 	lb_quiet = false;
 	remove_dir(s->dir);
 	s->dir[0] = 0;
@@ -330,14 +343,6 @@ void coil__steer_state_unmap(struct coil_steer_state *st)
 {
 	if (st)
 		munmap(st, STATE_LEN);
-}
-
-/* libbpf's own error codes (4000 and up) as text, and as an -errno. */
-static int lb_error(int ret, char *buf, size_t n)
-{
-	if (libbpf_strerror(ret, buf, n))
-		snprintf(buf, n, "%s", strerror(-ret));
-	return ret <= -4000 ? -EINVAL : ret;
 }
 
 static void set_user(struct coil_steer_state *st, __u32 id, const char *name)
