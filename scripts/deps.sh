@@ -21,5 +21,8 @@ coil_need_pkgs() {
 COIL_BUILD_PKGS=(build-essential meson ninja-build pkg-config liburing-dev
 	libcmocka-dev clang llvm libclang-rt-dev procps iproute2 util-linux
 	libhttp-parser-dev python3)
+# eBPF steering (bpf/, engine/steer, coil-steer): libbpf, bpftool for the
+# skeleton and the steer_live test's rules; clang and llvm are above.
+COIL_BUILD_PKGS+=(libbpf-dev bpftool)
 # HTTP clients and peers for the coil-httpd integration tests (tests/integration/httpd_*.sh)
 COIL_BUILD_PKGS+=(curl apache2-utils nghttp2-client wrk nginx-light)

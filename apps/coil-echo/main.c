@@ -8,6 +8,7 @@
 
 #include "coil_config.h"
 #include "../common/args.h"
+#include "../common/steer.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 		"  --drain-ms MS      graceful shutdown limit (default 5000)\n"
 		"  --coalesce-us US   under load, sleep until 32 completions or US\n"
 		"                     microseconds have passed (default 20; 0: off)\n"
+		APP_STEER_USAGE
 		"  --help, --version\n");
 }
 
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
 		{ "idle-timeout", required_argument, 0, 'i' },
 		{ "drain-ms", required_argument, 0, 'd' },
 		{ "coalesce-us", required_argument, 0, 'C' },
+		{ "steer", required_argument, 0, 'S' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
@@ -157,6 +160,11 @@ int main(int argc, char **argv)
 			if (num("coalesce-us", optarg, 0, 100000, &v))
 				return 2;
 			eo.coalesce_us = v ? (unsigned)v : COIL_COALESCE_OFF;
+			break;
+		case 'S':
+			if (app_steer("coil-echo", optarg))
+				return 2;
+			eo.steer = optarg;
 			break;
 		case 'h':
 			usage(stdout);

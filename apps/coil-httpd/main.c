@@ -8,6 +8,7 @@
 
 #include "coil_config.h"
 #include "../common/args.h"
+#include "../common/steer.h"
 #include "httpd.h"
 
 #include <errno.h>
@@ -31,9 +32,11 @@ static void usage(FILE *f)
 		"  --poll-us US           adaptive spin budget in microseconds (default 50)\n"
 		"  --coalesce-us US       under load, sleep until 32 completions or US\n"
 		"                         microseconds have passed (default 20; 0: off)\n"
-		"  --steer POLICY         accepted and ignored for now: BPF steering has not\n"
-		"                         landed; the kernel's SO_REUSEPORT hash spreads\n"
-		"                         connections over the loops\n"
+		"  --steer S              which loop gets each new connection: auto\n"
+		"                         (default: eBPF least, else classic BPF cpu,\n"
+		"                         else kernel hash), hash, cpu, least, none\n"
+		"                         (kernel hash) or a user program FILE.bpf.o;\n"
+		"                         see coil-steer and README\n"
 		"  --bufs N               receive buffers per loop (default 2048)\n"
 		"  --buf-size B           bytes per receive buffer (default 4096)\n"
 		"  --max-conns N          connections per loop (default 65536)\n"
@@ -113,7 +116,7 @@ int main(int argc, char **argv)
 		.addr = "0.0.0.0",
 		.port = 8080,
 	};
-	const char *steer = NULL, *what = "";
+	const char *what = "";
 	struct coil_engine *eng;
 	struct httpd *h;
 	unsigned long v;
@@ -176,13 +179,9 @@ int main(int argc, char **argv)
 			eo.coalesce_us = v ? (unsigned)v : COIL_COALESCE_OFF;
 			break;
 		case O_STEER:
-			if (strcmp(optarg, "hash") && strcmp(optarg, "cpu") &&
-			    strcmp(optarg, "least-loaded") && strcmp(optarg, "off")) {
-				fprintf(stderr, "coil-httpd: --steer: expected hash, cpu, least-loaded or off, got '%s'\n",
-					optarg);
+			if (app_steer("coil-httpd", optarg))
 				return 2;
-			}
-			steer = optarg;
+			eo.steer = optarg;
 			break;
 		case O_BUFS:
 			if (num("bufs", optarg, 1, 32768, &v))
@@ -298,9 +297,6 @@ int main(int argc, char **argv)
 		httpd_destroy(h);
 		return 1;
 	}
-	if (steer)
-		fprintf(stderr, "coil-httpd: --steer %s: ignored, BPF steering has not landed (the kernel's SO_REUSEPORT hash picks the loop)\n",
-			steer);
 	if (hc.root)
 		fprintf(stderr, "coil-httpd: serving %s\n", hc.root);
 	fprintf(stderr, "coil-httpd: listening on %s:%u\n", svc.addr,

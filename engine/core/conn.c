@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 #include "../backend/backend.h"
+#include "../steer/steering.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -154,6 +155,7 @@ static void conn_free(struct coil_conn *c)
 	c->all_next->all_prev = c->all_prev;
 	loop->nconns--;
 	atomic_fetch_add_explicit(&loop->closed, 1, memory_order_relaxed);
+	coil__steer_closed(c->lst->steer);
 	coil__slab_put(&loop->conns, c);
 }
 
@@ -207,6 +209,7 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 		return;
 	}
 	atomic_fetch_add_explicit(&loop->accepted, 1, memory_order_relaxed);
+	coil__steer_opened(lst->steer);
 	conn_open(c);
 }
 

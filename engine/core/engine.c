@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 #include "../backend/backend.h"
+#include "../steer/steering.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,9 @@ struct coil_engine {
 	unsigned nsvc;
 	int *lfd;                  /* [svc * nloops + loop] */
 	uint16_t port[COIL__MAX_SERVICES];
+	struct coil__steer *steer[COIL__MAX_SERVICES];
+	struct coil__steer_spec steer_spec;
+	char *steer_arg;           /* our copy of opts.steer */
 	size_t state_size;
 	atomic_bool stop;
 	bool ran;
@@ -106,6 +110,18 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 		ret = -EINVAL;
 		goto fail;
 	}
+	if (eng->opts.steer) {
+		eng->steer_arg = strdup(eng->opts.steer);
+		if (!eng->steer_arg) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	eng->opts.steer = NULL;
+	if (coil__steer_parse(eng->steer_arg, &eng->steer_spec)) {
+		ret = -EINVAL;
+		goto fail;
+	}
 	switch (eng->opts.backend) {
 	case COIL_BACKEND_AUTO: {
 		char why[160];
@@ -151,8 +167,16 @@ fail:
 	free(eng->lfd);
 	free(eng->slots);
 	free(eng->cpus);
+	free(eng->steer_arg);
 	free(eng);
 	return ret;
+}
+
+int coil_engine_steer_check(const char *steer)
+{
+	struct coil__steer_spec spec;
+
+	return coil__steer_parse(steer, &spec);
 }
 
 const char *coil_engine_backend(const struct coil_engine *eng)
@@ -252,6 +276,19 @@ int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
 						       : ((struct sockaddr_in6 *)&ss)->sin6_port);
 		}
 	}
+	{
+		struct coil__steer_setup su = {
+			.port = eng->port[idx],
+			.nloops = eng->nloops,
+			.fds = &eng->lfd[idx * eng->nloops],
+			.cpus = eng->cpus,
+		};
+
+		ret = coil__steer_attach(&eng->steer_spec, &su,
+					 &eng->steer[idx]);
+		if (ret)
+			goto fail;
+	}
 	if (copy->state_size > eng->state_size)
 		eng->state_size = copy->state_size;
 	eng->nsvc++;
@@ -259,6 +296,7 @@ int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
 fail:
 	while (i--)
 		close(eng->lfd[idx * eng->nloops + i]);
+	eng->steer[idx] = NULL;
 	return ret;
 }
 
@@ -330,6 +368,7 @@ static void *loop_main(void *arg)
 		l->loop = loop;
 		l->svc = &eng->svc[i];
 		l->index = (int)i;
+		l->steer = coil__steer_slot(eng->steer[i], o.id);
 		l->fd = eng->lfd[i * eng->nloops + o.id];
 		eng->lfd[i * eng->nloops + o.id] = -1;  /* the loop owns it */
 		l->closed = eng->client[i];  /* a client service never listens */
@@ -469,8 +508,11 @@ void coil_engine_destroy(struct coil_engine *eng)
 			if (fd >= 0)
 				close(fd);
 		}
+	for (unsigned s = 0; s < eng->nsvc; s++)
+		coil__steer_detach(eng->steer[s]);
 	free(eng->lfd);
 	free(eng->slots);
 	free(eng->cpus);
+	free(eng->steer_arg);
 	free(eng);
 }

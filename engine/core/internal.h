@@ -27,6 +27,7 @@
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 struct coil__backend_ops;
+struct coil_steer_loop;
 
 /* Log one line to stderr, prefixed with the engine name. */
 void coil__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -74,6 +75,7 @@ struct coil__listener {
 	unsigned refused;
 	unsigned errors;
 	struct coil_timer retry;   /* re-arm accept after an error */
+	struct coil_steer_loop *steer; /* eBPF steering counters, or NULL */
 };
 
 /* ---- connection ---- */

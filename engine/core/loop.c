@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 #include "../backend/backend.h"
+#include "../steer/steering.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -128,8 +129,12 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 		return;
 	loop->stopping = true;
 	loop->drain_deadline_ms = loop->now_ms + loop->drain_ms;
-	for (unsigned i = 0; i < loop->nlst; i++)
+	for (unsigned i = 0; i < loop->nlst; i++) {
+		/* Steer nothing more here first: the requests still queued
+		 * on the listener are migrated to other loops as it closes. */
+		coil__steer_draining(loop->lst[i].steer);
 		loop->be->listen_stop(&loop->lst[i]);
+	}
 	for (c = loop->all.all_next; c != &loop->all; c = next) {
 		next = c->all_next;
 		if (c->flags & CONN_CLOSING)

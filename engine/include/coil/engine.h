@@ -51,11 +51,26 @@ struct coil_engine_opts {
 	 * NULL: nothing. `loop_arg` is passed through. */
 	void (*loop_start)(struct coil_loop *loop, void *arg);
 	void *loop_arg;
+	const char *steer;           /* which loop gets each new connection:
+					"auto" (NULL: eBPF least, else classic
+					BPF cpu, else the kernel's hash),
+					"hash", "cpu", "least", "none" (the
+					kernel's hash, no program) or a user
+					program "FILE.bpf.o" (over "least");
+					copied. README "Steering" */
 };
 
 #define COIL_COALESCE_OFF 0xffffffffu
 
 struct coil_engine;
+
+/*
+ * Check a coil_engine_opts.steer value without creating anything: 0 when
+ * coil_engine_create would take it, -EINVAL when not (files are not opened
+ * here). Also accepts "least-loaded" for "least" and "off" for "none". Any
+ * thread.
+ */
+int coil_engine_steer_check(const char *steer);
 
 /*
  * Create an engine (no threads yet). Returns 0 and sets *out, or -errno
@@ -66,9 +81,11 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 		       struct coil_engine **out);
 
 /*
- * Open one SO_REUSEPORT listening socket per loop for `svc` (copied). Call
- * before coil_engine_run(). Returns the service index (>= 0) or -errno
- * (-EADDRINUSE, -EINVAL for a bad address...). Main thread.
+ * Open one SO_REUSEPORT listening socket per loop for `svc` (copied) and
+ * attach steering to them as opts.steer says (logging one line: which
+ * steering and why). Call before coil_engine_run(). Returns the service
+ * index (>= 0) or -errno (-EADDRINUSE, -EINVAL for a bad address, the
+ * error of a user steering program that does not load...). Main thread.
  */
 int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc);
 
@@ -101,8 +118,9 @@ int coil_engine_run(struct coil_engine *eng);
 /* Ask a running engine to stop, as a signal would. Any thread. */
 void coil_engine_stop(struct coil_engine *eng);
 
-/* Close the listeners and free the engine (after run returned, or instead
- * of it). Main thread. */
+/* Close the listeners, remove steering (and its pins under
+ * /sys/fs/bpf/coil) and free the engine (after run returned, or instead of
+ * it). Main thread. */
 void coil_engine_destroy(struct coil_engine *eng);
 
 #endif

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Steering, user-space side: --steer parsing, the fallback decisions
+ * (eBPF -> classic BPF -> kernel hash), the map layout the BPF objects and
+ * user space must agree on, and the classic BPF program placing a
+ * connection by the CPU that sends its SYN (loopback: the connecting CPU).
+ *
+ * usage: test-steer [example.bpf.o]   (the example checks the contract that
+ * a user program's map declarations match the dispatcher's)
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "coil_config.h"
+#include "steer/steering.h"
+
+#include <coil/engine.h>
+
+#if COIL_HAVE_BPF
+#include <bpf/libbpf.h>
+#include "steer.skel.h"
+#endif
+
+static const char *example_obj;
+
+static void test_parse(void **unused)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		enum coil__steer_want want;
+	} cases[] = {
+		{ NULL, 0, COIL__WANT_AUTO },
+		{ "", 0, COIL__WANT_AUTO },
+		{ "auto", 0, COIL__WANT_AUTO },
+		{ "hash", 0, COIL__WANT_HASH },
+		{ "cpu", 0, COIL__WANT_CPU },
+		{ "least", 0, COIL__WANT_LEAST },
+		{ "least-loaded", 0, COIL__WANT_LEAST },
+		{ "none", 0, COIL__WANT_NONE },
+		{ "off", 0, COIL__WANT_NONE },
+		{ "prog.bpf.o", 0, COIL__WANT_FILE },
+		{ "/abs/dir/x.o", 0, COIL__WANT_FILE },
+		{ "HASH", -EINVAL, 0 },
+		{ "hash ", -EINVAL, 0 },
+		{ "least-", -EINVAL, 0 },
+		{ ".o", -EINVAL, 0 },
+		{ "prog.bpf.c", -EINVAL, 0 },
+		{ "random", -EINVAL, 0 },
+	};
+	struct coil__steer_spec sp;
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ret = coil__steer_parse(cases[i].in, &sp);
+
+		assert_int_equal(ret, cases[i].ret);
+		assert_int_equal(coil_engine_steer_check(cases[i].in), cases[i].ret);
+		if (ret)
+			continue;
+		assert_int_equal(sp.want, cases[i].want);
+		if (sp.want == COIL__WANT_FILE)
+			assert_ptr_equal(sp.file, cases[i].in);
+		else
+			assert_null(sp.file);
+	}
+	/* The built-in policy each spec runs. */
+	coil__steer_parse("hash", &sp);
+	assert_int_equal(coil__steer_policy_of(&sp), COIL_STEER_HASH);
+	coil__steer_parse("cpu", &sp);
+	assert_int_equal(coil__steer_policy_of(&sp), COIL_STEER_CPU);
+	coil__steer_parse("auto", &sp);
+	assert_int_equal(coil__steer_policy_of(&sp), COIL_STEER_LEAST);
+	coil__steer_parse("x.bpf.o", &sp);
+	assert_int_equal(coil__steer_policy_of(&sp), COIL_STEER_LEAST);
+	assert_string_equal(coil__steer_policy_name(COIL_STEER_HASH), "hash");
+	assert_string_equal(coil__steer_policy_name(COIL_STEER_CPU), "cpu");
+	assert_string_equal(coil__steer_policy_name(COIL_STEER_LEAST), "least");
+	assert_null(coil__steer_policy_name(COIL_STEER_NPOLICIES));
+}
+
+static enum coil__steer_mode decide(struct coil__steer_caps c, char *why)
+{
+	return coil__steer_decide(&c, why, 256);
+}
+
+static void test_decide(void **unused)
+{
+	struct coil__steer_caps base = {
+		.want = COIL__WANT_AUTO, .nloops = 2, .have_libbpf = true,
+	}, c;
+	char why[256];
+
+	(void)unused;
+	/* Everything available: eBPF for every policy. */
+	for (int w = COIL__WANT_AUTO; w <= COIL__WANT_FILE; w++) {
+		if (w == COIL__WANT_NONE)
+			continue;
+		c = base;
+		c.want = (enum coil__steer_want)w;
+		assert_int_equal(decide(c, why), COIL__STEER_EBPF);
+		assert_string_equal(why, "");
+	}
+	/* none: no program at all, whatever is available. */
+	c = base;
+	c.want = COIL__WANT_NONE;
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	assert_non_null(strstr(why, "--steer none"));
+	/* One loop: auto steers nothing, an explicit policy still loads. */
+	c = base;
+	c.nloops = 1;
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	assert_non_null(strstr(why, "one loop"));
+	c.want = COIL__WANT_LEAST;
+	assert_int_equal(decide(c, why), COIL__STEER_EBPF);
+	/* Without libbpf: classic BPF, saying so. */
+	c = base;
+	c.have_libbpf = false;
+	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_non_null(strstr(why, "built without libbpf"));
+	/* eBPF refused (not root): classic BPF, saying why. */
+	c = base;
+	c.want = COIL__WANT_LEAST;
+	c.ebpf_err = -EPERM;
+	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_non_null(strstr(why, "not permitted"));
+	assert_non_null(strstr(why, "least needs eBPF"));
+	/* A user program without eBPF: said, not silently dropped. */
+	c.want = COIL__WANT_FILE;
+	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_non_null(strstr(why, "user program not loaded"));
+	/* ... and a reason text from the attempt wins over strerror. */
+	c.ebpf_err = -EINVAL;
+	c.ebpf_why = "verifier said no";
+	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_non_null(strstr(why, "verifier said no"));
+	/* hash without eBPF is the kernel's own hash, not classic BPF. */
+	c = base;
+	c.want = COIL__WANT_HASH;
+	c.ebpf_err = -EPERM;
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	/* Classic BPF failing too: the kernel's hash, both reasons. */
+	c = base;
+	c.ebpf_err = -EPERM;
+	c.cbpf_err = -ENOPROTOOPT;
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	assert_non_null(strstr(why, "not permitted"));
+	assert_non_null(strstr(why, "classic BPF failed"));
+	/* Forcing the fallbacks (the tests do). */
+	c = base;
+	c.force = "cbpf";
+	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_non_null(strstr(why, "COIL_STEER_FORCE=cbpf"));
+	c.force = "none";
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	assert_non_null(strstr(why, "COIL_STEER_FORCE=none"));
+	c.force = "bogus";   /* ignored */
+	assert_int_equal(decide(c, why), COIL__STEER_EBPF);
+}
+
+static void test_layout(void **unused)
+{
+	(void)unused;
+	/* One cache line per loop: loops never write each other's lines. */
+	assert_int_equal(sizeof(struct coil_steer_loop), 64);
+	assert_int_equal(sizeof(struct coil_steer_hdr) % 64, 0);
+	assert_int_equal(offsetof(struct coil_steer_state, loop) % 64, 0);
+	assert_int_equal(offsetof(struct coil_steer_state, cpu_loop),
+			 sizeof(struct coil_steer_hdr) +
+				 COIL_STEER_MAX_LOOPS * sizeof(struct coil_steer_loop));
+#if COIL_HAVE_BPF
+	/* What the BPF object was compiled with (its BTF) is what user
+	 * space maps: same sizes, same limits, mmapable state. */
+	struct steer_bpf *skel = steer_bpf__open();
+
+	assert_non_null(skel);
+	assert_int_equal(bpf_map__value_size(skel->maps.coil_state),
+			 sizeof(struct coil_steer_state));
+	assert_int_equal(bpf_map__max_entries(skel->maps.coil_state), 1);
+	assert_true(bpf_map__map_flags(skel->maps.coil_state) & BPF_F_MMAPABLE);
+	assert_int_equal(bpf_map__type(skel->maps.coil_socks),
+			 BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
+	assert_int_equal(bpf_map__max_entries(skel->maps.coil_socks),
+			 COIL_STEER_MAX_LOOPS);
+	assert_int_equal(bpf_map__key_size(skel->maps.coil_socks), 4);
+	assert_int_equal(bpf_map__value_size(skel->maps.coil_socks), 8);
+	assert_int_equal(bpf_map__type(skel->maps.coil_user),
+			 BPF_MAP_TYPE_PROG_ARRAY);
+	assert_int_equal(bpf_program__type(skel->progs.coil_steer),
+			 BPF_PROG_TYPE_SK_REUSEPORT);
+	assert_int_equal(bpf_program__expected_attach_type(skel->progs.coil_steer),
+			 BPF_SK_REUSEPORT_SELECT_OR_MIGRATE);
+
+	/* The user-program contract: the example declares the shared maps
+	 * exactly as the dispatcher does, so libbpf reuses the pinned ones. */
+	if (example_obj) {
+		struct bpf_object *obj = bpf_object__open_file(example_obj, NULL);
+		const char *names[] = { "coil_socks", "coil_state" };
+
+		assert_non_null(obj);
+		for (int i = 0; i < 2; i++) {
+			struct bpf_map *a = bpf_object__find_map_by_name(obj, names[i]);
+			struct bpf_map *b = bpf_object__find_map_by_name(skel->obj,
+									 names[i]);
+
+			assert_non_null(a);
+			assert_non_null(b);
+			assert_int_equal(bpf_map__type(a), bpf_map__type(b));
+			assert_int_equal(bpf_map__key_size(a), bpf_map__key_size(b));
+			assert_int_equal(bpf_map__value_size(a), bpf_map__value_size(b));
+			assert_int_equal(bpf_map__max_entries(a), bpf_map__max_entries(b));
+			assert_int_equal(bpf_map__map_flags(a), bpf_map__map_flags(b));
+		}
+		bpf_object__close(obj);
+	}
+	steer_bpf__destroy(skel);
+#endif
+}
+
+static int listener(uint16_t *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons(*port) };
+	socklen_t len = sizeof(sa);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+				    sizeof(one)), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static bool pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
+/* Which listener got a connection made from `cpu`: 0, 1, or -1. */
+static int place_from(int cpu, const int *fds, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons(port) };
+	int c, got = -1;
+
+	assert_true(pin_to(cpu));
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(c >= 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (int tries = 0; tries < 1000 && got < 0; tries++) {
+		for (int i = 0; i < 2 && got < 0; i++) {
+			int a = accept(fds[i], NULL, NULL);
+
+			if (a >= 0) {
+				close(a);
+				got = i;
+			}
+		}
+		if (got < 0)
+			usleep(1000);
+	}
+	close(c);
+	return got;
+}
+
+/* COIL_STEER_FORCE=cbpf: the classic BPF program sends a connection whose
+ * SYN is handled on CPU k to the listener of the loop pinned to CPU k. */
+static void test_cbpf(void **unused)
+{
+	cpu_set_t old;
+	uint16_t port = 0;
+	int fds[2], cpus[2] = { 1, 0 };   /* loop 0 on CPU 1, loop 1 on CPU 0 */
+	struct coil__steer_spec spec = { .want = COIL__WANT_CPU };
+	struct coil__steer_setup su = { .name = "test", .nloops = 2,
+					.fds = fds, .cpus = cpus };
+	struct coil__steer *s = NULL;
+
+	(void)unused;
+	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
+	if (!CPU_ISSET(0, &old) || !CPU_ISSET(1, &old)) {
+		print_message("skipped: needs CPUs 0 and 1\n");
+		return;
+	}
+	fds[0] = listener(&port);
+	fds[1] = listener(&port);
+	su.port = port;
+	setenv("COIL_STEER_FORCE", "cbpf", 1);
+	assert_int_equal(coil__steer_attach(&spec, &su, &s), 0);
+	unsetenv("COIL_STEER_FORCE");
+	assert_int_equal(coil__steer_mode(s), COIL__STEER_CBPF);
+	assert_null(coil__steer_slot(s, 0));
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(place_from(1, fds, port), 0);
+		assert_int_equal(place_from(0, fds, port), 1);
+	}
+	sched_setaffinity(0, sizeof(old), &old);
+	coil__steer_detach(s);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_decide),
+		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_cbpf),
+	};
+
+	if (argc > 1)
+		example_obj = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
