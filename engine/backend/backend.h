@@ -40,6 +40,9 @@ struct coil__backend_ops {
 		       socklen_t len);
 	/* Ask the outstanding connect to end (it still reports). */
 	void (*connect_cancel)(struct coil_conn *c);
+	/* Half-close: no more output (FIN after what was sent), input still
+	 * readable. Only with no send outstanding. */
+	void (*shut_wr)(struct coil_conn *c);
 	/* The connection is done with (no I/O outstanding): close its fd. */
 	void (*close)(struct coil_conn *c, bool reset);
 	/* Submit what is queued, wait for events per the poll mode (at most
@@ -49,6 +52,9 @@ struct coil__backend_ops {
 	/* Wake a sleeping loop. Any thread. */
 	void (*wake)(struct coil_loop *loop);
 };
+
+/* shut_wr for real sockets (shutdown(2), SHUT_WR). */
+void coil__sock_shut_wr(struct coil_conn *c);
 
 extern const struct coil__backend_ops coil__uring_ops;
 extern const struct coil__backend_ops coil__epoll_ops;

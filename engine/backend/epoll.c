@@ -716,6 +716,7 @@ const struct coil__backend_ops coil__epoll_ops = {
 	.send_file = ep_send,
 	.connect = ep_connect,
 	.connect_cancel = ep_connect_cancel,
+	.shut_wr = coil__sock_shut_wr,
 	.close = ep_close,
 	.wait = ep_wait,
 	.wake = ep_wake,

@@ -25,6 +25,8 @@ struct peer {
 	bool recv_cancel, send_cancel;
 	unsigned sends;
 	bool closed, reset;
+	bool shut;                 /* the server half-closed (FIN) */
+	bool stubborn;             /* keeps its side open after the FIN */
 	int reason;
 	bool connecting;           /* outgoing, not completed by the test */
 	bool connect_cancel;
@@ -152,6 +154,17 @@ static int fake_connect(struct coil_conn *c, const struct sockaddr *sa,
 static void fake_connect_cancel(struct coil_conn *c)
 {
 	P(c)->connect_cancel = true;
+}
+
+/* Like most clients, the peer answers a FIN with its own, unless the
+ * test made it stubborn. */
+static void fake_shut_wr(struct coil_conn *c)
+{
+	struct peer *p = P(c);
+
+	p->shut = true;
+	if (!p->stubborn)
+		p->eof = true;
 }
 
 static void fake_close(struct coil_conn *c, bool reset)
@@ -311,6 +324,7 @@ const struct coil__backend_ops coil__fake_ops = {
 	.send_file = fake_send_file,
 	.connect = fake_connect,
 	.connect_cancel = fake_connect_cancel,
+	.shut_wr = fake_shut_wr,
 	.close = fake_close,
 	.wait = fake_wait,
 	.wake = fake_wake,
@@ -520,6 +534,21 @@ bool coil_fake_closed(struct coil_fake *f, int id, int *reason, bool *reset)
 	if (reset)
 		*reset = p->reset;
 	return true;
+}
+
+bool coil_fake_shut(struct coil_fake *f, int id)
+{
+	struct peer *p = peer(f, id);
+
+	return p && p->shut;
+}
+
+void coil_fake_set_stubborn(struct coil_fake *f, int id, bool on)
+{
+	struct peer *p = peer(f, id);
+
+	if (p)
+		p->stubborn = on;
 }
 
 int coil_fake_connecting(struct coil_fake *f)

@@ -57,6 +57,12 @@ static void idle_fired(struct coil_timer *t)
 	uint64_t limit = c->lst->svc->idle_timeout_ms;
 	uint64_t idle = c->loop->now_ms - c->last_rx_ms;
 
+	if (c->flags & CONN_LINGER) {
+		c->flags |= CONN_LINGER_END;
+		coil__conn_mark(c);
+		return;
+	}
+
 	/* The deadline moves with every receive without touching the wheel;
 	 * only here do we look at how long it has really been. */
 	if (idle < limit) {
@@ -358,7 +364,44 @@ static bool carry_add(struct coil_conn *c, const uint8_t *data, size_t len)
 
 static bool reading_stopped(const struct coil_conn *c)
 {
+	if ((c->flags & (CONN_LINGER | CONN_LINGER_END)) == CONN_LINGER)
+		return false;   /* reading only to discard */
 	return c->flags & (CONN_CLOSING | CONN_PAUSED | CONN_WPAUSED);
+}
+
+/*
+ * Lingering close (nginx's lingering_close). Closing a socket that still
+ * has unread input, or gets more, makes the kernel answer with a reset,
+ * and a reset makes the client's kernel drop what it has not read yet:
+ * the error response just written (a 400 in the middle of a pipeline, a
+ * 413 while the body is still coming) is lost. So, once a gracefully
+ * closed connection has sent everything, it half-closes (FIN), reads and
+ * discards input until the peer's FIN, LINGER_MS or LINGER_MAX bytes,
+ * then closes. Skipped when the peer already sent its FIN, has been quiet
+ * for LINGER_QUIET_MS, or the loop is stopping.
+ */
+#define LINGER_MS 2000
+#define LINGER_MAX (1u << 20)
+#define LINGER_QUIET_MS 1000
+
+void coil__sock_shut_wr(struct coil_conn *c)
+{
+	(void)shutdown(c->fd, SHUT_WR);
+}
+
+static bool linger_start(struct coil_conn *c)
+{
+	struct coil_loop *loop = c->loop;
+
+	if (c->flags & (CONN_LINGER | CONN_EOF | CONN_ABORT | CONN_SENDING) ||
+	    c->queued || loop->stopping || !loop->be->shut_wr ||
+	    loop->now_ms - c->last_rx_ms >= LINGER_QUIET_MS)
+		return false;
+	c->flags |= CONN_LINGER;
+	c->linger_rx = 0;
+	loop->be->shut_wr(c);
+	coil_timer_start(&c->idle, LINGER_MS);
+	return true;
 }
 
 /* Hand carried input to on_data until it is consumed or reading stops. */
@@ -537,6 +580,11 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 	c->arm_rx += (uint32_t)len;
 	loop->recvs++;
 	loop->rx_bytes += len;
+	if ((c->flags & CONN_LINGER) &&
+	    (c->linger_rx += (uint32_t)len) > LINGER_MAX) {
+		c->flags |= CONN_LINGER_END;
+		coil__conn_mark(c);
+	}
 	if (c->flags & (CONN_CLOSING | CONN_DOOMED) || peer_gone(c, len)) {
 		/* Input after close() was requested is discarded, by design;
 		 * so is input from a peer known to have reset (see
@@ -571,7 +619,8 @@ void coil__conn_recv_done(struct coil_conn *c, int res)
 		break;
 	case 0:
 		c->flags |= CONN_EOF;
-		if (!c->close_reason)
+		/* (a lingering close was ours: it stays COIL_CLOSE_LOCAL) */
+		if (!c->close_reason && !(c->flags & CONN_LINGER))
 			c->close_reason = COIL_CLOSE_PEER;
 		/* Input the protocol has not seen yet (it paused) is delivered
 		 * before the close (see conn_flush). */
@@ -581,7 +630,7 @@ void coil__conn_recv_done(struct coil_conn *c, int res)
 			coil_conn_close(c);
 		break;
 	default:
-		if (!c->close_reason)
+		if (!c->close_reason && !(c->flags & CONN_LINGER))
 			c->close_reason = res;
 		coil_conn_abort(c);
 		break;
@@ -631,6 +680,8 @@ static void conn_flush(struct coil_conn *c)
 	}
 	if (c->queued && !(f & CONN_SENDING))
 		coil__send_start(c);
+	if (f & CONN_CLOSING)
+		linger_start(c);
 	if (reading_stopped(c)) {
 		if ((c->flags & CONN_RECV_ARMED) && !(c->flags & CONN_CANCELING)) {
 			c->flags |= CONN_CANCELING;

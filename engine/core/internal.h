@@ -99,6 +99,8 @@ enum {
 	CONN_DOOMED = 1u << 16,     /* its receive failed later in this batch */
 	CONN_CONNECTING = 1u << 17, /* outgoing: the connect is outstanding */
 	CONN_CONNECT_CANCEL = 1u << 18, /* a cancel of the connect was issued */
+	CONN_LINGER = 1u << 19,     /* closed, output done, draining input */
+	CONN_LINGER_END = 1u << 20, /* lingered long enough: stop reading */
 };
 
 struct coil_conn {
@@ -123,6 +125,7 @@ struct coil_conn {
 	struct coil_conn *next_dirty;
 	struct coil_conn *starved_next, *starved_prev;
 	uint32_t arm_rx;                /* bytes received since recv_arm */
+	uint32_t linger_rx;             /* bytes discarded while lingering */
 	uint64_t probe_turn;            /* turn of the last peer_gone() check */
 	struct coil_conn *all_next, *all_prev;
 	uint64_t last_rx_ms;

@@ -27,6 +27,9 @@ failed=()
 pyclient_try bad || failed+=(bad)
 pyclient_try timeouts --header-timeout-ms $HT --keepalive-timeout-ms $KT --slack $SLACK ||
 	failed+=(timeouts)
+# Lingering close: error responses and a large response to a slow reader
+# survive a client that keeps sending after the server closed.
+pyclient_try linger || failed+=(linger)
 # All abusive kinds together but the unread flood (see below).
 pyclient_try hammer --seconds 8 --max-latency $MAX_LAT --seed "$RANDOM" \
 	--kinds bad-request,garbage,reset-mid-request,abort-download,slowloris-x8 ||

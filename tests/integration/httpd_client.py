@@ -807,6 +807,82 @@ def do_timeouts(a):
           % (n, time.monotonic() - t0))
 
 
+# ---- linger -------------------------------------------------------------
+
+
+def do_linger(a):
+    """Error responses survive a client that keeps sending: the server
+    closes lingering (FIN, then reads and drops input), never with a reset
+    that would make the client's kernel throw the unread response away."""
+    pad = b"x" * (256 << 10)
+    for rnd in range(3):
+        # 413 on the headers while the body is still coming.
+        c = Raw(a.port)
+        c.send(req("POST", "/plaintext",
+                   ["Content-Length: %d" % (a.max_body + len(pad))]))
+        time.sleep(0.05)   # the 413 and the close happen now
+        try:
+            c.send(pad)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            raise Fail("linger: sending the rest of a refused body: %r (the "
+                       "server reset instead of lingering)" % e)
+        try:
+            r = c.response()
+        except (EOFError, ConnectionResetError) as e:
+            raise Fail("linger: 413 lost: %r" % e)
+        check(r.status == 413, "linger: got %d, want 413" % r.status)
+        check(c.closed_within(5), "linger: no close after the 413")
+        c.close()
+        # A bad request in the middle of a pipeline, more requests behind.
+        c = Raw(a.port)
+        c.send(req("GET", "/plaintext") + b"GET /x HTTP/1.1\r\nBad Header\r\n\r\n")
+        time.sleep(0.05)
+        try:
+            c.send(req("GET", "/plaintext") * 2000)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            raise Fail("linger: pipelining after a 400: %r" % e)
+        try:
+            r1, r2 = c.response(), c.response()
+        except (EOFError, ConnectionResetError) as e:
+            raise Fail("linger: responses before the 400 lost: %r" % e)
+        check(r1.status == 200 and r2.status == 400,
+              "linger: got %d, %d, want 200, 400" % (r1.status, r2.status))
+        check(c.closed_within(5), "linger: no close after the 400")
+        c.close()
+    # The case the kernel really loses: close() with unread input resets
+    # at once and drops the response still queued in the server's socket.
+    # A slow reader fetches a large file with Connection: close and sends
+    # a little more meanwhile; every byte must arrive, then a clean EOF.
+    want = file_bytes(a.root, "big.bin")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 10)
+    s.connect((HOST, a.port))
+    s.settimeout(10)
+    s.sendall(req("GET", "/big.bin", ["Connection: close"]))
+    time.sleep(0.2)
+    s.sendall(b"z" * 4096)   # lands after the server stopped reading
+    got = bytearray()
+    try:
+        while True:
+            d = s.recv(16 << 10)
+            if not d:
+                break
+            got += d
+            if len(got) < (1 << 20):
+                time.sleep(0.001)   # slow at first: the response queues up
+    except ConnectionResetError:
+        raise Fail("linger: reset after %d bytes of a %d-byte response "
+                   "(closed with unread input)" % (len(got), len(want)))
+    finally:
+        s.close()
+    body = bytes(got).split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in got else b""
+    check(body == want, "linger: got %d body bytes of %d, or different ones"
+          % (len(body), len(want)))
+    print("linger: 413 and a 400 in a pipeline arrive whole while the client "
+          "keeps sending (3 rounds); a %d-byte response to a slow reader "
+          "that sent more arrives whole" % len(want))
+
+
 # ---- hammer -------------------------------------------------------------
 
 
@@ -1010,7 +1086,8 @@ def do_traversal(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("check", choices=["httpclient", "pipeline", "body", "bad",
-                                      "timeouts", "hammer", "traversal"])
+                                      "timeouts", "hammer", "traversal",
+                                      "linger"])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--root", required=True)
     ap.add_argument("--secret", required=True)

@@ -150,6 +150,63 @@ static void test_close_flushes_first(void **st)
 	assert_int_equal(closes, 1);
 }
 
+/* Lingering close: a peer that keeps sending after the server closed gets
+ * the output, then a FIN; its further input is read and dropped (no reset
+ * that could destroy the unread output) until the linger time is over. */
+static void test_linger_close(void **st)
+{
+	struct coil_fake *f = mk(8, 256, 0, 0);
+	static char junk[64 << 10];
+	char out[64];
+	int reason;
+	bool reset;
+	int id, big;
+
+	(void)st;
+	memset(junk, 'j', sizeof(junk));
+	id = coil_fake_connect(f);
+	coil_fake_set_stubborn(f, id, true);
+	assert_int_equal(coil_fake_feed(f, id, "a\nquit\nmore\n", 13), 0);
+	take_str(f, id, out, sizeof(out));
+	assert_string_equal(out, "1:a\nbye\n");
+	assert_true(coil_fake_shut(f, id));
+	assert_false(coil_fake_closed(f, id, NULL, NULL));
+	assert_int_equal(closes, 0);
+	/* still reading, to discard: nothing answered */
+	assert_int_equal(coil_fake_feed(f, id, junk, 1000), 0);
+	assert_int_equal(coil_fake_take(f, id, out, sizeof(out)), 0);
+	assert_false(coil_fake_closed(f, id, NULL, NULL));
+	coil_fake_advance(f, 1999);
+	assert_false(coil_fake_closed(f, id, NULL, NULL));
+	coil_fake_advance(f, 2);
+	coil_fake_settle(f);
+	assert_true(coil_fake_closed(f, id, &reason, &reset));
+	assert_int_equal(reason, COIL_CLOSE_LOCAL);
+	assert_false(reset);
+	assert_int_equal(closes, 1);
+
+	/* A peer that floods instead is cut off after LINGER_MAX (1 MiB). */
+	big = coil_fake_connect(f);
+	coil_fake_set_stubborn(f, big, true);
+	assert_int_equal(coil_fake_feed(f, big, "quit\n", 5), 0);
+	assert_true(coil_fake_shut(f, big));
+	for (int i = 0; i < 17 && !coil_fake_closed(f, big, NULL, NULL); i++)
+		(void)coil_fake_feed(f, big, junk, sizeof(junk));
+	assert_true(coil_fake_closed(f, big, &reason, NULL));
+	assert_int_equal(reason, COIL_CLOSE_LOCAL);
+
+	/* One quiet for a second before the close does not linger. */
+	id = coil_fake_connect(f);
+	coil_fake_set_stubborn(f, id, true);
+	assert_int_equal(coil_fake_feed(f, id, "a\n", 2), 0);
+	coil_fake_advance(f, 1500);
+	coil_conn_close(coil_fake_conn(f, id));
+	coil_fake_settle(f);
+	assert_false(coil_fake_shut(f, id));
+	assert_true(coil_fake_closed(f, id, NULL, NULL));
+	coil_fake_destroy(f);
+}
+
 static void test_peer_eof_and_reset(void **st)
 {
 	struct coil_fake *f = mk(8, 256, 0, 0);
@@ -383,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_refuse_and_limit),
 		cmocka_unit_test(test_eof_while_paused_delivers),
 		cmocka_unit_test(test_paused_input_held_not_limited),
+		cmocka_unit_test(test_linger_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

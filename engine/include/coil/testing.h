@@ -81,6 +81,15 @@ unsigned coil_fake_sends(struct coil_fake *fake, int id);
  * *reset whether it was an abort. */
 bool coil_fake_closed(struct coil_fake *fake, int id, int *reason, bool *reset);
 
+/* True once the server half-closed `id` (lingering close: FIN sent, the
+ * connection still reads). */
+bool coil_fake_shut(struct coil_fake *fake, int id);
+
+/* By default a fake peer answers the server's FIN with its own, like most
+ * clients; a stubborn one (on = true) keeps its side open and may go on
+ * sending, so the test drives the end of a lingering close. */
+void coil_fake_set_stubborn(struct coil_fake *fake, int id, bool on);
+
 /* Outgoing connections (coil_loop_connect on coil_fake_loop(), service
  * 0) stay connecting until the test completes them; they get ids like
  * accepted ones. The oldest one still connecting, or -1. */
