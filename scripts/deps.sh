@@ -21,5 +21,8 @@ coil_need_pkgs() {
 COIL_BUILD_PKGS=(build-essential meson ninja-build pkg-config liburing-dev
 	libcmocka-dev clang llvm libclang-rt-dev procps iproute2 util-linux
 	libhttp-parser-dev python3)
+# DPDK backend (meson feature, auto) and its tests: libdpdk, the veth
+# helper's ethtool (tx checksum offload off), iputils-ping
+COIL_BUILD_PKGS+=(dpdk-dev libdpdk-dev ethtool iputils-ping)
 # HTTP clients and peers for the coil-httpd integration tests (tests/integration/httpd_*.sh)
 COIL_BUILD_PKGS+=(curl apache2-utils nghttp2-client wrk nginx-light)
