@@ -183,14 +183,12 @@ int main(int argc, char **argv)
 			uint32_t seq;
 
 			if (n < 8) {
-				/* a tiny one: the one outstanding below 7 */
-				seq = next ? next - 1 : 0;
-				if (next > 7 || (size_t)n != d[seq].len ||
-				    d[seq].done) {
-					if (!(next > 7 && n >= 1 && n <= 7))
-						mismatched++;
-					continue;  /* late duplicate */
+				/* the tiny ones have lengths 1..7: seq n-1 */
+				if (n < 1 || (size_t)n - 1 >= next) {
+					mismatched++;
+					continue;
 				}
+				seq = (uint32_t)n - 1;
 			} else {
 				memcpy(&seq, buf, 4);
 				if (seq >= total || seq < 7 ||
