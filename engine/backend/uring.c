@@ -144,10 +144,52 @@ static void wake_arm(struct coil_loop *loop)
 	io_uring_sqe_set_data64(sqe, ud(loop, TAG_WAKE));
 }
 
-static int uring_loop_init(struct coil_loop *loop)
+/* Map and register a provided-buffer ring for group `bgid` and put every
+ * buffer of `pool` in it. Returns 0 or -errno (logged). */
+static int buf_ring_setup(struct io_uring *ring, unsigned bgid,
+			  const struct coil__bufpool *pool,
+			  struct io_uring_buf_ring **brp, size_t *sizep,
+			  unsigned *maskp)
 {
 	struct io_uring_buf_reg reg;
-	unsigned entries = 1;
+	struct io_uring_buf_ring *br;
+	unsigned entries = 1, mask;
+	size_t size;
+	int ret;
+
+	while (entries < pool->count)
+		entries <<= 1;
+	size = entries * sizeof(struct io_uring_buf);
+	br = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		  MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (br == MAP_FAILED)
+		return -ENOMEM;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)br;
+	reg.ring_entries = entries;
+	reg.bgid = (uint16_t)bgid;
+	ret = io_uring_register_buf_ring(ring, &reg, 0);
+	if (ret) {
+		coil__log("io_uring: cannot register a buffer ring: %s%s",
+			  strerror(-ret),
+			  ret == -ENOMEM ? " (RLIMIT_MEMLOCK?)" : "");
+		munmap(br, size);
+		return ret;
+	}
+	io_uring_buf_ring_init(br);
+	mask = io_uring_buf_ring_mask(entries);
+	for (uint32_t bid = 0; bid < pool->count; bid++)
+		io_uring_buf_ring_add(br, coil__buf_addr(pool, bid), pool->size,
+				      (unsigned short)bid, mask, (int)bid);
+	io_uring_buf_ring_advance(br, (int)pool->count);
+	*brp = br;
+	*sizep = size;
+	*maskp = mask;
+	return 0;
+}
+
+static int uring_loop_init(struct coil_loop *loop)
+{
 	struct uring *u;
 	int ret;
 
@@ -165,34 +207,10 @@ static int uring_loop_init(struct coil_loop *loop)
 	}
 	loop->be_data = u;
 
-	while (entries < loop->pool.count)
-		entries <<= 1;
-	u->br_size = entries * sizeof(struct io_uring_buf);
-	u->br = mmap(NULL, u->br_size, PROT_READ | PROT_WRITE,
-		     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (u->br == MAP_FAILED) {
-		u->br = NULL;
-		ret = -ENOMEM;
+	ret = buf_ring_setup(&u->ring, BGID, &loop->pool, &u->br, &u->br_size,
+			     &u->br_mask);
+	if (ret)
 		goto fail;
-	}
-	memset(&reg, 0, sizeof(reg));
-	reg.ring_addr = (uint64_t)(uintptr_t)u->br;
-	reg.ring_entries = entries;
-	reg.bgid = BGID;
-	ret = io_uring_register_buf_ring(&u->ring, &reg, 0);
-	if (ret) {
-		coil__log("io_uring: cannot register the buffer ring: %s%s",
-			  strerror(-ret),
-			  ret == -ENOMEM ? " (RLIMIT_MEMLOCK?)" : "");
-		goto fail;
-	}
-	io_uring_buf_ring_init(u->br);
-	u->br_mask = io_uring_buf_ring_mask(entries);
-	for (uint32_t bid = 0; bid < loop->pool.count; bid++)
-		io_uring_buf_ring_add(u->br, coil__buf_addr(&loop->pool, bid),
-				      loop->pool.size, (unsigned short)bid,
-				      u->br_mask, (int)bid);
-	io_uring_buf_ring_advance(u->br, (int)loop->pool.count);
 	loop->pool.recycle = recycle;
 	loop->pool.recycle_ctx = loop;
 
@@ -520,9 +538,7 @@ static void udp_arm(struct coil_udp *u)
 static int uring_udp_start(struct coil_udp *u)
 {
 	struct uring *uu = U(u->loop);
-	struct io_uring_buf_reg reg;
 	struct udp_ring *r;
-	unsigned entries = 1;
 	int ret;
 
 	if (u->rx.count > 32768)
@@ -530,35 +546,13 @@ static int uring_udp_start(struct coil_udp *u)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	while (entries < u->rx.count)
-		entries <<= 1;
-	r->br_size = entries * sizeof(struct io_uring_buf);
-	r->br = mmap(NULL, r->br_size, PROT_READ | PROT_WRITE,
-		     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (r->br == MAP_FAILED) {
-		free(r);
-		return -ENOMEM;
-	}
-	memset(&reg, 0, sizeof(reg));
-	reg.ring_addr = (uint64_t)(uintptr_t)r->br;
-	reg.ring_entries = entries;
-	reg.bgid = (uint16_t)(UDP_BGID + u->index);
-	ret = io_uring_register_buf_ring(&uu->ring, &reg, 0);
+	ret = buf_ring_setup(&uu->ring, UDP_BGID + (unsigned)u->index, &u->rx,
+			     &r->br, &r->br_size, &r->mask);
 	if (ret) {
-		coil__log("io_uring: cannot register the UDP buffer ring: %s",
-			  strerror(-ret));
-		munmap(r->br, r->br_size);
 		free(r);
 		return ret;
 	}
-	io_uring_buf_ring_init(r->br);
-	r->mask = io_uring_buf_ring_mask(entries);
 	u->be = r;
-	for (uint32_t bid = 0; bid < u->rx.count; bid++)
-		io_uring_buf_ring_add(r->br, coil__buf_addr(&u->rx, bid),
-				      u->rx.size, (unsigned short)bid, r->mask,
-				      (int)bid);
-	io_uring_buf_ring_advance(r->br, (int)u->rx.count);
 	u->rx.recycle = udp_recycle;
 	u->rx.recycle_ctx = u;
 	/* The kernel lays out each buffer as io_uring_recvmsg_out, the
