@@ -39,7 +39,7 @@
 /* Process-wide: the EAL, the port and the pool (set up on the main thread
  * before the loops start, read-only afterwards). */
 static struct {
-	bool eal, started;
+	bool eal, started, cleaned, has_port;
 	uint16_t port;
 	uint16_t nq;
 	struct rte_mempool *pool;
@@ -426,6 +426,7 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 		goto fail;
 	}
 	g.port = port;
+	g.has_port = true;
 	ret = rte_eth_dev_info_get(port, &info);
 	if (ret)
 		goto fail;
@@ -546,8 +547,10 @@ void coil__dpdk_teardown(void)
 		(void)rte_eth_dev_stop(g.port);
 		g.started = false;
 	}
-	if (g.eal) {
-		(void)rte_eth_dev_close(g.port);
+	if (g.eal && !g.cleaned) {
+		g.cleaned = true;
+		if (g.has_port)
+			(void)rte_eth_dev_close(g.port);
 		if (g.pool)
 			rte_mempool_free(g.pool);
 		g.pool = NULL;
