@@ -435,13 +435,20 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 		nq = info.max_rx_queues;
 	if (nq > info.max_tx_queues)
 		nq = info.max_tx_queues;
+	/* Without RSS hash types to configure, several queues are still
+	 * used: vdevs such as net_af_packet (qpairs=N: a kernel fanout
+	 * group) and net_af_xdp (queue_count=N: the NIC's own RSS) spread
+	 * flows themselves. */
 	if (nq > 1 && !(info.flow_type_rss_offloads &
 			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP)))
-		nq = 1;
+		coil__log("dpdk: %s offers no RSS to configure: %u queues, "
+			  "spread by the driver (or all on queue 0)",
+			  info.driver_name, nq);
 	if (!nq)
 		nq = 1;
 	memset(&conf, 0, sizeof(conf));
-	if (nq > 1) {
+	if (nq > 1 && (info.flow_type_rss_offloads &
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP))) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf =
 			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) &
@@ -509,12 +516,12 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 	}
 	g.nq = (uint16_t)nq;
 	if (nq < *nloops)
-		coil__log("dpdk: the port has %u usable queue pair(s)%s: "
-			  "running %u loop(s)", nq,
-			  nq == 1 && *nloops > 1 ? " (no RSS)" : "", nq);
+		coil__log("dpdk: the port has %u usable queue pair(s): "
+			  "running %u loop(s)", nq, nq);
 	*nloops = nq;
 	snprintf(g.driver, sizeof(g.driver), "%s, queue per loop%s%s",
-		 info.driver_name, nq > 1 ? ", RSS" : "",
+		 info.driver_name,
+		 conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? ", RSS" : "",
 		 txo ? ", tx checksum offload" : "");
 	{
 		char ip[INET_ADDRSTRLEN];

@@ -9,7 +9,9 @@
 # and counted by reason while the server keeps echoing. Everything is
 # bounded (timeouts) and the namespace and interfaces go even on failure.
 #
-# COIL_DPDK_VDEVS="af_packet af_xdp tap" picks the vdevs.
+# Then two loops on two af_packet queues (qpairs=2, kernel fanout): 13
+# flows, both loops must echo. COIL_DPDK_VDEVS="af_packet af_xdp tap
+# af_packet_2q" picks the cases.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init dpdk_udp "$@"
@@ -57,12 +59,12 @@ in_client() {
 }
 
 start_dpdk() {
-	local vdev=$1 deadline
+	local vdev=$1 cores=${2:-1} deadline
 	SERVER_N=$((${SERVER_N:-0} + 1))
 	SERVER_LOG=$TMP_DIR/server.$SERVER_N.log
 	SERVER_NAME=coil-echo
 	: >"$SERVER_LOG"
-	COIL_STATS=1 "$COIL_ECHO" --udp --port "$PORT" --cores 1 --ip "$SERVER_IP/24" \
+	COIL_STATS=1 "$COIL_ECHO" --udp --port "$PORT" --cores "$cores" --ip "$SERVER_IP/24" \
 		--dpdk "--no-huge -m 128 --no-pci --file-prefix=coil-dpdk-$$ --vdev=$vdev" \
 		--mbufs 4096 2>"$SERVER_LOG" </dev/null &
 	SERVER_PID=$!
@@ -79,10 +81,12 @@ start_dpdk() {
 	[ -n "$SERVER_MAC" ] || fail "no MAC in the server's log"
 }
 
-# stat_of NAME: the server's counter NAME (after it exited).
+# stat_of NAME: the server's counter NAME (after it exited), summed over
+# its loops.
 stat_of() {
 	awk -v k="$1" '/ net: / { n = split($0, w, /[ ;,]+/)
-		for (i = 1; i < n; i++) if (w[i] == k) v = w[i + 1] } END { print v }' "$SERVER_LOG"
+		for (i = 1; i < n; i++) if (w[i] == k) { v += w[i + 1]; seen = 1 } }
+		END { if (seen) print v }' "$SERVER_LOG"
 }
 
 run_kind() {
@@ -90,16 +94,22 @@ run_kind() {
 	local vdev iface
 	echo "=== $VDEV_KIND"
 	case $VDEV_KIND in
-	af_packet | af_xdp)
+	af_packet | af_xdp | af_packet_2q)
 		"$ROOT/scripts/netns" up "$NS" --outer "$OUTER" --inner "$INNER" \
 			--ip "$CLIENT_IP/24" || fail "scripts/netns up failed"
 		iface=$INNER
-		if [ "$VDEV_KIND" = af_packet ]; then
-			vdev="net_af_packet0,iface=$OUTER"
+		case $VDEV_KIND in
+		af_packet) vdev="net_af_packet0,iface=$OUTER" ;;
+		af_xdp) vdev="net_af_xdp0,iface=$OUTER,start_queue=0,queue_count=1" ;;
+		# two loops, one queue each: the kernel's fanout spreads flows
+		af_packet_2q) vdev="net_af_packet0,iface=$OUTER,qpairs=2" ;;
+		esac
+		if [ "$VDEV_KIND" = af_packet_2q ]; then
+			start_dpdk "$vdev" 2
+			grep -q "2 queue pair(s)" "$SERVER_LOG" || fail "the port did not get 2 queue pairs"
 		else
-			vdev="net_af_xdp0,iface=$OUTER,start_queue=0,queue_count=1"
+			start_dpdk "$vdev"
 		fi
-		start_dpdk "$vdev"
 		;;
 	tap)
 		vdev="net_tap0,iface=$TAP"
@@ -131,6 +141,27 @@ run_kind() {
 	check_server_alive
 	[ "$rc" -eq 0 ] || fail "$VDEV_KIND: udp-integrity exited with status $rc"
 
+	if [ "$VDEV_KIND" = af_packet_2q ]; then
+		# 12 more flows (each run is a new source port): both loops
+		# must have echoed some
+		local f
+		for f in $(seq 12); do
+			out=$(in_client "$UDP_INTEGRITY" --addr "$SERVER_IP" --port "$PORT" \
+				--count 300 --window 16 --timeout 30 --seed "$f") ||
+				fail "$VDEV_KIND: flow $f: $out"
+		done
+		stop_server
+		grep -E 'udp [0-9]+: rx' "$SERVER_LOG"
+		local l
+		for l in 0 1; do
+			grep -q -E "loop $l: udp $PORT: rx [1-9]" "$SERVER_LOG" ||
+				fail "$VDEV_KIND: loop $l echoed nothing (13 flows)"
+		done
+		cleanup_net
+		echo "=== $VDEV_KIND: ok"
+		return
+	fi
+
 	echo "== malformed frames"
 	in_client /usr/bin/python3 "$HERE/dpdk_inject.py" "$iface" "$SERVER_MAC" \
 		"$CLIENT_IP" "$SERVER_IP" "$PORT" "$COUNT" || fail "$VDEV_KIND: injection failed"
@@ -161,7 +192,7 @@ run_kind() {
 	echo "=== $VDEV_KIND: ok"
 }
 
-for kind in ${COIL_DPDK_VDEVS:-af_packet af_xdp tap}; do
+for kind in ${COIL_DPDK_VDEVS:-af_packet af_xdp tap af_packet_2q}; do
 	run_kind "$kind"
 done
 echo "PASS: dpdk_udp"
