@@ -48,7 +48,7 @@ static void usage(FILE *f)
 		"  --backend B        auto|uring|epoll|dpdk (default auto)\n"
 		"  --poll M           always|adaptive|never (default adaptive)\n"
 		"  --poll-us US       adaptive spin budget in microseconds (default 50)\n"
-		"  --bufs N           receive buffers per loop (default 2048)\n"
+		"  --bufs N           receive buffers per loop (default 2048; 512 with --udp)\n"
 		"  --buf-size B       bytes per receive buffer (default 4096)\n"
 		"  --max-conns N      connections per loop (default 65536)\n"
 		"  --idle-timeout MS  close connections idle this long (default: never)\n"
@@ -237,6 +237,7 @@ int main(int argc, char **argv)
 	if (udp) {
 		usvc.addr = svc.addr;
 		usvc.port = svc.port;
+		usvc.bufs = eo.bufs;   /* 0: the UDP default (512) */
 		idx = coil_engine_udp(eng, &usvc);
 	} else {
 		idx = coil_engine_listen(eng, &svc);

@@ -37,6 +37,15 @@ for cores in 1 2; do
 	[ "$rx" = "$tx" ] || fail "server received $rx datagrams but sent $tx"
 done
 
+# 8 receive buffers against 32 datagrams in flight: the io_uring
+# multishot recvmsg runs the ring dry (-ENOBUFS) and is re-armed; epoll
+# reads 8 at a time. What waits stays in the socket's receive queue (up
+# to its size: beyond, the kernel drops and udp-integrity resends); every
+# echoed byte must still be right.
+COIL_STATS=1 start_server --udp --cores 1 --bufs 8
+run_udp "8 receive buffers" --count 3000 --big 100 --window 32 --seed 9
+stop_server
+
 # Larger than the service's max_datagram (9216 by default): dropped and
 # counted, the server goes on.
 COIL_STATS=1 start_server --udp --cores 1
