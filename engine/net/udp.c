@@ -56,9 +56,12 @@ void coil__udp_input(struct coil__net *n, struct coil__pkt *p,
 			goto drop;
 		}
 	}
-	for (i = 0; i < COIL__NET_MAX_BINDS; i++)
+	/* port 0 marks a free bind slot: never a destination */
+	for (i = 0; uh->dport && i < COIL__NET_MAX_BINDS; i++)
 		if (n->binds[i].port == uh->dport)
 			break;
+	if (!uh->dport)
+		i = COIL__NET_MAX_BINDS;
 	if (i == COIL__NET_MAX_BINDS) {
 		n->st.drop_no_port++;
 		goto drop;

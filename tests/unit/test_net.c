@@ -470,6 +470,10 @@ static void test_udp_bad(void **state)
 
 		feed(f, ip_frame(f, MY_IP, 17, seg, m), 0);
 		assert_int_equal(net.st.drop_no_port, 1);
+		/* port 0 (what a free bind slot holds; found by fuzz-net) */
+		m = udp_seg(seg, PEER_IP, MY_IP, 1, 0, pl, 10, true);
+		feed(f, ip_frame(f, MY_IP, 17, seg, m), 0);
+		assert_int_equal(net.st.drop_no_port, 2);
 	}
 	assert_int_equal(rx.n, 1);
 }
