@@ -298,6 +298,21 @@ static void dpdk_log_stats(struct coil_loop *loop)
 	coil__log("loop %u: net: %s; rx_multiseg %llu tx_full %llu", loop->id,
 		  buf, (unsigned long long)d->rx_multiseg,
 		  (unsigned long long)d->tx_full);
+	if (loop->id == 0) {
+		/* what the port itself dropped (no descriptor, no mbuf) */
+		struct rte_eth_stats es;
+
+		if (rte_eth_stats_get(g.port, &es) == 0)
+			coil__log("dpdk port %u: ipackets %llu opackets %llu "
+				  "imissed %llu ierrors %llu oerrors %llu "
+				  "rx_nombuf %llu", g.port,
+				  (unsigned long long)es.ipackets,
+				  (unsigned long long)es.opackets,
+				  (unsigned long long)es.imissed,
+				  (unsigned long long)es.ierrors,
+				  (unsigned long long)es.oerrors,
+				  (unsigned long long)es.rx_nombuf);
+	}
 }
 
 /* TCP is not here yet: listen_start and the connection ops stay NULL and

@@ -172,7 +172,7 @@ run_kind() {
 	echo "after injection: $out"
 
 	stop_server
-	grep -E 'net: |udp [0-9]+: rx' "$SERVER_LOG"
+	grep -E 'net: |udp [0-9]+: rx|dpdk port' "$SERVER_LOG"
 	local k v
 	local kinds="ip_csum ip_opts ip_ttl udp_csum udp_bad no_port proto arp_bad ethertype"
 	# DPDK's af_packet PMD joins a fanout group with PACKET_FANOUT_FLAG_DEFRAG:

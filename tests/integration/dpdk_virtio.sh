@@ -106,5 +106,5 @@ out=$(timeout -k 2 90 "$UDP_INTEGRITY" --addr "$SERVER_IP" --port 7000 --count 3
 echo "$out"
 check_server_alive
 stop_server
-grep -E 'net: |udp [0-9]+: rx' "$SERVER_LOG"
+grep -E 'net: |udp [0-9]+: rx|dpdk port' "$SERVER_LOG"
 echo "PASS: dpdk_virtio"
