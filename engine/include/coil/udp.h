@@ -48,7 +48,8 @@ struct coil_udp_service {
 	size_t sz;                    /* sizeof(struct coil_udp_service) */
 	const char *addr;             /* IPv4/IPv6 literal; NULL: 0.0.0.0.
 					 Ignored on DPDK (the port's --ip) */
-	uint16_t port;                /* 0: ephemeral (socket backends) */
+	uint16_t port;                /* 0: ephemeral (socket backends
+					 only: -EINVAL on DPDK) */
 	const struct coil_udp_ops *ops;
 	unsigned max_datagram;        /* largest payload received or sent;
 					 default 9216. Larger ones are
@@ -64,7 +65,9 @@ struct coil_udp_service {
  * the socket backends; a port binding in each loop's stack on DPDK). Call
  * before coil_engine_run(). Returns the UDP service index (>= 0; its own
  * numbering, apart from coil_engine_listen's) or -errno (-EADDRINUSE,
- * -EINVAL, -ENOSPC when too many services). Main thread.
+ * -EINVAL for a bad address, max_datagram > 65507 or port 0 on DPDK,
+ * -ENOSPC when too many services). The service is refused by a loop that
+ * cannot start it (coil_engine_run then fails). Main thread.
  */
 int coil_engine_udp(struct coil_engine *eng, const struct coil_udp_service *svc);
 
