@@ -24,5 +24,8 @@ COIL_BUILD_PKGS=(build-essential meson ninja-build pkg-config liburing-dev
 # eBPF steering (bpf/, engine/steer, coil-steer): libbpf, bpftool for the
 # skeleton and the steer_live test's rules; clang and llvm are above.
 COIL_BUILD_PKGS+=(libbpf-dev bpftool)
+# DPDK backend (meson feature, auto) and its tests: libdpdk, the veth
+# helper's ethtool (tx checksum offload off), iputils-ping
+COIL_BUILD_PKGS+=(dpdk-dev libdpdk-dev ethtool iputils-ping)
 # HTTP clients and peers for the coil-httpd integration tests (tests/integration/httpd_*.sh)
 COIL_BUILD_PKGS+=(curl apache2-utils nghttp2-client wrk nginx-light)

@@ -27,17 +27,29 @@ static const struct coil_proto_ops echo_ops = {
 	.on_data = echo_data,
 };
 
+/* --udp: every datagram goes back to its sender (a copy: the payload is
+ * only lent for the duration of the callback). */
+static void echo_datagram(struct coil_udp *udp, const struct coil_dgram *d)
+{
+	(void)coil_udp_send(udp, d->peer, d->peer_len, d->data, d->len);
+}
+
+static const struct coil_udp_ops echo_udp_ops = {
+	.on_datagram = echo_datagram,
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: coil-echo [options]\n"
 		"  --addr A           address to listen on (default 0.0.0.0)\n"
-		"  --port P           TCP port (default 7000; 0 = ephemeral)\n"
+		"  --port P           TCP (or UDP) port (default 7000; 0 = ephemeral)\n"
+		"  --udp              echo UDP datagrams on the port instead of TCP\n"
 		"  --cores N          loops, one pinned thread each (default: all CPUs)\n"
-		"  --backend B        auto|uring|epoll (default auto)\n"
+		"  --backend B        auto|uring|epoll|dpdk (default auto)\n"
 		"  --poll M           always|adaptive|never (default adaptive)\n"
 		"  --poll-us US       adaptive spin budget in microseconds (default 50)\n"
-		"  --bufs N           receive buffers per loop (default 2048)\n"
+		"  --bufs N           receive buffers per loop (default 2048; 512 with --udp)\n"
 		"  --buf-size B       bytes per receive buffer (default 4096)\n"
 		"  --max-conns N      connections per loop (default 65536)\n"
 		"  --idle-timeout MS  close connections idle this long (default: never)\n"
@@ -45,6 +57,13 @@ static void usage(FILE *f)
 		"  --coalesce-us US   under load, sleep until 32 completions or US\n"
 		"                     microseconds have passed (default 20; 0: off)\n"
 		APP_STEER_USAGE
+		"DPDK (kernel bypass; UDP, ICMP and ARP only, so with --udp):\n"
+		"  --dpdk 'EAL ARGS'  use the DPDK backend on the first port, e.g.\n"
+		"                     '--no-huge -m 128 --no-pci --vdev=net_af_packet0,iface=veth0'\n"
+		"  --ip A.B.C.D/NN    the port's address (required with --dpdk)\n"
+		"  --gw A.B.C.D       default gateway\n"
+		"  --mbufs N          mbuf pool size (default 8192)\n"
+		"  --idle-sleep-us US sleep this long after an idle turn (default 0: busy poll)\n"
 		"  --help, --version\n");
 }
 
@@ -70,6 +89,12 @@ int main(int argc, char **argv)
 		{ "drain-ms", required_argument, 0, 'd' },
 		{ "coalesce-us", required_argument, 0, 'C' },
 		{ "steer", required_argument, 0, 'S' },
+		{ "udp", no_argument, 0, 'U' },
+		{ "dpdk", required_argument, 0, 'D' },
+		{ "ip", required_argument, 0, 'I' },
+		{ "gw", required_argument, 0, 'G' },
+		{ "mbufs", required_argument, 0, 'M' },
+		{ "idle-sleep-us", required_argument, 0, 'Z' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
@@ -81,9 +106,14 @@ int main(int argc, char **argv)
 		.port = 7000,
 		.ops = &echo_ops,
 	};
+	struct coil_udp_service usvc = {
+		.sz = sizeof(usvc),
+		.ops = &echo_udp_ops,
+	};
 	struct coil_engine *eng;
 	unsigned long v;
 	int opt, ret, idx;
+	int udp = 0;
 
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -107,8 +137,10 @@ int main(int argc, char **argv)
 				eo.backend = COIL_BACKEND_URING;
 			else if (!strcmp(optarg, "epoll"))
 				eo.backend = COIL_BACKEND_EPOLL;
+			else if (!strcmp(optarg, "dpdk"))
+				eo.backend = COIL_BACKEND_DPDK;
 			else {
-				fprintf(stderr, "coil-echo: --backend: expected auto, uring or epoll, got '%s'\n",
+				fprintf(stderr, "coil-echo: --backend: expected auto, uring, epoll or dpdk, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -166,6 +198,29 @@ int main(int argc, char **argv)
 				return 2;
 			eo.steer = optarg;
 			break;
+		case 'U':
+			udp = 1;
+			break;
+		case 'D':
+			eo.dpdk_args = optarg;
+			eo.backend = COIL_BACKEND_DPDK;
+			break;
+		case 'I':
+			eo.ip = optarg;
+			break;
+		case 'G':
+			eo.gw = optarg;
+			break;
+		case 'M':
+			if (num("mbufs", optarg, 512, 1u << 20, &v))
+				return 2;
+			eo.mbufs = (unsigned)v;
+			break;
+		case 'Z':
+			if (num("idle-sleep-us", optarg, 0, 1000000, &v))
+				return 2;
+			eo.idle_sleep_us = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -187,15 +242,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coil-echo: cannot create the engine: %s\n", strerror(-ret));
 		return 1;
 	}
-	idx = coil_engine_listen(eng, &svc);
+	if (udp) {
+		usvc.addr = svc.addr;
+		usvc.port = svc.port;
+		usvc.bufs = eo.bufs;   /* 0: the UDP default (512) */
+		idx = coil_engine_udp(eng, &usvc);
+	} else {
+		idx = coil_engine_listen(eng, &svc);
+	}
 	if (idx < 0) {
-		fprintf(stderr, "coil-echo: cannot listen on %s:%u: %s\n", svc.addr,
-			svc.port, strerror(-idx));
+		fprintf(stderr, "coil-echo: cannot listen on %s:%u%s: %s\n", svc.addr,
+			svc.port, udp ? " (udp)" : "", strerror(-idx));
 		coil_engine_destroy(eng);
 		return 1;
 	}
-	fprintf(stderr, "coil-echo: listening on %s:%u\n", svc.addr,
-		coil_engine_port(eng, idx));
+	if (eo.ip) {
+		/* DPDK: the port's own address, without the prefix length */
+		static char ip[32];
+
+		snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(eo.ip, "/"), eo.ip);
+		svc.addr = ip;
+	}
+	fprintf(stderr, "coil-echo: listening on %s:%u%s\n", svc.addr,
+		udp ? coil_engine_udp_port(eng, idx) : coil_engine_port(eng, idx),
+		udp ? " (udp)" : "");
 	ret = coil_engine_run(eng);
 	coil_engine_destroy(eng);
 	if (ret) {

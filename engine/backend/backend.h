@@ -8,6 +8,7 @@
 #ifndef COIL_BACKEND_H
 #define COIL_BACKEND_H
 
+#include "coil_config.h"
 #include "../core/internal.h"
 
 struct coil__backend_ops {
@@ -51,6 +52,23 @@ struct coil__backend_ops {
 	void (*wait)(struct coil_loop *loop, int64_t timeout_ms);
 	/* Wake a sleeping loop. Any thread. */
 	void (*wake)(struct coil_loop *loop);
+
+	/* UDP (NULL: the backend has none). Start receiving on a UDP
+	 * service (u->fd is set on socket backends); each datagram goes to
+	 * coil__udp_deliver(). Returns 0 or -errno. */
+	int (*udp_start)(struct coil_udp *u);
+	/* Stop receiving (engine shutdown); the fd is closed by the core at
+	 * loop teardown. */
+	void (*udp_stop)(struct coil_udp *u);
+	/* Queue one datagram (already checked against max_datagram); sent
+	 * in this turn's wait(). Returns 0 or -errno (coil_udp_send). */
+	int (*udp_send)(struct coil_udp *u, const struct sockaddr *to,
+			socklen_t to_len, const void *data, size_t len);
+	/* True for a backend with its own packet stack (DPDK): services get
+	 * no kernel sockets. */
+	bool own_stack;
+	/* Optional: log the backend's own per-loop counters (COIL_STATS). */
+	void (*log_stats)(struct coil_loop *loop);
 };
 
 /* shut_wr for real sockets (shutdown(2), SHUT_WR). */
@@ -59,6 +77,16 @@ void coil__sock_shut_wr(struct coil_conn *c);
 extern const struct coil__backend_ops coil__uring_ops;
 extern const struct coil__backend_ops coil__epoll_ops;
 extern const struct coil__backend_ops coil__fake_ops;
+#if COIL_HAVE_DPDK
+extern const struct coil__backend_ops coil__dpdk_ops;
+/* Initialise the EAL from opts->dpdk_args, the first port with up to
+ * *nloops RX/TX queue pairs (RSS when there are several) and the mbuf
+ * pool. On return *nloops is the number of queues (= loops) granted.
+ * Returns 0 or -errno after logging why. Main thread, once. */
+int coil__dpdk_setup(const struct coil_engine_opts *opts, unsigned *nloops);
+/* Stop the port and release the EAL. Main thread, after the loops. */
+void coil__dpdk_teardown(void);
+#endif
 
 /* Can this process run the io_uring backend (ring setup, provided-buffer
  * ring, multishot recv)? Returns 0, or -errno with the reason for people

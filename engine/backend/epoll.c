@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
@@ -65,7 +66,7 @@
 			      = COIL__SEND_IOV, what one echo send gathers */
 #define ACCEPT_BATCH 64    /* accepts per listener per poll */
 
-enum { TAG_CONN = 0, TAG_LISTENER, TAG_WAKE, TAG_MASK = 7 };
+enum { TAG_CONN = 0, TAG_LISTENER, TAG_WAKE, TAG_UDP, TAG_MASK = 7 };
 
 /* Per-connection state in c->backend. */
 enum {
@@ -326,7 +327,7 @@ static unsigned do_recv(struct coil_loop *loop, struct coil_conn *c)
 		ssize_t n;
 		int err;
 
-		if (c->flags & (CONN_CLOSING | CONN_PAUSED | CONN_WPAUSED)) {
+		if (coil__conn_reading_stopped(c)) {
 			/* The core stopped reading (on_data closed or paused,
 			 * or output passed the high-water mark): end the
 			 * receive now rather than wait for its cancel. */
@@ -533,6 +534,193 @@ static void ep_listen_stop(struct coil__listener *lst)
 	}
 }
 
+/* ---- UDP: recvmmsg / sendmmsg, edge-triggered ---- */
+
+#define UDP_BATCH 32       /* datagrams per recvmmsg / sendmmsg */
+#define UDP_READS 4        /* recvmmsg calls per service per poll */
+
+struct epu {
+	bool rd;                  /* readable, as far as we know */
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_in6 name[UDP_BATCH];
+	int32_t bid[UDP_BATCH];
+};
+
+static int ep_udp_start(struct coil_udp *u)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLET,
+		.data.u64 = ud(u, TAG_UDP),
+	};
+	struct epu *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -ENOMEM;
+	if (epoll_ctl(E(u->loop)->epfd, EPOLL_CTL_ADD, u->fd, &ev) < 0) {
+		int ret = -errno;
+
+		free(x);
+		return ret;
+	}
+	u->be = x;
+	u->armed = true;
+	return 0;
+}
+
+static void ep_udp_stop(struct coil_udp *u)
+{
+	if (u->closed)
+		return;
+	u->closed = true;
+	u->armed = false;
+	if (u->fd >= 0)
+		(void)epoll_ctl(E(u->loop)->epfd, EPOLL_CTL_DEL, u->fd, NULL);
+}
+
+static int ep_udp_send(struct coil_udp *u, const struct sockaddr *to,
+		       socklen_t to_len, const void *data, size_t len)
+{
+	struct coil__udp_tx *t;
+	int err;
+
+	t = coil__udp_tx_get(u, to, to_len, data, len, &err);
+	if (!t)
+		return err;
+	if (u->txq_tail)
+		u->txq_tail->next = t;
+	else
+		u->txq_head = t;
+	u->txq_tail = t;
+	u->txq_len++;
+	return 0;
+}
+
+/* Send what is queued, UDP_BATCH datagrams per sendmmsg, until the queue
+ * is empty or the socket buffer is full (an EPOLLOUT edge follows). */
+static void udp_flush(struct coil_udp *u)
+{
+	struct epu *x = u->be;
+
+	while (u->txq_head && !u->blocked) {
+		struct coil__udp_tx *t = u->txq_head;
+		unsigned n = 0;
+		int sent;
+
+		for (; t && n < UDP_BATCH; t = t->next, n++) {
+			x->mm[n].msg_hdr = t->msg;
+			x->mm[n].msg_len = 0;
+		}
+		do
+			sent = sendmmsg(u->fd, x->mm, n, 0);
+		while (sent < 0 && errno == EINTR);
+		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			u->blocked = true;
+			break;
+		}
+		/* sendmmsg stops at the first failure: report it on that
+		 * datagram (dropped, counted) and go on with the rest. */
+		if (sent <= 0)
+			sent = -errno;
+		for (int i = 0; i < (sent > 0 ? sent : 1); i++) {
+			t = u->txq_head;
+			u->txq_head = t->next;
+			u->txq_len--;
+			coil__udp_tx_done(t, sent > 0 ? (int)x->mm[i].msg_len
+						     : sent);
+		}
+		if (!u->txq_head)
+			u->txq_tail = NULL;
+	}
+}
+
+static void udp_read(struct coil_udp *u)
+{
+	struct epu *x = u->be;
+
+	for (unsigned r = 0; r < UDP_READS && x->rd && !u->closed; r++) {
+		unsigned n = 0;
+		int got;
+
+		for (; n < UDP_BATCH; n++) {
+			int32_t bid = coil__bufpool_take(&u->rx);
+
+			if (bid < 0)
+				break;
+			x->bid[n] = bid;
+			x->iov[n].iov_base = coil__buf_addr(&u->rx, (uint32_t)bid);
+			/* one byte more than the largest datagram: the
+			 * kernel flags anything longer as MSG_TRUNC */
+			x->iov[n].iov_len = u->max_dgram + 1;
+			memset(&x->mm[n], 0, sizeof(x->mm[n]));
+			x->mm[n].msg_hdr.msg_iov = &x->iov[n];
+			x->mm[n].msg_hdr.msg_iovlen = 1;
+			x->mm[n].msg_hdr.msg_name = &x->name[n];
+			x->mm[n].msg_hdr.msg_namelen = sizeof(x->name[n]);
+		}
+		if (!n)
+			return;   /* every buffer is out: stay readable */
+		do
+			got = recvmmsg(u->fd, x->mm, n, MSG_DONTWAIT, NULL);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				x->rd = false;
+			else if (u->rx_dropped++ % 1024 == 0)
+				coil__log("loop %u: udp recvmmsg: %s",
+					  u->loop->id, strerror(errno));
+			got = 0;
+		} else if ((unsigned)got < n) {
+			x->rd = false;   /* the queue is empty */
+		}
+		for (int i = 0; i < got; i++) {
+			struct msghdr *m = &x->mm[i].msg_hdr;
+
+			if ((m->msg_flags & MSG_TRUNC) ||
+			    x->mm[i].msg_len > u->max_dgram)
+				u->rx_dropped++;
+			else
+				coil__udp_deliver(u, x->iov[i].iov_base,
+						  x->mm[i].msg_len, m->msg_name,
+						  m->msg_namelen);
+		}
+		for (unsigned i = 0; i < n; i++)
+			coil__buf_put(&u->rx, (uint32_t)x->bid[i]);
+		if (!got)
+			return;
+	}
+}
+
+/* Per turn: flush queued datagrams, read what is readable, flush the
+ * replies. Returns true when a service is still readable (capped). */
+static bool udp_service(struct coil_loop *loop, bool reads)
+{
+	bool more = false;
+
+	for (unsigned i = 0; i < loop->nudp; i++) {
+		struct coil_udp *u = &loop->udp[i];
+		struct epu *x = u->be;
+
+		if (!x)
+			continue;
+		if (reads)
+			udp_read(u);
+		udp_flush(u);
+		more |= x->rd && !u->closed;
+	}
+	return more;
+}
+
+static void on_udp_event(struct coil_udp *u, uint32_t events)
+{
+	struct epu *x = u->be;
+
+	if (events & (EPOLLIN | EPOLLERR))
+		x->rd = true;
+	if (events & (EPOLLOUT | EPOLLERR))
+		u->blocked = false;
+}
+
 /* ---- loop ---- */
 
 static int ep_loop_init(struct coil_loop *loop)
@@ -588,6 +776,19 @@ static void ep_loop_fini(struct coil_loop *loop)
 	 * head we are about to free: conn_free runs after us. */
 	while (e->pend.next != &e->pend)
 		unqueue(e->pend.next);
+	for (unsigned i = 0; i < loop->nudp; i++) {
+		struct coil_udp *u = &loop->udp[i];
+
+		while (u->txq_head) {
+			struct coil__udp_tx *t = u->txq_head;
+
+			u->txq_head = t->next;
+			coil__udp_tx_done(t, -ECANCELED);
+		}
+		u->txq_tail = NULL;
+		free(u->be);
+		u->be = NULL;
+	}
 	for (unsigned i = 0; i < loop->nlst; i++) {
 		coil_timer_stop(&loop->lst[i].retry);
 		if (loop->lst[i].fd >= 0) {
@@ -630,6 +831,8 @@ static void ep_wait(struct coil_loop *loop, int64_t timeout_ms)
 	 * Reads wait for the poll below, so a connection gets at most
 	 * MAX_READS buffers per poll however the turns go. */
 	done = run_pending(loop, false);
+	if (loop->nudp && udp_service(loop, false))
+		done++;
 	if (done && e->polled) {
 		/* The core has completions to handle and comes straight back;
 		 * a poll now would mostly find nothing. Poll next turn (so at
@@ -676,6 +879,9 @@ static void ep_wait(struct coil_loop *loop, int64_t timeout_ms)
 			if (!((struct coil__listener *)p)->closed)
 				on_listener(p);
 			break;
+		case TAG_UDP:
+			on_udp_event(p, e->ev[i].events);
+			break;
 		case TAG_WAKE: {
 			uint64_t v;
 
@@ -689,6 +895,11 @@ static void ep_wait(struct coil_loop *loop, int64_t timeout_ms)
 		}
 	}
 	done += run_pending(loop, true);
+	/* Datagrams are read after the TCP work, and their replies (and any
+	 * datagram sent from the callbacks above) flushed now. A service
+	 * left readable by the read cap keeps the next poll from sleeping. */
+	if (loop->nudp && udp_service(loop, true))
+		done++;
 	if (n > 0 || done)
 		e->last_event_ns = loop->now_ns;
 }
@@ -720,4 +931,7 @@ const struct coil__backend_ops coil__epoll_ops = {
 	.close = ep_close,
 	.wait = ep_wait,
 	.wake = ep_wake,
+	.udp_start = ep_udp_start,
+	.udp_stop = ep_udp_stop,
+	.udp_send = ep_udp_send,
 };

@@ -12,6 +12,7 @@
 
 #include <liburing.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,13 +38,21 @@
 
 enum {
 	TAG_IGNORE = 0, TAG_ACCEPT, TAG_RECV, TAG_SEND, TAG_WAKE,
-	TAG_SPLICE_IN, TAG_SPLICE_OUT, TAG_CONNECT, TAG_MASK = 7
+	TAG_SPLICE_IN, TAG_SPLICE_OUT, TAG_CONNECT,
+	/* a UDP receive (struct coil_udp) or send (struct coil__udp_tx):
+	 * told apart by their `kind` field */
+	TAG_UDP,
+	/* four bits: every tagged object is 16-byte aligned (slab objects
+	 * are 64-byte, the others _Alignas(16)) */
+	TAG_MASK = 15
 };
 
 #define SQ_ENTRIES 1024
 #define CQ_ENTRIES 16384
 #define BATCH 256
 #define BGID 0
+/* UDP service i receives from buffer group UDP_BGID + i. */
+#define UDP_BGID 1
 
 struct uring {
 	struct io_uring ring;
@@ -58,6 +68,13 @@ struct uring {
 	char features[128];
 };
 
+/* A UDP service's provided-buffer ring (coil_udp.be). */
+struct udp_ring {
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	unsigned mask;
+};
+
 static inline struct uring *U(struct coil_loop *loop)
 {
 	return loop->be_data;
@@ -65,6 +82,7 @@ static inline struct uring *U(struct coil_loop *loop)
 
 static inline uint64_t ud(const void *p, unsigned tag)
 {
+	assert(((uintptr_t)p & TAG_MASK) == 0);
 	return (uint64_t)(uintptr_t)p | tag;
 }
 
@@ -132,10 +150,52 @@ static void wake_arm(struct coil_loop *loop)
 	io_uring_sqe_set_data64(sqe, ud(loop, TAG_WAKE));
 }
 
-static int uring_loop_init(struct coil_loop *loop)
+/* Map and register a provided-buffer ring for group `bgid` and put every
+ * buffer of `pool` in it. Returns 0 or -errno (logged). */
+static int buf_ring_setup(struct io_uring *ring, unsigned bgid,
+			  const struct coil__bufpool *pool,
+			  struct io_uring_buf_ring **brp, size_t *sizep,
+			  unsigned *maskp)
 {
 	struct io_uring_buf_reg reg;
-	unsigned entries = 1;
+	struct io_uring_buf_ring *br;
+	unsigned entries = 1, mask;
+	size_t size;
+	int ret;
+
+	while (entries < pool->count)
+		entries <<= 1;
+	size = entries * sizeof(struct io_uring_buf);
+	br = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		  MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (br == MAP_FAILED)
+		return -ENOMEM;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)br;
+	reg.ring_entries = entries;
+	reg.bgid = (uint16_t)bgid;
+	ret = io_uring_register_buf_ring(ring, &reg, 0);
+	if (ret) {
+		coil__log("io_uring: cannot register a buffer ring: %s%s",
+			  strerror(-ret),
+			  ret == -ENOMEM ? " (RLIMIT_MEMLOCK?)" : "");
+		munmap(br, size);
+		return ret;
+	}
+	io_uring_buf_ring_init(br);
+	mask = io_uring_buf_ring_mask(entries);
+	for (uint32_t bid = 0; bid < pool->count; bid++)
+		io_uring_buf_ring_add(br, coil__buf_addr(pool, bid), pool->size,
+				      (unsigned short)bid, mask, (int)bid);
+	io_uring_buf_ring_advance(br, (int)pool->count);
+	*brp = br;
+	*sizep = size;
+	*maskp = mask;
+	return 0;
+}
+
+static int uring_loop_init(struct coil_loop *loop)
+{
 	struct uring *u;
 	int ret;
 
@@ -153,34 +213,10 @@ static int uring_loop_init(struct coil_loop *loop)
 	}
 	loop->be_data = u;
 
-	while (entries < loop->pool.count)
-		entries <<= 1;
-	u->br_size = entries * sizeof(struct io_uring_buf);
-	u->br = mmap(NULL, u->br_size, PROT_READ | PROT_WRITE,
-		     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (u->br == MAP_FAILED) {
-		u->br = NULL;
-		ret = -ENOMEM;
+	ret = buf_ring_setup(&u->ring, BGID, &loop->pool, &u->br, &u->br_size,
+			     &u->br_mask);
+	if (ret)
 		goto fail;
-	}
-	memset(&reg, 0, sizeof(reg));
-	reg.ring_addr = (uint64_t)(uintptr_t)u->br;
-	reg.ring_entries = entries;
-	reg.bgid = BGID;
-	ret = io_uring_register_buf_ring(&u->ring, &reg, 0);
-	if (ret) {
-		coil__log("io_uring: cannot register the buffer ring: %s%s",
-			  strerror(-ret),
-			  ret == -ENOMEM ? " (RLIMIT_MEMLOCK?)" : "");
-		goto fail;
-	}
-	io_uring_buf_ring_init(u->br);
-	u->br_mask = io_uring_buf_ring_mask(entries);
-	for (uint32_t bid = 0; bid < loop->pool.count; bid++)
-		io_uring_buf_ring_add(u->br, coil__buf_addr(&loop->pool, bid),
-				      loop->pool.size, (unsigned short)bid,
-				      u->br_mask, (int)bid);
-	io_uring_buf_ring_advance(u->br, (int)loop->pool.count);
 	loop->pool.recycle = recycle;
 	loop->pool.recycle_ctx = loop;
 
@@ -224,6 +260,17 @@ static void uring_loop_fini(struct coil_loop *loop)
 		}
 	}
 	loop->pool.recycle = NULL;
+	for (unsigned i = 0; i < loop->nudp; i++) {
+		struct coil_udp *cu = &loop->udp[i];
+		struct udp_ring *r = cu->be;
+
+		cu->rx.recycle = NULL;
+		if (r) {
+			munmap(r->br, r->br_size);
+			free(r);
+			cu->be = NULL;
+		}
+	}
 	if (u->wake_fd >= 0)
 		close(u->wake_fd);
 	munmap(u->br, u->br_size);
@@ -516,6 +563,137 @@ static void on_recv(struct coil_conn *c, int res, unsigned flags)
 		coil__conn_recv_done(c, res > 0 ? 1 : res);
 }
 
+/* ---- UDP: multishot recvmsg from the service's own buffer ring ---- */
+
+static void udp_recycle(void *ctx, uint32_t bid)
+{
+	struct coil_udp *u = ctx;
+	struct udp_ring *r = u->be;
+
+	io_uring_buf_ring_add(r->br, coil__buf_addr(&u->rx, bid), u->rx.size,
+			      (unsigned short)bid, r->mask, 0);
+	io_uring_buf_ring_advance(r->br, 1);
+}
+
+static void udp_arm(struct coil_udp *u)
+{
+	struct io_uring_sqe *sqe = sqe_get(U(u->loop));
+
+	io_uring_prep_recvmsg_multishot(sqe, u->fd, &u->rx_msg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = (uint16_t)(UDP_BGID + u->index);
+	io_uring_sqe_set_data64(sqe, ud(u, TAG_UDP));
+	u->armed = true;
+}
+
+static int uring_udp_start(struct coil_udp *u)
+{
+	struct uring *uu = U(u->loop);
+	struct udp_ring *r;
+	int ret;
+
+	if (u->rx.count > 32768)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	ret = buf_ring_setup(&uu->ring, UDP_BGID + (unsigned)u->index, &u->rx,
+			     &r->br, &r->br_size, &r->mask);
+	if (ret) {
+		free(r);
+		return ret;
+	}
+	u->be = r;
+	u->rx.recycle = udp_recycle;
+	u->rx.recycle_ctx = u;
+	/* The kernel lays out each buffer as io_uring_recvmsg_out, the
+	 * peer's address (msg_namelen bytes), then the payload. */
+	memset(&u->rx_msg, 0, sizeof(u->rx_msg));
+	u->rx_msg.msg_namelen = sizeof(struct sockaddr_in6);
+	udp_arm(u);
+	return 0;
+}
+
+static void uring_udp_stop(struct coil_udp *u)
+{
+	struct io_uring_sqe *sqe;
+
+	if (u->closed)
+		return;
+	u->closed = true;
+	if (!u->armed)
+		return;
+	sqe = sqe_get(U(u->loop));
+	io_uring_prep_cancel64(sqe, ud(u, TAG_UDP), 0);
+	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+}
+
+static int uring_udp_send(struct coil_udp *u, const struct sockaddr *to,
+			  socklen_t to_len, const void *data, size_t len)
+{
+	struct coil__udp_tx *t;
+	struct io_uring_sqe *sqe;
+	int err;
+
+	t = coil__udp_tx_get(u, to, to_len, data, len, &err);
+	if (!t)
+		return err;
+	sqe = sqe_get(U(u->loop));
+	io_uring_prep_sendmsg(sqe, u->fd, &t->msg, 0);
+	io_uring_sqe_set_data64(sqe, ud(t, TAG_UDP));
+	return 0;
+}
+
+static void on_udp_recv(struct coil_udp *u, int res, unsigned flags)
+{
+	if (flags & IORING_CQE_F_BUFFER) {
+		uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
+		uint8_t *buf = coil__buf_addr(&u->rx, bid);
+		struct io_uring_recvmsg_out *o;
+
+		coil__bufpool_lent(&u->rx, bid);
+		o = res > 0 ? io_uring_recvmsg_validate(buf, res, &u->rx_msg)
+			    : NULL;
+		if (!o) {
+			/* nothing usable (an error with a buffer) */
+		} else if ((o->flags & MSG_TRUNC) || o->payloadlen > u->max_dgram ||
+			   io_uring_recvmsg_payload_length(o, res, &u->rx_msg) <
+				   o->payloadlen) {
+			u->rx_dropped++;   /* larger than max_datagram */
+		} else if (!u->closed) {
+			coil__udp_deliver(u, io_uring_recvmsg_payload(o, &u->rx_msg),
+					  io_uring_recvmsg_payload_length(o, res,
+									  &u->rx_msg),
+					  io_uring_recvmsg_name(o),
+					  o->namelen < u->rx_msg.msg_namelen
+						  ? o->namelen
+						  : u->rx_msg.msg_namelen);
+		}
+		coil__buf_put(&u->rx, bid);
+	}
+	if (flags & IORING_CQE_F_MORE)
+		return;
+	u->armed = false;
+	/* -ENOBUFS: the ring ran dry within one batch; every buffer went
+	 * back as its datagram was handled, so re-arm at once. Other errors
+	 * (rare on UDP: ICMP errors are not reported without IP_RECVERR)
+	 * re-arm too, except a cancel at shutdown. */
+	if (res != -ENOBUFS && res < 0 && res != -ECANCELED &&
+	    u->rx_dropped++ % 1024 == 0)
+		coil__log("loop %u: udp recvmsg: %s", u->loop->id,
+			  strerror(-res));
+	if (!u->closed && res != -ECANCELED)
+		udp_arm(u);
+}
+
+static void on_udp(void *p, int res, unsigned flags)
+{
+	if (*(uint32_t *)p == COIL__UDP_OBJ_TX)
+		coil__udp_tx_done(p, res);
+	else
+		on_udp_recv(p, res, flags);
+}
+
 static void dispatch(struct coil_loop *loop, uint64_t data, int res,
 		     unsigned flags)
 {
@@ -540,6 +718,9 @@ static void dispatch(struct coil_loop *loop, uint64_t data, int res,
 		break;
 	case TAG_WAKE:
 		wake_arm(loop);
+		break;
+	case TAG_UDP:
+		on_udp(p, res, flags);
 		break;
 	default:
 		break;
@@ -711,6 +892,9 @@ const struct coil__backend_ops coil__uring_ops = {
 	.close = uring_close,
 	.wait = uring_wait,
 	.wake = uring_wake,
+	.udp_start = uring_udp_start,
+	.udp_stop = uring_udp_stop,
+	.udp_send = uring_udp_send,
 };
 
 /*

@@ -320,7 +320,19 @@ void coil__conn_connected(struct coil_conn *c, int res)
 /* ---- receive ---- */
 
 #define HOLD_BUFS 8                 /* receive buffers one connection may pin */
-#define HOLD_SPILL (4u << 20)       /* bytes allowed beyond max_input */
+/*
+ * Bytes allowed beyond max_input: what a receive can still bring in before
+ * its cancel lands. One wait can run dozens of multishot task-work items of
+ * up to 32 buffers each, so the bound is the whole receive pool (a 4 MiB
+ * allowance broke the single fast sender of echo_integrity now and then:
+ * 5,246,976 bytes held), and never below 4 MiB.
+ */
+static size_t hold_spill(const struct coil_conn *c)
+{
+	size_t pool = (size_t)c->loop->pool.count * c->loop->pool.size;
+
+	return pool > (4u << 20) ? pool : (4u << 20);
+}
 
 static void carry_overflow(struct coil_conn *c, size_t n)
 {
@@ -338,7 +350,7 @@ static bool carry_add(struct coil_conn *c, const uint8_t *data, size_t len)
 	/* The protocol may consume most of what is appended here; max_input
 	 * is checked on what it leaves (carry_deliver). This only bounds the
 	 * memory of one append. */
-	if (need > max_input(c) + len && need > max_input(c) + HOLD_SPILL) {
+	if (need > max_input(c) + len && need > max_input(c) + hold_spill(c)) {
 		carry_overflow(c, need);
 		return false;
 	}
@@ -364,9 +376,7 @@ static bool carry_add(struct coil_conn *c, const uint8_t *data, size_t len)
 
 static bool reading_stopped(const struct coil_conn *c)
 {
-	if ((c->flags & (CONN_LINGER | CONN_LINGER_END)) == CONN_LINGER)
-		return false;   /* reading only to discard */
-	return c->flags & (CONN_CLOSING | CONN_PAUSED | CONN_WPAUSED);
+	return coil__conn_reading_stopped(c);
 }
 
 /*
@@ -484,7 +494,7 @@ static void hold(struct coil_conn *c, const uint8_t *data, size_t len,
 	struct coil__seg *h;
 
 	c->held_bytes += len;
-	if (c->held_bytes + c->carry_len > max_input(c) + HOLD_SPILL) {
+	if (c->held_bytes + c->carry_len > max_input(c) + hold_spill(c)) {
 		coil__log("loop %u: fd %d: %zu bytes arrived while paused, "
 			  "closing",
 			  c->loop->id, c->fd, (size_t)c->held_bytes);

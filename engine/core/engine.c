@@ -43,6 +43,11 @@ struct coil_engine {
 	struct coil__steer_spec steer_spec;
 	char *steer_arg;           /* our copy of opts.steer */
 	size_t state_size;
+	/* UDP services: [svc * nloops + loop] sockets (-1 on DPDK) */
+	struct coil_udp_service usvc[COIL__MAX_SERVICES];
+	unsigned nudp;
+	int *ufd;
+	uint16_t uport[COIL__MAX_SERVICES];
 	atomic_bool stop;
 	bool ran;
 };
@@ -143,6 +148,16 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 	case COIL_BACKEND_EPOLL:
 		eng->be = &coil__epoll_ops;
 		break;
+	case COIL_BACKEND_DPDK:
+#if COIL_HAVE_DPDK
+		eng->be = &coil__dpdk_ops;
+		break;
+#else
+		coil__log("this build has no DPDK backend (libdpdk was not "
+			  "found at build time)");
+		ret = -EPROTONOSUPPORT;
+		goto fail;
+#endif
 	default:
 		ret = -EINVAL;
 		goto fail;
@@ -150,6 +165,14 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 	ret = pick_cpus(eng, eng->opts.cores);
 	if (ret)
 		goto fail;
+#if COIL_HAVE_DPDK
+	if (eng->be == &coil__dpdk_ops) {
+		/* One loop per RX/TX queue pair the port grants. */
+		ret = coil__dpdk_setup(&eng->opts, &eng->nloops);
+		if (ret)
+			goto fail;
+	}
+#endif
 	eng->slots = aligned_alloc(64, sizeof(*eng->slots) * eng->nloops);
 	if (!eng->slots) {
 		ret = -ENOMEM;
@@ -157,13 +180,19 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 	}
 	memset(eng->slots, 0, sizeof(*eng->slots) * eng->nloops);
 	eng->lfd = malloc(sizeof(int) * COIL__MAX_SERVICES * eng->nloops);
-	if (!eng->lfd) {
+	eng->ufd = malloc(sizeof(int) * COIL__MAX_SERVICES * eng->nloops);
+	if (!eng->lfd || !eng->ufd) {
 		ret = -ENOMEM;
 		goto fail;
 	}
 	*out = eng;
 	return 0;
 fail:
+#if COIL_HAVE_DPDK
+	if (eng->be == &coil__dpdk_ops)
+		coil__dpdk_teardown();
+#endif
+	free(eng->ufd);
 	free(eng->lfd);
 	free(eng->slots);
 	free(eng->cpus);
@@ -235,6 +264,11 @@ static int svc_copy(struct coil_engine *eng, const struct coil_service *svc,
 	if (eng->nsvc >= COIL__MAX_SERVICES || !svc || !svc->ops ||
 	    !svc->ops->on_data)
 		return -EINVAL;
+	if (!eng->be->listen_start) {
+		coil__log("TCP is not available on the %s backend yet (UDP, "
+			  "ICMP and ARP only)", eng->be->name);
+		return -EPROTONOSUPPORT;
+	}
 	copy = &eng->svc[eng->nsvc];
 	memset(copy, 0, sizeof(*copy));
 	memcpy(copy, svc, svc->sz && svc->sz < sizeof(*copy) ? svc->sz
@@ -325,6 +359,111 @@ int coil_engine_client(struct coil_engine *eng, const struct coil_service *svc)
 	return (int)idx;
 }
 
+static int udp_socket(struct sockaddr_storage *ss, socklen_t len)
+{
+	int one = 1, fd, ret;
+
+	fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)ss, len) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int coil_engine_udp(struct coil_engine *eng, const struct coil_udp_service *svc)
+{
+	struct sockaddr_storage ss;
+	struct coil_udp_service *copy;
+	socklen_t len;
+	unsigned i, idx = eng->nudp;
+	int ret;
+
+	if (!svc || !svc->ops || !svc->ops->on_datagram)
+		return -EINVAL;
+	if (idx >= COIL__MAX_SERVICES)
+		return -ENOSPC;
+	copy = &eng->usvc[idx];
+	memset(copy, 0, sizeof(*copy));
+	memcpy(copy, svc, svc->sz && svc->sz < sizeof(*copy) ? svc->sz
+							   : sizeof(*copy));
+	if (copy->max_datagram > 65507 || copy->bufs > 65536)
+		return -EINVAL;
+	if (eng->be->own_stack) {
+		/* The backend's stack binds the port on every loop. */
+		if (!copy->port)
+			return -EINVAL;
+		for (i = 0; i < eng->nloops; i++)
+			eng->ufd[idx * eng->nloops + i] = -1;
+		eng->uport[idx] = copy->port;
+		eng->nudp++;
+		return (int)idx;
+	}
+	ret = coil__addr_parse(copy->addr, copy->port, &ss, &len);
+	if (ret)
+		return ret;
+	for (i = 0; i < eng->nloops; i++) {
+		int fd = udp_socket(&ss, len);
+
+		if (fd < 0) {
+			ret = fd;
+			goto fail;
+		}
+		eng->ufd[idx * eng->nloops + i] = fd;
+		if (i == 0) {
+			if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+				ret = -errno;
+				close(fd);
+				goto fail;
+			}
+			eng->uport[idx] = ntohs(ss.ss_family == AF_INET
+							? ((struct sockaddr_in *)&ss)->sin_port
+							: ((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	eng->nudp++;
+	return (int)idx;
+fail:
+	while (i--)
+		close(eng->ufd[idx * eng->nloops + i]);
+	return ret;
+}
+
+uint16_t coil_engine_udp_port(const struct coil_engine *eng, int index)
+{
+	if (index < 0 || (unsigned)index >= eng->nudp)
+		return 0;
+	return eng->uport[index];
+}
+
+/* Give the loop its end of every UDP service and start receiving. */
+static int loop_udp_start(struct coil_engine *eng, struct coil_loop *loop)
+{
+	for (unsigned i = 0; i < eng->nudp; i++) {
+		int *fd = &eng->ufd[i * eng->nloops + loop->id];
+		int ret;
+
+		if (!eng->be->udp_start)
+			return -EPROTONOSUPPORT;
+		ret = coil__udp_init(&loop->udp[i], loop, &eng->usvc[i],
+				     (int)i, *fd, eng->uport[i]);
+		if (ret)
+			return ret;
+		*fd = -1;   /* the loop owns it */
+		loop->nudp++;
+		ret = eng->be->udp_start(&loop->udp[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 uint16_t coil_engine_port(const struct coil_engine *eng, int index)
 {
 	if (index < 0 || (unsigned)index >= eng->nsvc)
@@ -384,6 +523,9 @@ static void *loop_main(void *arg)
 		if (ret)
 			goto fail_be;
 	}
+	ret = loop_udp_start(eng, loop);
+	if (ret)
+		goto fail_be;
 	coil__log("loop %u on CPU %d: backend %s (%s), poll %s, %u x %u B "
 		  "receive buffers%s",
 		  o.id, o.cpu, eng->be->name, loop->be_features,
@@ -510,6 +652,18 @@ void coil_engine_destroy(struct coil_engine *eng)
 		}
 	for (unsigned s = 0; s < eng->nsvc; s++)
 		coil__steer_detach(eng->steer[s]);
+	for (unsigned s = 0; s < eng->nudp; s++)
+		for (unsigned i = 0; i < eng->nloops; i++) {
+			int fd = eng->ufd[s * eng->nloops + i];
+
+			if (fd >= 0)
+				close(fd);
+		}
+#if COIL_HAVE_DPDK
+	if (eng->be == &coil__dpdk_ops)
+		coil__dpdk_teardown();
+#endif
+	free(eng->ufd);
 	free(eng->lfd);
 	free(eng->slots);
 	free(eng->cpus);

@@ -66,7 +66,7 @@ struct coil__seg {
 
 /* ---- listener ---- */
 struct coil__listener {
-	struct coil_loop *loop;
+	_Alignas(16) struct coil_loop *loop;
 	const struct coil_service *svc;  /* the engine's copy */
 	int fd;
 	int index;
@@ -77,6 +77,63 @@ struct coil__listener {
 	struct coil_timer retry;   /* re-arm accept after an error */
 	struct coil_steer_loop *steer; /* eBPF steering counters, or NULL */
 };
+
+/* ---- UDP (core/udp.c) ---- */
+/* One datagram waiting to be sent by a socket backend: a msghdr over a
+ * copy of the payload in the service's send pool. */
+struct coil__udp_tx {
+	_Alignas(16) uint32_t kind;                 /* COIL__UDP_OBJ_TX (io_uring tag) */
+	uint32_t bid;                  /* payload buffer in udp->txpool */
+	struct coil_udp *udp;
+	struct coil__udp_tx *next;     /* backend queue */
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_storage to;
+};
+enum { COIL__UDP_OBJ_RX = 0x5544, COIL__UDP_OBJ_TX = 0x5458 };
+
+struct coil_udp {
+	_Alignas(16) uint32_t kind;                 /* COIL__UDP_OBJ_RX (io_uring tag) */
+	int index;
+	struct coil_loop *loop;
+	const struct coil_udp_service *svc;  /* the engine's copy */
+	int fd;                        /* socket backends; -1 on DPDK */
+	uint16_t port;                 /* bound port, host order */
+	uint32_t max_dgram;
+	bool armed, closed, blocked;   /* backend state */
+	struct coil__bufpool rx;       /* receive buffers (socket backends) */
+	uint32_t rx_size;              /* bytes of each, with header room */
+	struct coil__bufpool txpool;   /* send copies (socket backends) */
+	struct coil__udp_tx *tx;       /* [txpool.count] */
+	struct coil__udp_tx *txq_head, *txq_tail;
+	uint32_t txq_len;
+	struct msghdr rx_msg;          /* io_uring recvmsg template */
+	void *be;                      /* backend private */
+	/* statistics */
+	uint64_t rx_dgrams, rx_bytes, tx_dgrams, tx_bytes;
+	uint64_t rx_dropped;           /* truncated (> max_datagram) */
+	uint64_t tx_dropped;           /* no send slot, or send failed */
+};
+
+/* Set up / tear down a loop's end of a UDP service (pools; fd is set by
+ * the engine). Returns 0 or -errno. */
+int coil__udp_init(struct coil_udp *u, struct coil_loop *loop,
+		   const struct coil_udp_service *svc, int index, int fd,
+		   uint16_t port);
+void coil__udp_fini(struct coil_udp *u);
+/* Hand a received datagram to the protocol. */
+void coil__udp_deliver(struct coil_udp *u, const uint8_t *data, size_t len,
+		       const struct sockaddr *peer, socklen_t peer_len);
+/* A send slot holding a copy of the datagram (socket backends), or NULL
+ * with *err = -ENOBUFS / -EAFNOSUPPORT. */
+struct coil__udp_tx *coil__udp_tx_get(struct coil_udp *u,
+				      const struct sockaddr *to,
+				      socklen_t to_len, const void *data,
+				      size_t len, int *err);
+/* The send of `t` finished with `res` bytes or -errno: free the slot. */
+void coil__udp_tx_done(struct coil__udp_tx *t, int res);
+/* COIL_STATS line(s) for the loop's UDP services. */
+void coil__udp_log_stats(struct coil_loop *loop);
 
 /* ---- connection ---- */
 enum {
@@ -137,7 +194,7 @@ struct coil_conn {
 
 /* ---- loop ---- */
 struct coil_loop {
-	unsigned id;
+	_Alignas(16) unsigned id;
 	int cpu;
 	struct coil_engine *engine;
 	const struct coil__backend_ops *be;
@@ -157,6 +214,9 @@ struct coil_loop {
 
 	struct coil__listener lst[COIL__MAX_SERVICES];
 	unsigned nlst;
+
+	struct coil_udp udp[COIL__MAX_SERVICES];
+	unsigned nudp;
 
 	struct coil_conn *dirty;         /* flush list (LIFO is fine) */
 	/* Waiting for receive buffers, FIFO: [0] light (starved before they
@@ -212,6 +272,15 @@ void coil__loop_turn(struct coil_loop *loop, bool block);
 int coil__loop_run(struct coil_loop *loop);
 /* Begin the graceful stop on the loop's own thread. */
 void coil__loop_begin_stop(struct coil_loop *loop);
+
+/* Should `c` stop reading (closed, paused, output over the high-water
+ * mark)? A lingering close reads on, to discard, until it ends. */
+static inline bool coil__conn_reading_stopped(const struct coil_conn *c)
+{
+	if ((c->flags & (CONN_LINGER | CONN_LINGER_END)) == CONN_LINGER)
+		return false;
+	return c->flags & (CONN_CLOSING | CONN_PAUSED | CONN_WPAUSED);
+}
 
 /* ---- connection core (core/conn.c): events from the backends ---- */
 void coil__conn_accepted(struct coil__listener *lst, int fd);

@@ -95,6 +95,9 @@ fail:
 void coil__loop_fini(struct coil_loop *loop)
 {
 	coil__loop_kill_all(loop);
+	for (unsigned i = 0; i < loop->nudp; i++)
+		coil__udp_fini(&loop->udp[i]);
+	loop->nudp = 0;
 	coil__slab_fini(&loop->chunks);
 	coil__slab_fini(&loop->segs);
 	coil__slab_fini(&loop->conns);
@@ -135,6 +138,9 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 		coil__steer_draining(loop->lst[i].steer);
 		loop->be->listen_stop(&loop->lst[i]);
 	}
+	for (unsigned i = 0; i < loop->nudp; i++)
+		if (loop->be->udp_stop)
+			loop->be->udp_stop(&loop->udp[i]);
 	for (c = loop->all.all_next; c != &loop->all; c = next) {
 		next = c->all_next;
 		if (c->flags & CONN_CLOSING)
@@ -189,5 +195,10 @@ int coil__loop_run(struct coil_loop *loop)
 			  (unsigned long long)loop->sends,
 			  (unsigned long long)loop->tx_bytes,
 			  atomic_load(&loop->accepted));
+	if (getenv("COIL_STATS")) {
+		coil__udp_log_stats(loop);
+		if (loop->be->log_stats)
+			loop->be->log_stats(loop);
+	}
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <coil/timer.h>
 #include <coil/service.h>
 #include <coil/conn.h>
+#include <coil/udp.h>
 #include <coil/http1.h>
 
 #endif

@@ -13,6 +13,10 @@ enum coil_backend_kind {
 	COIL_BACKEND_AUTO = 0,
 	COIL_BACKEND_URING,
 	COIL_BACKEND_EPOLL,
+	COIL_BACKEND_DPDK,   /* kernel bypass: UDP, ICMP and ARP only for
+				now (no TCP: coil_engine_listen fails with
+				-EPROTONOSUPPORT); needs a build with
+				libdpdk */
 };
 
 /*
@@ -58,6 +62,18 @@ struct coil_engine_opts {
 					kernel's hash, no program) or a user
 					program "FILE.bpf.o" (over "least");
 					copied. README "Steering" */
+	/* COIL_BACKEND_DPDK only: */
+	const char *dpdk_args;       /* EAL arguments, split on blanks, e.g.
+					"--no-huge -m 128 --no-pci
+					--vdev=net_af_packet0,iface=veth0";
+					the first ethdev port is used */
+	const char *ip;              /* the port's address "A.B.C.D/NN"
+					(required) */
+	const char *gw;              /* default gateway "A.B.C.D" or NULL */
+	unsigned mbufs;              /* mbuf pool size; default 8192 */
+	unsigned idle_sleep_us;      /* sleep this long after a turn that
+					found nothing (VMs, shared cores);
+					0: busy-poll always */
 };
 
 #define COIL_COALESCE_OFF 0xffffffffu

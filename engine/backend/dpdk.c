@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The DPDK backend: kernel bypass. The EAL is initialised once from the
+ * engine's dpdk_args; the first ethdev port gets one RX/TX queue pair per
+ * loop (RSS spreads flows when the port has several queues; one queue and
+ * one loop otherwise) and one mbuf pool. Each loop busy-polls its queue:
+ * a turn is  rx_burst(32) -> engine/net (ARP, IPv4, ICMP, UDP) -> timers
+ * -> tx_burst of what the turn produced, with an optional short sleep
+ * after an idle turn (--idle-sleep-us, for VMs and shared cores).
+ *
+ * Only UDP, ICMP echo and ARP for now: there is no TCP here yet, so the
+ * backend has no listen_start and coil_engine_listen refuses TCP services
+ * with -EPROTONOSUPPORT. Loops are the engine's pinned threads, registered
+ * with the EAL (rte_thread_register) so mempool caches work.
+ */
+#define ALLOW_EXPERIMENTAL_API 1
+#include "backend.h"
+#include "../net/net.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BURST 32
+#define NB_DESC 512
+#define MAX_EAL_ARGS 64
+
+/* Process-wide: the EAL, the port and the pool (set up on the main thread
+ * before the loops start, read-only afterwards). */
+static struct {
+	bool eal, started, cleaned, has_port;
+	uint16_t port;
+	uint16_t nq;
+	struct rte_mempool *pool;
+	struct coil__net_cfg cfg;
+	unsigned idle_sleep_us;
+	char driver[64];
+	char *argbuf;
+} g;
+
+struct dl {
+	struct coil_loop *loop;
+	uint16_t q;
+	unsigned ntx;
+	struct rte_mbuf *tx[BURST];
+	uint64_t rx_multiseg, tx_full;
+	struct coil__net net;
+};
+
+static inline struct dl *D(struct coil_loop *loop)
+{
+	return loop->be_data;
+}
+
+/* ---- the packet-buffer abstraction over mbufs ---- */
+
+static void to_pkt(struct rte_mbuf *m, struct coil__pkt *p)
+{
+	uint64_t f = m->ol_flags;
+
+	p->handle = m;
+	p->data = rte_pktmbuf_mtod(m, uint8_t *);
+	p->len = rte_pktmbuf_data_len(m);
+	p->headroom = rte_pktmbuf_headroom(m);
+	p->tailroom = rte_pktmbuf_tailroom(m);
+	p->flags = 0;
+	if ((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+		p->flags |= COIL__PKT_RX_IP_GOOD;
+	else if ((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		p->flags |= COIL__PKT_RX_IP_BAD;
+	if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		p->flags |= COIL__PKT_RX_L4_GOOD;
+	else if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		p->flags |= COIL__PKT_RX_L4_BAD;
+}
+
+static int io_alloc(void *ctx, struct coil__pkt *p)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(g.pool);
+
+	(void)ctx;
+	if (!m)
+		return -ENOBUFS;
+	to_pkt(m, p);
+	return 0;
+}
+
+static void io_free(void *ctx, struct coil__pkt *p)
+{
+	(void)ctx;
+	rte_pktmbuf_free(p->handle);
+	p->handle = NULL;
+}
+
+static void tx_flush(struct dl *d)
+{
+	uint16_t sent = 0;
+
+	while (sent < d->ntx) {
+		uint16_t n = rte_eth_tx_burst(g.port, d->q, d->tx + sent,
+					      (uint16_t)(d->ntx - sent));
+
+		if (!n)
+			break;
+		sent = (uint16_t)(sent + n);
+	}
+	if (sent < d->ntx) {
+		/* The TX ring is full: drop (counted), as a NIC would. */
+		d->tx_full += d->ntx - sent;
+		rte_pktmbuf_free_bulk(d->tx + sent, d->ntx - sent);
+	}
+	d->ntx = 0;
+}
+
+static void io_xmit(void *ctx, struct coil__pkt *p)
+{
+	struct dl *d = ctx;
+	struct rte_mbuf *m = p->handle;
+
+	m->data_off = (uint16_t)(p->data - (uint8_t *)m->buf_addr);
+	m->data_len = (uint16_t)p->len;
+	m->pkt_len = p->len;
+	m->ol_flags = 0;
+	if (p->flags & (COIL__PKT_TX_IP_CSUM | COIL__PKT_TX_UDP_CSUM)) {
+		m->l2_len = COIL__ETH_HLEN;
+		m->l3_len = COIL__IP_HLEN;
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4;
+		if (p->flags & COIL__PKT_TX_IP_CSUM)
+			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+		if (p->flags & COIL__PKT_TX_UDP_CSUM)
+			m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+	}
+	d->tx[d->ntx++] = m;
+	if (d->ntx == BURST)
+		tx_flush(d);
+}
+
+/* ---- UDP services ---- */
+
+static void udp_input(void *ctx, const uint8_t *payload, size_t len,
+		      uint32_t src, uint16_t sport)
+{
+	struct coil_udp *u = ctx;
+	struct sockaddr_in peer = {
+		.sin_family = AF_INET, .sin_port = sport,
+		.sin_addr.s_addr = src,
+	};
+
+	if (len > u->max_dgram) {
+		u->rx_dropped++;
+		return;
+	}
+	coil__udp_deliver(u, payload, len, (struct sockaddr *)&peer,
+			  sizeof(peer));
+}
+
+static int dpdk_udp_start(struct coil_udp *u)
+{
+	int ret = coil__net_udp_bind(&D(u->loop)->net, htons(u->port),
+				     udp_input, u);
+
+	u->armed = ret == 0;
+	return ret;
+}
+
+static void dpdk_udp_stop(struct coil_udp *u)
+{
+	struct coil__net *n = &D(u->loop)->net;
+
+	u->closed = true;
+	for (unsigned i = 0; i < COIL__NET_MAX_BINDS; i++)
+		if (n->binds[i].ctx == u)
+			n->binds[i].port = 0;
+}
+
+static int dpdk_udp_send(struct coil_udp *u, const struct sockaddr *to,
+			 socklen_t to_len, const void *data, size_t len)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)to;
+	int ret;
+
+	if (to_len < sizeof(*sin) || to->sa_family != AF_INET)
+		return -EAFNOSUPPORT;
+	ret = coil__net_udp_send(&D(u->loop)->net, htons(u->port),
+				 sin->sin_addr.s_addr, sin->sin_port, data,
+				 len);
+	if (ret) {
+		u->tx_dropped++;
+	} else {
+		u->tx_dgrams++;
+		u->tx_bytes += len;
+	}
+	return ret;
+}
+
+/* ---- the loop ---- */
+
+static int dpdk_loop_init(struct coil_loop *loop)
+{
+	struct coil__net_io io = { io_alloc, io_xmit, io_free, NULL };
+	struct dl *d;
+
+	if (loop->id >= g.nq)
+		return -EINVAL;
+	d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
+	if (!d)
+		return -ENOMEM;
+	memset(d, 0, sizeof(*d));
+	/* A registered thread gets an lcore id, hence mempool caches. */
+	if (rte_lcore_id() == LCORE_ID_ANY && rte_thread_register() < 0)
+		coil__log("loop %u: rte_thread_register: %s (no mempool cache)",
+			  loop->id, rte_strerror(rte_errno));
+	d->loop = loop;
+	d->q = (uint16_t)loop->id;
+	io.ctx = d;
+	coil__net_init(&d->net, &g.cfg, &io, loop->now_ms);
+	loop->be_data = d;
+	loop->be_features = g.driver;
+	return 0;
+}
+
+static void dpdk_loop_fini(struct coil_loop *loop)
+{
+	struct dl *d = D(loop);
+
+	if (!d)
+		return;
+	tx_flush(d);
+	coil__net_fini(&d->net);
+	loop->be_data = NULL;
+	free(d);
+	rte_thread_unregister();
+}
+
+static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
+{
+	struct dl *d = D(loop);
+	struct rte_mbuf *rx[BURST];
+	uint16_t n;
+
+	n = rte_eth_rx_burst(g.port, d->q, rx, BURST);
+	for (uint16_t i = 0; i < n; i++) {
+		struct coil__pkt p;
+
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
+		if (rx[i]->nb_segs != 1) {
+			/* jumbo frames in chained mbufs: not handled */
+			d->rx_multiseg++;
+			rte_pktmbuf_free(rx[i]);
+			continue;
+		}
+		to_pkt(rx[i], &p);
+		coil__net_input(&d->net, &p);
+	}
+	coil__net_tick(&d->net, loop->now_ms);
+	if (d->ntx)
+		tx_flush(d);
+	if (!n && g.idle_sleep_us && timeout_ms != 0) {
+		uint64_t us = g.idle_sleep_us;
+		struct timespec ts;
+
+		if (timeout_ms > 0 && (uint64_t)timeout_ms * 1000 < us)
+			us = (uint64_t)timeout_ms * 1000;
+		ts.tv_sec = (time_t)(us / 1000000);
+		ts.tv_nsec = (long)(us % 1000000) * 1000;
+		nanosleep(&ts, NULL);
+		coil__loop_clock(loop);
+	}
+}
+
+static void dpdk_wake(struct coil_loop *loop)
+{
+	/* A busy-polling loop sees its stop flags within one turn (or one
+	 * idle sleep). */
+	(void)loop;
+}
+
+static void dpdk_log_stats(struct coil_loop *loop)
+{
+	struct dl *d = D(loop);
+	char buf[1024];
+
+	if (!d)
+		return;
+	coil__net_format_stats(&d->net.st, buf, sizeof(buf));
+	coil__log("loop %u: net: %s; rx_multiseg %llu tx_full %llu", loop->id,
+		  buf, (unsigned long long)d->rx_multiseg,
+		  (unsigned long long)d->tx_full);
+	if (loop->id == 0) {
+		/* what the port itself dropped (no descriptor, no mbuf) */
+		struct rte_eth_stats es;
+
+		if (rte_eth_stats_get(g.port, &es) == 0)
+			coil__log("dpdk port %u: ipackets %llu opackets %llu "
+				  "imissed %llu ierrors %llu oerrors %llu "
+				  "rx_nombuf %llu", g.port,
+				  (unsigned long long)es.ipackets,
+				  (unsigned long long)es.opackets,
+				  (unsigned long long)es.imissed,
+				  (unsigned long long)es.ierrors,
+				  (unsigned long long)es.oerrors,
+				  (unsigned long long)es.rx_nombuf);
+	}
+}
+
+/* TCP is not here yet: listen_start and the connection ops stay NULL and
+ * coil_engine_listen refuses TCP services before any of them is used. */
+const struct coil__backend_ops coil__dpdk_ops = {
+	.name = "dpdk",
+	.loop_init = dpdk_loop_init,
+	.loop_fini = dpdk_loop_fini,
+	.wait = dpdk_wait,
+	.wake = dpdk_wake,
+	.udp_start = dpdk_udp_start,
+	.udp_stop = dpdk_udp_stop,
+	.udp_send = dpdk_udp_send,
+	.own_stack = true,
+	.log_stats = dpdk_log_stats,
+};
+
+/* ---- process-wide setup ---- */
+
+static int parse_cidr(const char *s, uint32_t *ip, uint32_t *mask)
+{
+	char buf[32];
+	const char *slash;
+	unsigned long bits = 32;
+	char *end;
+	struct in_addr a;
+
+	if (!s)
+		return -EINVAL;
+	slash = strchr(s, '/');
+	if ((slash ? (size_t)(slash - s) : strlen(s)) >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, slash ? (size_t)(slash - s) : strlen(s) + 1);
+	if (slash) {
+		buf[slash - s] = 0;
+		bits = strtoul(slash + 1, &end, 10);
+		if (*end || end == slash + 1 || bits < 1 || bits > 32)
+			return -EINVAL;
+	}
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -EINVAL;
+	*ip = a.s_addr;
+	*mask = htonl(bits == 32 ? 0xffffffffu : ~(0xffffffffu >> bits));
+	return 0;
+}
+
+static int eal_init(const char *args)
+{
+	char *argv[MAX_EAL_ARGS + 3], *tok, *save = NULL, prefix[48];
+	int argc = 0, ret;
+	bool has_prefix = false;
+
+	g.argbuf = strdup(args ? args : "");
+	if (!g.argbuf)
+		return -ENOMEM;
+	argv[argc++] = (char *)"coil";
+	for (tok = strtok_r(g.argbuf, " \t\n", &save); tok;
+	     tok = strtok_r(NULL, " \t\n", &save)) {
+		if (argc >= MAX_EAL_ARGS) {
+			coil__log("dpdk: more than %d EAL arguments",
+				  MAX_EAL_ARGS);
+			return -E2BIG;
+		}
+		if (!strncmp(tok, "--file-prefix", 13))
+			has_prefix = true;
+		argv[argc++] = tok;
+	}
+	/* Two coil processes (or coil and testpmd) must not share the EAL's
+	 * runtime directory unless asked to. */
+	if (!has_prefix) {
+		snprintf(prefix, sizeof(prefix), "--file-prefix=coil%ld",
+			 (long)getpid());
+		argv[argc++] = prefix;
+	}
+	argv[argc] = NULL;
+	ret = rte_eal_init(argc, argv);
+	if (ret < 0) {
+		coil__log("dpdk: EAL initialisation failed: %s (arguments: %s)",
+			  rte_strerror(rte_errno), args ? args : "");
+		return rte_errno ? -rte_errno : -EINVAL;
+	}
+	g.eal = true;
+	return 0;
+}
+
+int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
+{
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	struct rte_ether_addr mac;
+	uint16_t nrxd = NB_DESC, ntxd = NB_DESC, port;
+	unsigned mbufs = o->mbufs ? o->mbufs : 8192, nq;
+	uint64_t txo = 0, rxo = 0;
+	int ret;
+
+	if (g.eal) {
+		coil__log("dpdk: the EAL can be initialised once per process");
+		return -EALREADY;
+	}
+	memset(&g.cfg, 0, sizeof(g.cfg));
+	if (parse_cidr(o->ip, &g.cfg.ip, &g.cfg.mask)) {
+		coil__log("dpdk: need the port's address as --ip A.B.C.D/NN "
+			  "(got '%s')", o->ip ? o->ip : "");
+		return -EINVAL;
+	}
+	if (o->gw) {
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, o->gw, &a) != 1) {
+			coil__log("dpdk: bad gateway '%s'", o->gw);
+			return -EINVAL;
+		}
+		g.cfg.gw = a.s_addr;
+	}
+	g.idle_sleep_us = o->idle_sleep_us;
+	ret = eal_init(o->dpdk_args);
+	if (ret)
+		goto fail;
+	port = RTE_MAX_ETHPORTS;
+	RTE_ETH_FOREACH_DEV(port)
+		break;
+	if (port >= RTE_MAX_ETHPORTS) {
+		coil__log("dpdk: no port (name one with --vdev=..., or bind a "
+			  "NIC with dpdk-devbind)");
+		ret = -ENODEV;
+		goto fail;
+	}
+	g.port = port;
+	g.has_port = true;
+	ret = rte_eth_dev_info_get(port, &info);
+	if (ret)
+		goto fail;
+	nq = *nloops;
+	if (nq > info.max_rx_queues)
+		nq = info.max_rx_queues;
+	if (nq > info.max_tx_queues)
+		nq = info.max_tx_queues;
+	/* Without RSS hash types to configure, several queues are still
+	 * used: vdevs such as net_af_packet (qpairs=N: a kernel fanout
+	 * group) and net_af_xdp (queue_count=N: the NIC's own RSS) spread
+	 * flows themselves. */
+	if (nq > 1 && !(info.flow_type_rss_offloads &
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP)))
+		coil__log("dpdk: %s offers no RSS to configure: %u queues, "
+			  "spread by the driver (or all on queue 0)",
+			  info.driver_name, nq);
+	if (!nq)
+		nq = 1;
+	memset(&conf, 0, sizeof(conf));
+	if (nq > 1 && (info.flow_type_rss_offloads &
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP))) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf =
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) &
+			info.flow_type_rss_offloads;
+	}
+	txo = info.tx_offload_capa &
+	      (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+	rxo = info.rx_offload_capa &
+	      (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+	conf.txmode.offloads = txo;
+	conf.rxmode.offloads = rxo;
+	g.cfg.tx_ip_csum = txo & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+	g.cfg.tx_udp_csum = txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+	/* A cache per lcore must stay well below the pool (DPDK: at most
+	 * size / 1.5). */
+	g.pool = rte_pktmbuf_pool_create("coil_mbufs", mbufs,
+					 mbufs >= 2048 ? 256 : mbufs / 8, 0,
+					 RTE_MBUF_DEFAULT_BUF_SIZE,
+					 (int)rte_socket_id());
+	if (!g.pool) {
+		coil__log("dpdk: cannot create a pool of %u mbufs: %s (with "
+			  "--no-huge, -m must cover it: ~2.3 KiB each)",
+			  mbufs, rte_strerror(rte_errno));
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = rte_eth_dev_configure(port, (uint16_t)nq, (uint16_t)nq, &conf);
+	if (ret)
+		goto fail_port;
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
+	if (ret)
+		goto fail_port;
+	if ((unsigned)nq * (nrxd + ntxd) + 1024 > mbufs)
+		coil__log("dpdk: %u queue(s) x %u+%u descriptors leave few of "
+			  "the %u mbufs (--mbufs)", nq, nrxd, ntxd, mbufs);
+	for (uint16_t q = 0; q < nq; q++) {
+		struct rte_eth_txconf txc = info.default_txconf;
+		struct rte_eth_rxconf rxc = info.default_rxconf;
+
+		txc.offloads = txo;
+		rxc.offloads = rxo;
+		ret = rte_eth_rx_queue_setup(port, q, nrxd,
+					     rte_eth_dev_socket_id(port), &rxc,
+					     g.pool);
+		if (ret)
+			goto fail_port;
+		ret = rte_eth_tx_queue_setup(port, q, ntxd,
+					     rte_eth_dev_socket_id(port), &txc);
+		if (ret)
+			goto fail_port;
+	}
+	ret = rte_eth_dev_start(port);
+	if (ret)
+		goto fail_port;
+	g.started = true;
+	ret = rte_eth_macaddr_get(port, &mac);
+	if (ret)
+		goto fail_port;
+	memcpy(g.cfg.mac, mac.addr_bytes, 6);
+	{
+		uint16_t mtu = 1500;
+
+		if (rte_eth_dev_get_mtu(port, &mtu) == 0 && mtu >= 576)
+			g.cfg.mtu = mtu;
+	}
+	g.nq = (uint16_t)nq;
+	if (nq < *nloops)
+		coil__log("dpdk: the port has %u usable queue pair(s): "
+			  "running %u loop(s)", nq, nq);
+	*nloops = nq;
+	snprintf(g.driver, sizeof(g.driver), "%s, queue per loop%s%s",
+		 info.driver_name,
+		 conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? ", RSS" : "",
+		 txo ? ", tx checksum offload" : "");
+	{
+		char ip[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &g.cfg.ip, ip, sizeof(ip));
+		coil__log("dpdk: port %u (%s) %02x:%02x:%02x:%02x:%02x:%02x "
+			  "%s, mtu %u, %u queue pair(s), %u mbufs, checksum "
+			  "offload tx %s%s rx %s%s",
+			  port, info.driver_name, mac.addr_bytes[0],
+			  mac.addr_bytes[1], mac.addr_bytes[2],
+			  mac.addr_bytes[3], mac.addr_bytes[4],
+			  mac.addr_bytes[5], ip, g.cfg.mtu ? g.cfg.mtu : 1500,
+			  nq, mbufs,
+			  (txo & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) ? "ip " : "",
+			  (txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) ? "udp" : "-",
+			  (rxo & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) ? "ip " : "",
+			  (rxo & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) ? "udp" : "-");
+	}
+	return 0;
+fail_port:
+	coil__log("dpdk: port %u setup failed: %s", port, strerror(-ret));
+fail:
+	coil__dpdk_teardown();
+	return ret < 0 ? ret : -EINVAL;
+}
+
+void coil__dpdk_teardown(void)
+{
+	if (g.started) {
+		(void)rte_eth_dev_stop(g.port);
+		g.started = false;
+	}
+	if (g.eal && !g.cleaned) {
+		g.cleaned = true;
+		if (g.has_port)
+			(void)rte_eth_dev_close(g.port);
+		if (g.pool)
+			rte_mempool_free(g.pool);
+		g.pool = NULL;
+		rte_eal_cleanup();
+		/* g.eal stays true: DPDK cannot initialise twice anyway */
+	}
+	free(g.argbuf);
+	g.argbuf = NULL;
+}
