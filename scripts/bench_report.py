@@ -372,6 +372,13 @@ def header_lines(res):
     if clients:
         lines.append("- load clients: %s; build %s" % (
             ", ".join(clients), "/".join(str(v) for v in res["build"].values()) or "?"))
+    try:
+        busy = float((h["loadavg_before"] or "0").split()[0])
+    except ValueError:
+        busy = 0.0
+    if busy > 0.5:
+        lines.append("- busy machine: load average %.2f before the run (other "
+                     "jobs); rates are noisy, CPU per operation less so" % busy)
     for n in m.get("notes", []):
         lines.append("- note: %s" % n)
     return lines
