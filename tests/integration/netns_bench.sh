@@ -52,9 +52,12 @@ if grep -q '^msgs=' "$OUT"; then # coil-echobench
 fi
 
 # SIGTERM in the middle of a 30 s run: prompt exit, nothing left behind.
+# (A new file: the background job truncates its output only once it runs.)
+OUT=$TMP_DIR/term.out
+: >"$OUT"
 COIL_ECHO=$COIL_ECHO "$NETNS_BENCH" echo --duration 30 --no-build >"$OUT" 2>&1 &
 pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 400); do # 20 s: set-up and server start on a busy machine
 	grep -q '^#   client' "$OUT" && break
 	sleep 0.05
 done
