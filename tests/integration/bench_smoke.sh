@@ -105,4 +105,6 @@ if errors:
     print("\n".join(errors))
     sys.exit(1)
 PY
-echo "PASS: bench_smoke: $(grep -c '^|' "$OUT/results.md") table lines, charts $(cd "$OUT" && echo *.png)"
+client=$(sed -n 's/^- load clients: .*http: \([^ ;]*\).*/\1/p' "$OUT/results.md")
+echo "PASS: bench_smoke: $(grep -c '^|' "$OUT/results.md") table lines, charts" \
+	"$(cd "$OUT" && echo *.png), HTTP client $client"
