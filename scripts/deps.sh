@@ -29,3 +29,6 @@ COIL_BUILD_PKGS+=(libbpf-dev bpftool)
 COIL_BUILD_PKGS+=(dpdk-dev libdpdk-dev ethtool iputils-ping)
 # HTTP clients and peers for the coil-httpd integration tests (tests/integration/httpd_*.sh)
 COIL_BUILD_PKGS+=(curl apache2-utils nghttp2-client wrk nginx-light)
+# scripts/bench: its peers (Twisted and Eventlet from /usr/bin/python3, h2o;
+# nginx and wrk above), the charts (gnuplot), and the bench smoke test.
+COIL_BUILD_PKGS+=(python3-twisted python3-eventlet h2o gnuplot-nox)
