@@ -16,12 +16,24 @@
  *
  * A wave ends when every connection is done (all bytes echoed, or reset);
  * --waves repeats that against the same server, stopping after the first
- * wave that failed. Prints on stdout
+ * wave that failed, or after the wave in progress when SIGUSR1 arrives (a
+ * test that must span some live change runs "enough" waves and stops it
+ * once the change is done). Prints on stdout
  *   conns=N waves=W bytes=<echoed> mismatched=<n> missing=<n> errors=<n> ...
  * and exits 0 when all is well, 1 when the server lost, corrupted, added or
  * stalled data (or closed/reset a connection), 2 on usage/setup errors.
  */
 #include "client_common.h"
+
+#include <signal.h>
+
+static volatile sig_atomic_t stop_after_wave;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	stop_after_wave = 1;
+}
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -664,6 +676,7 @@ int main(int argc, char **argv)
 	if (cc_raise_nofile((uint64_t)r.o.conns + 16))
 		return CC_EXIT_USAGE;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, on_usr1);
 	r.conns = calloc(r.o.conns, sizeof(*r.conns));
 	r.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!r.conns || r.ep < 0) {
@@ -672,7 +685,7 @@ int main(int argc, char **argv)
 	}
 	start = cc_now_ms();
 	r.deadline = start + (int64_t)r.o.timeout_s * 1000;
-	for (r.wave = 0; r.wave < r.o.waves; r.wave++) {
+	for (r.wave = 0; r.wave < r.o.waves && !stop_after_wave; r.wave++) {
 		int64_t t0 = cc_now_ms();
 		uint64_t b0 = r.t.bytes;
 
