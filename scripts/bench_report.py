@@ -379,7 +379,7 @@ def header_lines(res):
         busy = float((h["loadavg_before"] or "0").split()[0])
     except ValueError:
         busy = 0.0
-    if busy > 0.5:
+    if busy > 1.0:   # half of this 2-CPU machine busy elsewhere
         lines.append("- busy machine: load average %.2f before the run (other "
                      "jobs); rates are noisy, CPU per operation less so" % busy)
     for n in m.get("notes", []):
