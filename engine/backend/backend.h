@@ -48,6 +48,10 @@ struct coil__backend_ops {
 	void (*wait)(struct coil_loop *loop, int64_t timeout_ms);
 	/* Wake a sleeping loop. Any thread. */
 	void (*wake)(struct coil_loop *loop);
+	/* The peer's (`peer`) or the local address of `c` into *ss, *len;
+	 * 0 or -errno. NULL: getpeername or getsockname on c->fd. */
+	int (*addr)(const struct coil_conn *c, bool peer,
+		    struct sockaddr_storage *ss, socklen_t *len);
 };
 
 extern const struct coil__backend_ops coil__uring_ops;

@@ -701,3 +701,36 @@ void coil__loop_kill_all(struct coil_loop *loop)
 	loop->dirty = NULL;
 	memset(loop->starved, 0, sizeof(loop->starved));
 }
+
+/* ---- addresses ---- */
+
+static int conn_addr(const struct coil_conn *c, bool peer,
+		     struct sockaddr_storage *ss, socklen_t *len)
+{
+	socklen_t n = sizeof(*ss);
+
+	if (c->flags & CONN_FREED || c->fd < 0)
+		return -EBADF;
+	if (c->flags & CONN_CONNECTING)
+		return -ENOTCONN;
+	if (c->loop->be->addr)
+		return c->loop->be->addr(c, peer, ss, len);
+	memset(ss, 0, sizeof(*ss));
+	if ((peer ? getpeername(c->fd, (struct sockaddr *)ss, &n)
+		  : getsockname(c->fd, (struct sockaddr *)ss, &n)) < 0)
+		return -errno;
+	*len = n;
+	return 0;
+}
+
+int coil_conn_peer(const struct coil_conn *c, struct sockaddr_storage *ss,
+		   socklen_t *len)
+{
+	return conn_addr(c, true, ss, len);
+}
+
+int coil_conn_local(const struct coil_conn *c, struct sockaddr_storage *ss,
+		    socklen_t *len)
+{
+	return conn_addr(c, false, ss, len);
+}

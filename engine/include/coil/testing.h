@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /*
  * The fake backend: an in-memory, single-threaded, deterministic loop for
@@ -91,6 +92,15 @@ int coil_fake_connecting(struct coil_fake *fake);
 int coil_fake_connect_done(struct coil_fake *fake, int id, int res);
 /* The live connection handle for `id`, or NULL once closed. */
 struct coil_conn *coil_fake_conn(struct coil_fake *fake, int id);
+
+/* Addresses (coil_conn_peer/coil_conn_local): the client of connection
+ * `id` is 127.0.0.1, port 40000 + id % 20000, unless set here (any family,
+ * `len` bytes of `sa` copied; the protocol sees it from its next
+ * coil_conn_peer call); the local side is 127.0.0.1 at the service's port
+ * (8080 when it is 0). A reset connection has no peer (-ENOTCONN).
+ * Returns 0, or -EINVAL for an unknown id or a bad length. */
+int coil_fake_set_peer(struct coil_fake *fake, int id,
+		       const struct sockaddr *sa, socklen_t len);
 
 /* Receive buffers currently free in the loop's pool. */
 unsigned coil_fake_free_bufs(struct coil_fake *fake);
