@@ -393,6 +393,13 @@ static void conn_close(struct httpd_conn *s)
 		httpd__out_flush(s->lp);
 	s->closed = true;
 	coil_conn_close(s->conn);
+	/* The close waits for the queued output: conn_timer resets a peer
+	 * that stopped reading, which would otherwise hold the connection
+	 * forever (found by tests/fuzz/fuzz_httpd.c). */
+	if (coil_conn_queued(s->conn)) {
+		s->last_queued = 0;
+		arm(s, now_ms(s->lp) + s->lp->h->cfg.keepalive_timeout_ms);
+	}
 }
 
 static void conn_abort(struct httpd_conn *s)
@@ -1155,8 +1162,18 @@ static void conn_timer(struct coil_timer *t)
 	uint64_t now = now_ms(lp), dl;
 	size_t q;
 
-	if (s->closed)
+	if (s->closed) {
+		/* Closing, output queued (see conn_close): fine while it
+		 * moves; 0 means coil is freeing the connection. */
+		q = coil_conn_queued(s->conn);
+		if (q && q != s->last_queued) {
+			s->last_queued = q;
+			arm(s, now + lp->h->cfg.keepalive_timeout_ms);
+		} else if (q) {
+			coil_conn_abort(s->conn);
+		}
 		return;
+	}
 	dl = deadline(s);
 	if (now < dl) {
 		arm(s, dl);

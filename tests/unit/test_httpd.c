@@ -690,6 +690,35 @@ static void test_keepalive_timeout(void **st)
 	rm();
 }
 
+/* A response that closes the connection, to a peer that stopped reading:
+ * the close waits for the output, but not forever (found by fuzz_httpd). */
+static void test_close_to_stalled_peer(void **st)
+{
+	struct httpd_config cfg = { .sz = sizeof(cfg), .root = root_path,
+				    .keepalive_timeout_ms = 200 };
+	bool reset = false;
+	int id, moving;
+
+	(void)st;
+	mk_cfg(&cfg);
+	id = conn();
+	coil_fake_set_send(F, id, 0, true);
+	feed(id, "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	coil_fake_advance(F, 150);
+	assert_false(closed(id));
+	coil_fake_advance(F, 300);
+	assert_true(coil_fake_closed(F, id, NULL, &reset));
+	assert_true(reset);
+	/* one that reads, in small pieces, gets it all and a graceful close */
+	moving = conn();
+	coil_fake_set_send(F, moving, 4096, false);
+	feed(moving, "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	assert_true(coil_fake_closed(F, moving, NULL, &reset));
+	assert_false(reset);
+	assert_int_equal(take(moving) > BIG_SIZE, true);
+	rm();
+}
+
 static void test_body_timeout(void **st)
 {
 	struct httpd_config cfg = { .sz = sizeof(cfg), .body_timeout_ms = 300 };
@@ -1359,6 +1388,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_header_timeout),
 		cmocka_unit_test(test_keepalive_timeout),
+		cmocka_unit_test(test_close_to_stalled_peer),
 		cmocka_unit_test(test_body_timeout),
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_routes),
