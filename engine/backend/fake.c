@@ -451,7 +451,7 @@ static struct peer *peer(struct coil_fake *f, int id)
 	return id >= 0 && (unsigned)id < f->npeers ? f->peers[id] : NULL;
 }
 
-int coil_fake_feed(struct coil_fake *f, int id, const void *data, size_t len)
+int coil_fake_queue(struct coil_fake *f, int id, const void *data, size_t len)
 {
 	struct peer *p = peer(f, id);
 
@@ -461,8 +461,16 @@ int coil_fake_feed(struct coil_fake *f, int id, const void *data, size_t len)
 		return -ENOMEM;
 	memcpy(p->in + p->in_len, data, len);
 	p->in_len += len;
-	coil_fake_settle(f);
 	return 0;
+}
+
+int coil_fake_feed(struct coil_fake *f, int id, const void *data, size_t len)
+{
+	int ret = coil_fake_queue(f, id, data, len);
+
+	if (!ret)
+		coil_fake_settle(f);
+	return ret;
 }
 
 void coil_fake_shutdown(struct coil_fake *f, int id)

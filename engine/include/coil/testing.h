@@ -47,6 +47,12 @@ int coil_fake_connect(struct coil_fake *fake);
 int coil_fake_feed(struct coil_fake *fake, int id, const void *data,
 		   size_t len);
 
+/* The same bytes without running the loop: they arrive with the next turn
+ * (coil_fake_turn), so input for several connections can land in one
+ * turn. Returns 0 or -errno. */
+int coil_fake_queue(struct coil_fake *fake, int id, const void *data,
+		    size_t len);
+
 /* The client half-closes (EOF on the server side). */
 void coil_fake_shutdown(struct coil_fake *fake, int id);
 
