@@ -33,8 +33,10 @@
  * The document root, made once: files of distinct sizes and contents
  * (small.txt, mid.bin: cached and sent from the cache without a copy,
  * big.bin: above the cacheable size, sent with sendfile, sub/index.html),
- * a symlink inside (link.txt) and symlinks out of the root (out, abs,
- * updir) to a secret file next to the root.
+ * symlinks inside (link.txt, mid-link.bin, and alias -> ".", which gives
+ * every file many names: cache keys, enough to make the small cache
+ * evict) and symlinks out of the root (out, abs, updir) to a secret file
+ * next to the root.
  *
  * Invariants checked on what the server sends (abort on failure):
  *  - every byte is part of a response that coil_http1_response_parse()
@@ -151,6 +153,14 @@ static void make_root(void)
 	snprintf(p, sizeof(p), "%s/link.txt", root);
 	if (symlink("small.txt", p))
 		die(p);
+	/* more names for the same files: more cache keys, so the small
+	 * cache fills up and evicts */
+	snprintf(p, sizeof(p), "%s/alias", root);
+	if (symlink(".", p))
+		die(p);
+	snprintf(p, sizeof(p), "%s/mid-link.bin", root);
+	if (symlink("mid.bin", p))
+		die(p);
 	memcpy(top, dir, sizeof(dir));
 }
 
@@ -160,7 +170,8 @@ static void remove_root(void)
 	static const char *const names[] = {
 		"root/small.txt", "root/sub/index.html", "root/mid.bin",
 		"root/big.bin", "root/out", "root/abs", "root/updir",
-		"root/link.txt", "root/sub", "root", "secret.txt",
+		"root/link.txt", "root/alias", "root/mid-link.bin", "root/sub",
+		"root", "secret.txt",
 	};
 	char p[320];
 
@@ -616,7 +627,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.header_timeout_ms = 20;
 	cfg.body_timeout_ms = 30;
 	cfg.keepalive_timeout_ms = 50;
-	cfg.cache_size = (c0 & 4) ? HTTPD_CACHE_OFF : 64u << 10;
+	/* 24 KiB: mid.bin (6000 bytes) is just cacheable, three or so
+	 * entries of it fill the cache */
+	cfg.cache_size = (c0 & 4) ? HTTPD_CACHE_OFF : 24u << 10;
 	cfg.access_log = (c0 & 8) ? "/dev/null" : NULL;
 	cfg.limits = limits;
 	cfg.max_loops = 4;

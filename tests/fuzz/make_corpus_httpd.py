@@ -107,6 +107,10 @@ SEEDS = {
         get("/plaintext", method="OPTIONS") +
         get("/json", version="1.0", extra="Connection: keep-alive\r\n") +
         get("/json", version="1.0")),
+    "cache-evict": seed(cfg(),
+        "a" + get("/mid.bin") + get("/alias/mid.bin") + get("/mid-link.bin") +
+        get("/alias/alias/mid.bin") + get("/mid.bin", "Range: bytes=5000-\r\n"),
+        "t\x05", "a" + get("/alias/mid-link.bin") + get("/mid.bin")),
     "split-small": seed(cfg(buf=0),
         "aGET /sm", "aall.tx", "at HTTP/1", "a.1\r\nHost", "a: x\r\n\r",
         "a\nGET /big.bin HTTP/1.1\r\nHost: x\r\n", "T", "a\r\n"),
