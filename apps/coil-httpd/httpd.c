@@ -1151,6 +1151,7 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 	}
 	if (s->closed)
 		pos = len;   /* what follows a close is never answered */
+	s->backlog = pos < len && s->phase == HC_IDLE;
 	httpd__out_flush(lp);
 	return pos;
 }
@@ -1246,13 +1247,16 @@ static void hd_close(struct coil_conn *c, int reason)
 }
 
 /* SIGTERM: idle connections go at once, a request in progress is finished
- * and answered with "Connection: close". */
+ * and answered with "Connection: close", and so is the next one of a
+ * pipeline that waits for output to drain (backlog): closing there would
+ * leave requests the server has unanswered without a word (found by
+ * tests/fuzz/fuzz_httpd.c). */
 static void hd_shutdown(struct coil_conn *c)
 {
 	struct httpd_conn *s = coil_conn_state(c);
 
 	s->shutting = true;
-	if (s->phase == HC_IDLE && !s->closed)
+	if (s->phase == HC_IDLE && !s->closed && !s->backlog)
 		conn_close(s);
 }
 

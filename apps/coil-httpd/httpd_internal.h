@@ -132,6 +132,8 @@ struct httpd_conn {
 	bool expect;              /* 100-continue with a body */
 	bool chunked_out;         /* response body is chunked */
 	bool head_only;           /* HEAD */
+	bool backlog;             /* on_data left input for later (output
+				     above the high-water mark) */
 	uint16_t status;
 	uint8_t nheld;
 	uint8_t ltlen, lreflen, lualen;

@@ -1304,6 +1304,43 @@ static void test_shutdown(void **st)
 	rm();
 }
 
+/* SIGTERM while a pipeline waits for its output to drain: the next request
+ * is answered, with "Connection: close", rather than dropped unanswered
+ * (found by fuzz_httpd). */
+static void test_shutdown_pipeline_backlog(void **st)
+{
+	const char *big = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+	char three[256];
+	struct resp r;
+	size_t n, off = 0;
+	bool reset = true;
+	int id;
+
+	(void)st;
+	mk();
+	id = conn();
+	coil_fake_set_send(F, id, 0, true);
+	snprintf(three, sizeof(three), "%s%s%s", big, big, big);
+	feed(id, three);
+	coil__loop_begin_stop(coil_fake_loop(F));
+	coil_fake_settle(F);
+	assert_false(closed(id));      /* not idle: requests are waiting */
+	coil_fake_set_send(F, id, 0, false);
+	assert_true(coil_fake_closed(F, id, NULL, &reset));
+	assert_false(reset);
+	n = take(id);
+	next_resp(n, &off, &r, false);
+	assert_int_equal(r.status, 200);
+	assert_false(hdr(&r, "Connection", NULL, 0));
+	next_resp(n, &off, &r, false);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, BIG_SIZE);
+	assert_true(hdr(&r, "Connection", three, sizeof(three)));
+	assert_string_equal(three, "close");
+	assert_int_equal(off, n);      /* the third: not answered, as said */
+	rm();
+}
+
 static void test_access_log(void **st)
 {
 	char path[160], buf[4096], *line, *end;
@@ -1401,6 +1438,7 @@ int main(void)
 		cmocka_unit_test(test_files_cache_invalidation),
 		cmocka_unit_test(test_cache_bounded),
 		cmocka_unit_test(test_shutdown),
+		cmocka_unit_test(test_shutdown_pipeline_backlog),
 		cmocka_unit_test(test_access_log),
 		cmocka_unit_test(test_parse_date),
 	};
