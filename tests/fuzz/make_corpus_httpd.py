@@ -111,6 +111,10 @@ SEEDS = {
         "a" + get("/mid.bin") + get("/alias/mid.bin") + get("/mid-link.bin") +
         get("/alias/alias/mid.bin") + get("/mid.bin", "Range: bytes=5000-\r\n"),
         "t\x05", "a" + get("/alias/mid-link.bin") + get("/mid.bin")),
+    "shutdown": seed(cfg(buf=1, small_hw=True),
+        "s\x80", "a" + get("/big.bin") + get("/mid.bin") * 4,
+        "bGET /json HTTP/1.1\r\nHost: x\r\n", "q", "b\r\n", "s\x00",
+        "r", "T"),
     "split-small": seed(cfg(buf=0),
         "aGET /sm", "aall.tx", "at HTTP/1", "a.1\r\nHost", "a: x\r\n\r",
         "a\nGET /big.bin HTTP/1.1\r\nHost: x\r\n", "T", "a\r\n"),
