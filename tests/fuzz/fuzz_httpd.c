@@ -52,10 +52,11 @@
  *  - a graceful close comes after a complete response (a reset may cut
  *    one, and so may the client's EOF in the middle of a request body),
  *    and, unless a response announced the close, after answers to every
- *    request that was completely sent (a stop while output is queued may
- *    close with requests that arrived meanwhile unseen: reading was
- *    paused, and to the client this is the race of any idle close, RFC
- *    9112 9.3.1; test_httpd.c checks the pipeline the server did see);
+ *    request that was completely sent (a stop while output is queued, or
+ *    input is still on its way, may close with requests unseen: reading
+ *    was paused, or they had not arrived; to the client this is the race
+ *    of any idle close, RFC 9112 9.3.1; test_httpd.c checks the pipeline
+ *    the server did see);
  *  - the secret file's marker never appears in the output of a
  *    connection that did not send it itself (/echo would send it back);
  *  - at the end every connection is closed and every receive buffer is
@@ -216,8 +217,11 @@ struct client {
 	bool reset;              /* the client reset it: no more checks */
 	bool done;               /* the server closed it, checked */
 	bool stalled;            /* its sends do not complete */
-	bool stop_busy;          /* output was queued when the engine began
-				    to stop */
+	bool unsettled;          /* input queued (A/B) and the loop has not
+				    settled since: maybe not delivered yet */
+	bool stop_busy;          /* output was queued, or input maybe not
+				    delivered, when the engine began to
+				    stop */
 	/* What the client sent, and a shadow parse of it: which requests
 	 * are complete (head and body) and which were HEAD. */
 	struct buf in;
@@ -321,6 +325,7 @@ static void send_bytes(struct client *c, const uint8_t *d, size_t n,
 	if ((settle ? coil_fake_feed(F, c->id, d, n)
 		    : coil_fake_queue(F, c->id, d, n)) < 0)
 		return;   /* closed by the server meanwhile */
+	c->unsettled = !settle;
 	buf_add(&c->in, d, n);
 	if (memmem(c->in.p, c->in.len, MARKER, sizeof(MARKER) - 1))
 		c->sent_marker = true;
@@ -700,7 +705,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (int i = 0; i < 2; i++) {
 				struct coil_conn *k = coil_fake_conn(F, cl[i].id);
 
-				cl[i].stop_busy = k && coil_conn_queued(k);
+				cl[i].stop_busy = cl[i].unsettled ||
+						  (k && coil_conn_queued(k));
 			}
 			coil__loop_begin_stop(coil_fake_loop(F));
 			coil_fake_settle(F);
@@ -718,6 +724,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			send_bytes(&cl[0], cmd, n, true);
 			break;
 		}
+		if (cmd[0] != 'A' && cmd[0] != 'B' && cmd[0] != 'T')
+			cl[0].unsettled = cl[1].unsettled = false;
 		collect_all();
 	}
 	/* Everything ends: the timeouts close what is left, a peer that
