@@ -7,9 +7,11 @@
  * decoded and normalized it: no "..", encoded or not, and no symlink (to
  * /etc, or ../secret) leads out of the root. Directories serve their
  * index.html. Responses carry Content-Type by extension, an ETag
- * (inode-size-mtime) and Last-Modified, and honour If-None-Match /
- * If-Modified-Since (304), Range with one byte range (206, 416; several
- * ranges get the whole file, which RFC 9110 allows) and If-Range.
+ * (inode-size-mtime) and Last-Modified, and honour the preconditions in
+ * RFC 9110 13.2.2 order: If-Match / If-Unmodified-Since (412), then
+ * If-None-Match / If-Modified-Since (304), then Range with one byte range
+ * (206, 416; several ranges get the whole file, which RFC 9110 allows)
+ * under If-Range.
  *
  * Files up to a size limit live in a per-loop response cache (bounded in
  * bytes, least recently used out first), keyed by request path and checked
@@ -375,8 +377,14 @@ struct rep {
 	int fd;
 };
 
+/* The conditional and range header fields of a request. A list field
+ * (If-Match, If-None-Match) may come in several lines: `im`/`inm` point at
+ * the first, the matchers read them all. A field that must hold one value
+ * (a date, If-Range, Range) and came more than once reads as a list, which
+ * RFC 9110 says to treat as invalid: its pointer is set and `*_many` too. */
 struct conds {
-	const struct coil_http1_str *inm, *ims, *range, *if_range;
+	const struct coil_http1_str *im, *ius, *inm, *ims, *range, *if_range;
+	bool ius_many, ims_many, range_many, if_range_many;
 };
 
 static bool name_is(const struct coil_http1_header *h, const char *name,
@@ -385,31 +393,54 @@ static bool name_is(const struct coil_http1_header *h, const char *name,
 	return h->name.len == n && !strncasecmp(h->name.ptr, name, n);
 }
 
+static void note(const struct coil_http1_str **slot, bool *many,
+		 const struct coil_http1_str *v)
+{
+	if (*slot && many)
+		*many = true;
+	else if (!*slot)
+		*slot = v;
+}
+
 static void scan_conds(const struct coil_http1_request *req, struct conds *k)
 {
 	memset(k, 0, sizeof(*k));
 	for (unsigned i = 0; i < req->nheaders; i++) {
 		const struct coil_http1_header *h = &req->headers[i];
 
-		if (!k->range && name_is(h, "Range", 5))
-			k->range = &h->value;
-		else if (!k->if_range && name_is(h, "If-Range", 8))
-			k->if_range = &h->value;
-		else if (!k->inm && name_is(h, "If-None-Match", 13))
-			k->inm = &h->value;
-		else if (!k->ims && name_is(h, "If-Modified-Since", 17))
-			k->ims = &h->value;
+		/* Only fields starting "If-" or "Range" matter: most
+		 * requests have none, and this is one compare per field. */
+		if (h->name.len < 5 || ((h->name.ptr[0] | 0x20) != 'i' &&
+					(h->name.ptr[0] | 0x20) != 'r'))
+			continue;
+		if (name_is(h, "Range", 5))
+			note(&k->range, &k->range_many, &h->value);
+		else if (name_is(h, "If-Range", 8))
+			note(&k->if_range, &k->if_range_many, &h->value);
+		else if (name_is(h, "If-Match", 8))
+			note(&k->im, NULL, &h->value);
+		else if (name_is(h, "If-None-Match", 13))
+			note(&k->inm, NULL, &h->value);
+		else if (name_is(h, "If-Modified-Since", 17))
+			note(&k->ims, &k->ims_many, &h->value);
+		else if (name_is(h, "If-Unmodified-Since", 19))
+			note(&k->ius, &k->ius_many, &h->value);
 	}
 }
 
-/* If-None-Match: "*" or a list of entity tags, compared weakly. */
-static bool inm_match(const struct coil_http1_str *v, const char *etag)
+/* One field line of If-Match / If-None-Match: "*" or a list of entity
+ * tags. Strong comparison (If-Match, RFC 9110 8.8.3.2): a weak tag never
+ * matches; weak comparison (If-None-Match): W/ is ignored. `etag` is ours,
+ * always strong. */
+static bool etag_line_match(const struct coil_http1_str *v, const char *etag,
+			    bool strong)
 {
 	const char *p = v->ptr, *end = p + v->len;
 	size_t elen = strlen(etag);
 
 	while (p < end) {
 		const char *q;
+		bool weak = false;
 
 		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
 			p++;
@@ -417,13 +448,16 @@ static bool inm_match(const struct coil_http1_str *v, const char *etag)
 			break;
 		if (*p == '*')
 			return true;
-		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+		if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
+			weak = true;
 			p += 2;
+		}
 		if (p < end && *p == '"') {
 			q = memchr(p + 1, '"', (size_t)(end - p - 1));
 			if (!q)
 				return false;
-			if ((size_t)(q + 1 - p) == elen && !memcmp(p, etag, elen))
+			if (!(strong && weak) && (size_t)(q + 1 - p) == elen &&
+			    !memcmp(p, etag, elen))
 				return true;
 			p = q + 1;
 		} else {
@@ -434,16 +468,73 @@ static bool inm_match(const struct coil_http1_str *v, const char *etag)
 	return false;
 }
 
-/* If-Range: a strong entity tag, or exactly the Last-Modified date. */
-static bool if_range_ok(const struct coil_http1_str *v, const struct rep *r)
+/* Every line of the list field `first` points at (the first line named
+ * `name`). */
+static bool etag_match(const struct coil_http1_request *req,
+		       const struct coil_http1_str *first, const char *name,
+		       const char *etag, bool strong)
 {
+	size_t n = strlen(name);
+	bool seen = false;
+
+	for (unsigned i = 0; i < req->nheaders; i++) {
+		const struct coil_http1_header *h = &req->headers[i];
+
+		if (&h->value == first)
+			seen = true;
+		if (seen && name_is(h, name, n) &&
+		    etag_line_match(&h->value, etag, strong))
+			return true;
+	}
+	return false;
+}
+
+/* An HTTP-date field, or -1 when it is absent, repeated or not a date
+ * (then RFC 9110 13.1.3/13.1.4 say to ignore it). */
+static int64_t cond_date(const struct coil_http1_str *v, bool many)
+{
+	return v && !many ? httpd__parse_date(v->ptr, v->len) : -1;
+}
+
+/* If-Range (RFC 9110 13.1.5): a strong entity tag equal to ours, or a date
+ * equal to Last-Modified where that is a strong validator (the file is at
+ * least a second older than the response's Date). A weak tag, a list or
+ * anything else: false, the whole representation is sent. */
+static bool if_range_ok(const struct conds *k, const struct rep *r,
+			int64_t now_sec)
+{
+	const struct coil_http1_str *v = k->if_range;
 	int64_t t;
 
+	if (k->if_range_many)
+		return false;
 	if (v->len && v->ptr[0] == '"')
 		return v->len == strlen(r->etag) &&
 		       !memcmp(v->ptr, r->etag, v->len);
 	t = httpd__parse_date(v->ptr, v->len);
-	return t >= 0 && t == r->mtime;
+	return t >= 0 && t == r->mtime && now_sec - r->mtime >= 1;
+}
+
+/* RFC 9110 13.2.2, steps 1-4, for GET and HEAD: 0 (go on to the range),
+ * 412 or 304. */
+static int preconditions(const struct coil_http1_request *req,
+			 const struct conds *k, const struct rep *r)
+{
+	int64_t t;
+
+	if (k->im) {
+		if (!etag_match(req, k->im, "If-Match", r->etag, true))
+			return 412;
+	} else if ((t = cond_date(k->ius, k->ius_many)) >= 0 && r->mtime > t) {
+		return 412;
+	}
+	if (k->inm) {
+		if (etag_match(req, k->inm, "If-None-Match", r->etag, false))
+			return 304;
+	} else if ((t = cond_date(k->ims, k->ims_many)) >= 0 && r->mtime <= t) {
+		return 304;
+	}
+	return 0;
 }
 
 enum { RANGE_NONE, RANGE_OK, RANGE_UNSAT };
@@ -554,8 +645,7 @@ static void serve(struct httpd_ctx *x, struct rep *r)
 	struct conds k;
 	char extra[320], *p = extra;
 	uint64_t off = 0, len = r->size;
-	int status = 200, rr = RANGE_NONE;
-	int64_t t;
+	int status, rr = RANGE_NONE;
 
 	scan_conds(x->req, &k);
 	p = CAT(p, "ETag: ");
@@ -563,19 +653,24 @@ static void serve(struct httpd_ctx *x, struct rep *r)
 	p = CAT(p, "\r\nLast-Modified: ");
 	p = cat(p, r->lastmod, COIL_HTTP1_DATE_LEN);
 	p = CAT(p, "\r\n");
-	/* RFC 9110 13.2.2: If-None-Match, else If-Modified-Since. */
-	if (k.inm ? inm_match(k.inm, r->etag)
-		  : k.ims && (t = httpd__parse_date(k.ims->ptr, k.ims->len)) >= 0 &&
-			    r->mtime <= t) {
+	status = preconditions(x->req, &k, r);
+	if (status == 304) {
 		httpd__resp_head(x, 304, NULL, HTTPD__NO_LENGTH, extra,
 				 (size_t)(p - extra));
 		s->responded = true;
 		goto out;
 	}
+	if (status == 412) {
+		httpd_respond_error(x, 412);
+		goto out;
+	}
+	status = 200;
 	p = CAT(p, "Accept-Ranges: bytes\r\n");
-	if (k.range) {
+	/* Step 5: Range, unless If-Range says the client's copy is stale. */
+	if (k.range && !k.range_many) {
 		rr = parse_range(k.range, r->size, &off, &len);
-		if (rr != RANGE_NONE && k.if_range && !if_range_ok(k.if_range, r))
+		if (rr != RANGE_NONE && k.if_range &&
+		    !if_range_ok(&k, r, x->lp->date_sec))
 			rr = RANGE_NONE;
 	}
 	if (rr == RANGE_UNSAT) {

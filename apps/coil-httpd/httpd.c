@@ -18,8 +18,10 @@
  */
 #include "httpd_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,38 +191,83 @@ static void log_timer_cb(struct coil_timer *t)
 	log_flush(httpd__container_of(t, struct httpd_loop, log_timer));
 }
 
-/* Common Log Format; the peer address is not in coil's API yet ("-"). */
+/* The client's address as text, asked once per connection ("-" when the
+ * socket no longer knows it: a peer that reset). */
+static void log_peer(struct httpd_conn *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const void *a = NULL;
+
+	if (s->lpeerlen)
+		return;
+	if (!coil_conn_peer(s->conn, &ss, &sl)) {
+		if (ss.ss_family == AF_INET)
+			a = &((struct sockaddr_in *)&ss)->sin_addr;
+		else if (ss.ss_family == AF_INET6)
+			a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	}
+	if (!a || !inet_ntop(ss.ss_family, a, s->lpeer, sizeof(s->lpeer)))
+		strcpy(s->lpeer, "-");
+	s->lpeerlen = (uint8_t)strlen(s->lpeer);
+}
+
+/* `n` bytes of `v` as log text: '"', '\' and bytes outside printable
+ * ASCII as \xHH (so a line cannot be forged or broken), at most 4n. */
+static char *log_str(char *p, const char *v, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) {
+			p = PUTS(p, "\\x");
+			*p++ = hex[ch >> 4];
+			*p++ = hex[ch & 15];
+		} else {
+			*p++ = (char)ch;
+		}
+	}
+	return p;
+}
+
+/* A quoted header value for the log, "-" when the request had none. */
+static char *log_field(char *p, const char *v, size_t n)
+{
+	*p++ = '"';
+	if (n)
+		p = log_str(p, v, n);
+	else
+		*p++ = '-';
+	*p++ = '"';
+	return p;
+}
+
+#define LOG_LINE_MAX                                                     \
+	(160 + HTTPD__LOG_PEER + 4 * (HTTPD__LOG_TARGET + 2 * HTTPD__LOG_FIELD))
+
+/* Combined Log Format (nginx's and Apache's default): client, -, -, time,
+ * request line, status, body bytes, Referer, User-Agent. The target,
+ * Referer and User-Agent are cut at their first HTTPD__LOG_TARGET /
+ * HTTPD__LOG_FIELD bytes. */
 static void log_line(struct httpd_conn *s)
 {
 	struct httpd_loop *lp = s->lp;
 	char *p;
 
-	if (HTTPD__LOG_CAP - lp->log_len < 160 + 4 * HTTPD__LOG_TARGET)
+	if (HTTPD__LOG_CAP - lp->log_len < LOG_LINE_MAX)
 		log_flush(lp);
+	log_peer(s);
 	p = lp->log + lp->log_len;
-	p = PUTS(p, "- - - [");
+	p = put(p, s->lpeer, s->lpeerlen);
+	p = PUTS(p, " - - [");
 	p = put(p, lp->clf, 26);
 	p = PUTS(p, "] \"");
 	if (!s->ltlen) {
 		*p++ = '-';
 	} else {
-		const char *m = method_names[s->method];
-
-		p = put(p, m, strlen(m));
-		*p++ = ' ';
-		for (unsigned i = 0; i < s->ltlen; i++) {
-			unsigned char ch = (unsigned char)s->ltarget[i];
-
-			if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) {
-				static const char hex[] = "0123456789abcdef";
-
-				p = PUTS(p, "\\x");
-				*p++ = hex[ch >> 4];
-				*p++ = hex[ch & 15];
-			} else {
-				*p++ = (char)ch;
-			}
-		}
+		p = log_str(p, s->ltarget, s->ltlen);
 		p = PUTS(p, " HTTP/1.");
 		*p++ = (char)('0' + s->minor);
 	}
@@ -228,10 +275,25 @@ static void log_line(struct httpd_conn *s)
 	p = put_u64(p, s->status);
 	*p++ = ' ';
 	p = put_u64(p, s->sent);
+	*p++ = ' ';
+	p = log_field(p, s->lref, s->lreflen);
+	*p++ = ' ';
+	p = log_field(p, s->lua, s->lualen);
 	*p++ = '\n';
 	lp->log_len = (size_t)(p - lp->log);
 	if (!coil_timer_active(&lp->log_timer))
 		coil_timer_start(&lp->log_timer, 1000);
+}
+
+/* Keep what the log line needs of the request head (it is gone by the
+ * time a request with a body is answered). */
+static uint8_t log_keep(char *dst, size_t cap, const struct coil_http1_str *v)
+{
+	size_t n = !v ? 0 : v->len < cap ? v->len : cap;
+
+	if (n)
+		memcpy(dst, v->ptr, n);
+	return (uint8_t)n;
 }
 
 /* ---- per-loop state ---- */
@@ -331,6 +393,13 @@ static void conn_close(struct httpd_conn *s)
 		httpd__out_flush(s->lp);
 	s->closed = true;
 	coil_conn_close(s->conn);
+	/* The close waits for the queued output: conn_timer resets a peer
+	 * that stopped reading, which would otherwise hold the connection
+	 * forever (found by tests/fuzz/fuzz_httpd.c). */
+	if (coil_conn_queued(s->conn)) {
+		s->last_queued = 0;
+		arm(s, now_ms(s->lp) + s->lp->h->cfg.keepalive_timeout_ms);
+	}
 }
 
 static void conn_abort(struct httpd_conn *s)
@@ -833,7 +902,7 @@ static void fresh_request(struct httpd_conn *s)
 	s->on_body = NULL;
 	s->on_end = NULL;
 	s->route = NULL;
-	s->ltlen = 0;
+	s->ltlen = s->lreflen = s->lualen = 0;
 	s->method = COIL_HTTP1_OTHER;
 	s->minor = 1;
 	memset(s->user, 0, sizeof(s->user));
@@ -905,15 +974,21 @@ static void handle_request(struct httpd_conn *s,
 	s->expect = has_body && (f & COIL_HTTP1_F_EXPECT_CONTINUE);
 	s->head_only = req->method == COIL_HTTP1_HEAD;
 	lp->rest = rest;
-	if (h->logfd >= 0) {
-		size_t n = req->target.len < HTTPD__LOG_TARGET
-				   ? req->target.len : HTTPD__LOG_TARGET;
-
-		memcpy(s->ltarget, req->target.ptr, n);
-		s->ltlen = (uint8_t)n;
-	}
 	ctx_init(&x, s);
 	x.req = req;
+	if (h->logfd >= 0) {
+		/* the method as sent (BREW too), a space, the target */
+		uint8_t m = log_keep(s->ltarget, 16, &req->method_name);
+
+		s->ltarget[m] = ' ';
+		s->ltlen = (uint8_t)(m + 1 +
+			log_keep(s->ltarget + m + 1,
+				 sizeof(s->ltarget) - m - 1, &req->target));
+		s->lreflen = log_keep(s->lref, sizeof(s->lref),
+				      httpd_header(&x, "Referer"));
+		s->lualen = log_keep(s->lua, sizeof(s->lua),
+				     httpd_header(&x, "User-Agent"));
+	}
 	if (f & COIL_HTTP1_F_EXPECT_OTHER) {
 		s->keep_alive = false;
 		httpd_respond_error(&x, 417);
@@ -1076,6 +1151,7 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 	}
 	if (s->closed)
 		pos = len;   /* what follows a close is never answered */
+	s->backlog = pos < len && s->phase == HC_IDLE;
 	httpd__out_flush(lp);
 	return pos;
 }
@@ -1087,8 +1163,18 @@ static void conn_timer(struct coil_timer *t)
 	uint64_t now = now_ms(lp), dl;
 	size_t q;
 
-	if (s->closed)
+	if (s->closed) {
+		/* Closing, output queued (see conn_close): fine while it
+		 * moves; 0 means coil is freeing the connection. */
+		q = coil_conn_queued(s->conn);
+		if (q && q != s->last_queued) {
+			s->last_queued = q;
+			arm(s, now + lp->h->cfg.keepalive_timeout_ms);
+		} else if (q) {
+			coil_conn_abort(s->conn);
+		}
 		return;
+	}
 	dl = deadline(s);
 	if (now < dl) {
 		arm(s, dl);
@@ -1161,13 +1247,16 @@ static void hd_close(struct coil_conn *c, int reason)
 }
 
 /* SIGTERM: idle connections go at once, a request in progress is finished
- * and answered with "Connection: close". */
+ * and answered with "Connection: close", and so is the next one of a
+ * pipeline that waits for output to drain (backlog): closing there would
+ * leave requests the server has unanswered without a word (found by
+ * tests/fuzz/fuzz_httpd.c). */
 static void hd_shutdown(struct coil_conn *c)
 {
 	struct httpd_conn *s = coil_conn_state(c);
 
 	s->shutting = true;
-	if (s->phase == HC_IDLE && !s->closed)
+	if (s->phase == HC_IDLE && !s->closed && !s->backlog)
 		conn_close(s);
 }
 

@@ -18,7 +18,10 @@
 #define HTTPD__OUT_CAP (16u << 10)   /* staged response bytes per loop */
 #define HTTPD__PATH_MAX 4096u        /* decoded request path */
 #define HTTPD__HELD 4                /* cache entries one connection pins */
-#define HTTPD__LOG_TARGET 64         /* target bytes kept for the log */
+#define HTTPD__LOG_TARGET 80         /* "METHOD target" bytes kept for the
+					log (method cut at 16) */
+#define HTTPD__LOG_FIELD 64          /* Referer / User-Agent bytes kept */
+#define HTTPD__LOG_PEER 48           /* the client address as text */
 #define HTTPD__LOG_CAP (64u << 10)   /* access log buffer per loop */
 #define HTTPD__INLINE_MAX 4096u      /* cached bodies up to this are copied */
 #define HTTPD__MAX_CACHED_FILE (256u << 10)
@@ -129,9 +132,12 @@ struct httpd_conn {
 	bool expect;              /* 100-continue with a body */
 	bool chunked_out;         /* response body is chunked */
 	bool head_only;           /* HEAD */
+	bool backlog;             /* on_data left input for later (output
+				     above the high-water mark) */
 	uint16_t status;
 	uint8_t nheld;
-	uint8_t ltlen;
+	uint8_t ltlen, lreflen, lualen;
+	uint8_t lpeerlen;         /* 0: not asked yet */
 	uint64_t sent;            /* response body bytes */
 	uint64_t head_gen;        /* lp->flushes when the head was staged */
 	size_t head_at;           /* ... and where */
@@ -141,6 +147,9 @@ struct httpd_conn {
 	struct coil_http1_body body;
 	struct httpd__centry *held[HTTPD__HELD];
 	char ltarget[HTTPD__LOG_TARGET];
+	char lref[HTTPD__LOG_FIELD];
+	char lua[HTTPD__LOG_FIELD];
+	char lpeer[HTTPD__LOG_PEER];
 	uint64_t user[HTTPD_USER_SIZE / 8];
 };
 

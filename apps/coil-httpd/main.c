@@ -54,7 +54,7 @@ static void usage(FILE *f)
 		"  --drain-ms MS          graceful shutdown limit (default 5000)\n"
 		"  --cache-size SIZE      in-memory cache for small files, per loop\n"
 		"                         (default 32M; 0: off)\n"
-		"  --access-log FILE      append a Common Log Format line per request\n"
+		"  --access-log FILE      append a Combined Log Format line per request\n"
 		"                         (buffered per loop, flushed every second; off by default)\n"
 		"  --help, --version\n"
 		"SIZE takes a K, M or G suffix (powers of 1024).\n");

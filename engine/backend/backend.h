@@ -41,6 +41,9 @@ struct coil__backend_ops {
 		       socklen_t len);
 	/* Ask the outstanding connect to end (it still reports). */
 	void (*connect_cancel)(struct coil_conn *c);
+	/* Optional: the socket's pending error (SO_ERROR, which it clears),
+	 * 0 if none. NULL: the backend cannot tell (the fake). */
+	int (*sock_error)(struct coil_conn *c);
 	/* Half-close: no more output (FIN after what was sent), input still
 	 * readable. Only with no send outstanding. */
 	void (*shut_wr)(struct coil_conn *c);
@@ -69,10 +72,16 @@ struct coil__backend_ops {
 	bool own_stack;
 	/* Optional: log the backend's own per-loop counters (COIL_STATS). */
 	void (*log_stats)(struct coil_loop *loop);
+	/* The peer's (`peer`) or the local address of `c` into *ss, *len;
+	 * 0 or -errno. NULL: getpeername or getsockname on c->fd. */
+	int (*addr)(const struct coil_conn *c, bool peer,
+		    struct sockaddr_storage *ss, socklen_t *len);
 };
 
-/* shut_wr for real sockets (shutdown(2), SHUT_WR). */
+/* shut_wr and sock_error for real sockets (shutdown(2) SHUT_WR,
+ * getsockopt SO_ERROR). */
 void coil__sock_shut_wr(struct coil_conn *c);
+int coil__sock_error(struct coil_conn *c);
 
 extern const struct coil__backend_ops coil__uring_ops;
 extern const struct coil__backend_ops coil__epoll_ops;

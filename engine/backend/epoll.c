@@ -927,6 +927,7 @@ const struct coil__backend_ops coil__epoll_ops = {
 	.send_file = ep_send,
 	.connect = ep_connect,
 	.connect_cancel = ep_connect_cancel,
+	.sock_error = coil__sock_error,
 	.shut_wr = coil__sock_shut_wr,
 	.close = ep_close,
 	.wait = ep_wait,

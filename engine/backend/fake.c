@@ -8,7 +8,9 @@
  */
 #include "backend.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +34,8 @@ struct peer {
 	bool connect_cancel;
 	bool connect_done;         /* the test completed it with connect_res */
 	int connect_res;
+	struct sockaddr_storage addr;  /* the client's address */
+	socklen_t addr_len;
 };
 
 struct coil_fake {
@@ -48,7 +52,7 @@ static struct coil_fake *F(struct coil_loop *loop)
 	return loop->be_data;
 }
 
-static struct peer *P(struct coil_conn *c)
+static struct peer *P(const struct coil_conn *c)
 {
 	return F(c->loop)->peers[c->fd];
 }
@@ -131,6 +135,16 @@ static int new_peer(struct coil_fake *f)
 	f->peers[f->npeers] = calloc(1, sizeof(struct peer));
 	if (!f->peers[f->npeers])
 		return -ENOMEM;
+	{
+		/* 127.0.0.1, a port per id (coil/testing.h) */
+		struct sockaddr_in *sin =
+			(struct sockaddr_in *)&f->peers[f->npeers]->addr;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons((uint16_t)(40000 + f->npeers % 20000));
+		f->peers[f->npeers]->addr_len = sizeof(*sin);
+	}
 	return (int)f->npeers++;
 }
 
@@ -311,6 +325,29 @@ static void fake_wake(struct coil_loop *loop)
 	(void)loop;
 }
 
+static int fake_addr(const struct coil_conn *c, bool peer,
+		     struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct peer *p = P(c);
+
+	if (p->rst)
+		return -ENOTCONN;
+	if (peer) {
+		memcpy(ss, &p->addr, sizeof(*ss));
+		*len = p->addr_len;
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		uint16_t port = c->lst->svc->port;
+
+		memset(ss, 0, sizeof(*ss));
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons(port ? port : 8080);
+		*len = sizeof(*sin);
+	}
+	return 0;
+}
+
 const struct coil__backend_ops coil__fake_ops = {
 	.name = "fake",
 	.loop_init = fake_loop_init,
@@ -328,6 +365,7 @@ const struct coil__backend_ops coil__fake_ops = {
 	.close = fake_close,
 	.wait = fake_wait,
 	.wake = fake_wake,
+	.addr = fake_addr,
 };
 
 /* ---- coil/testing.h ---- */
@@ -427,7 +465,7 @@ static struct peer *peer(struct coil_fake *f, int id)
 	return id >= 0 && (unsigned)id < f->npeers ? f->peers[id] : NULL;
 }
 
-int coil_fake_feed(struct coil_fake *f, int id, const void *data, size_t len)
+int coil_fake_queue(struct coil_fake *f, int id, const void *data, size_t len)
 {
 	struct peer *p = peer(f, id);
 
@@ -437,8 +475,16 @@ int coil_fake_feed(struct coil_fake *f, int id, const void *data, size_t len)
 		return -ENOMEM;
 	memcpy(p->in + p->in_len, data, len);
 	p->in_len += len;
-	coil_fake_settle(f);
 	return 0;
+}
+
+int coil_fake_feed(struct coil_fake *f, int id, const void *data, size_t len)
+{
+	int ret = coil_fake_queue(f, id, data, len);
+
+	if (!ret)
+		coil_fake_settle(f);
+	return ret;
 }
 
 void coil_fake_shutdown(struct coil_fake *f, int id)
@@ -581,4 +627,18 @@ struct coil_conn *coil_fake_conn(struct coil_fake *f, int id)
 unsigned coil_fake_free_bufs(struct coil_fake *f)
 {
 	return f->loop.pool.nfree;
+}
+
+int coil_fake_set_peer(struct coil_fake *f, int id, const struct sockaddr *sa,
+		       socklen_t len)
+{
+	struct peer *p = peer(f, id);
+
+	if (!p || !sa || len > sizeof(p->addr) ||
+	    len < (socklen_t)sizeof(sa_family_t))
+		return -EINVAL;
+	memset(&p->addr, 0, sizeof(p->addr));
+	memcpy(&p->addr, sa, len);
+	p->addr_len = len;
+	return 0;
 }

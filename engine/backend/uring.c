@@ -888,6 +888,7 @@ const struct coil__backend_ops coil__uring_ops = {
 	.send_file = uring_send_file,
 	.connect = uring_connect,
 	.connect_cancel = uring_connect_cancel,
+	.sock_error = coil__sock_error,
 	.shut_wr = coil__sock_shut_wr,
 	.close = uring_close,
 	.wait = uring_wait,

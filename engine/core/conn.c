@@ -399,6 +399,16 @@ void coil__sock_shut_wr(struct coil_conn *c)
 	(void)shutdown(c->fd, SHUT_WR);
 }
 
+int coil__sock_error(struct coil_conn *c)
+{
+	int err = 0;
+	socklen_t sl = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+		return 0;
+	return err;
+}
+
 static bool linger_start(struct coil_conn *c)
 {
 	struct coil_loop *loop = c->loop;
@@ -566,13 +576,14 @@ static void deliver_pending(struct coil_conn *c)
  */
 static bool peer_gone(struct coil_conn *c, size_t len)
 {
-	int err = 0;
-	socklen_t sl = sizeof(err);
+	int err;
 
-	if (len < c->loop->pool.size || c->probe_turn == c->loop->turns)
+	if (len < c->loop->pool.size || c->probe_turn == c->loop->turns ||
+	    !c->loop->be->sock_error)
 		return false;
 	c->probe_turn = c->loop->turns;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0 || !err)
+	err = c->loop->be->sock_error(c);
+	if (!err)
 		return false;
 	c->flags |= CONN_DOOMED;
 	if (!c->close_reason)
@@ -764,4 +775,37 @@ void coil__loop_kill_all(struct coil_loop *loop)
 	}
 	loop->dirty = NULL;
 	memset(loop->starved, 0, sizeof(loop->starved));
+}
+
+/* ---- addresses ---- */
+
+static int conn_addr(const struct coil_conn *c, bool peer,
+		     struct sockaddr_storage *ss, socklen_t *len)
+{
+	socklen_t n = sizeof(*ss);
+
+	if (c->flags & CONN_FREED || c->fd < 0)
+		return -EBADF;
+	if (c->flags & CONN_CONNECTING)
+		return -ENOTCONN;
+	if (c->loop->be->addr)
+		return c->loop->be->addr(c, peer, ss, len);
+	memset(ss, 0, sizeof(*ss));
+	if ((peer ? getpeername(c->fd, (struct sockaddr *)ss, &n)
+		  : getsockname(c->fd, (struct sockaddr *)ss, &n)) < 0)
+		return -errno;
+	*len = n;
+	return 0;
+}
+
+int coil_conn_peer(const struct coil_conn *c, struct sockaddr_storage *ss,
+		   socklen_t *len)
+{
+	return conn_addr(c, true, ss, len);
+}
+
+int coil_conn_local(const struct coil_conn *c, struct sockaddr_storage *ss,
+		    socklen_t *len)
+{
+	return conn_addr(c, false, ss, len);
 }

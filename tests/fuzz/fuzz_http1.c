@@ -28,15 +28,7 @@
 #include <coil/http1.h>
 
 #include "proto/http1_internal.h"
-
-#define CHECK(x)                                                        \
-	do {                                                            \
-		if (!(x)) {                                             \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", \
-				#x, __FILE__, __LINE__);                \
-			abort();                                        \
-		}                                                       \
-	} while (0)
+#include "fuzz_check.h"
 
 #define MAXH 32
 

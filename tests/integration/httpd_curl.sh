@@ -5,7 +5,9 @@
 # seeing a changed file), Range (206, 416), a 5 MiB file byte-identical
 # (also read slowly), request bodies echoed by POST /echo (chunked,
 # Content-Length, Expect: 100-continue, over --max-body -> 413), 404, 405
-# with Allow, OPTIONS, 501, and the access log.
+# with Allow, OPTIONS, 501, preconditions (If-Match, If-Unmodified-Since ->
+# 412; If-Range), and the access log (combined format, the client's
+# address, flushed every second and at exit).
 #
 # usage: httpd_curl.sh <coil-httpd>
 set -euo pipefail
@@ -110,6 +112,35 @@ cond 200 "If-Modified-Since: not a date" -H "If-Modified-Since: yesterday-ish"
 cond 200 "If-None-Match: another tag + If-Modified-Since: Last-Modified (If-None-Match wins)" \
 	-H 'If-None-Match: "nope"' -H "If-Modified-Since: $LM"
 expect_eq "HEAD /hello.txt with If-None-Match" "$(get "$BASE/hello.txt" --head -H "If-None-Match: $ETAG")" 304
+# If-Match (strong comparison) and If-Unmodified-Since: 412 when they fail,
+# evaluated before If-None-Match / If-Modified-Since (RFC 9110 13.2.2).
+fails() { # fails <label> <curl args...>: 412, and the connection goes on
+	local label=$1 out
+	shift
+	out=$(ccurl -D "$H" -o "$B" -w '%{http_code}\n' "$@" "$BASE/hello.txt" \
+		--next -o /dev/null -w '%{num_connects} %{http_code}\n' "$BASE/plaintext") ||
+		fail "GET /hello.txt with $label: curl failed"
+	expect_eq "GET /hello.txt with $label (status, then reuse and status)" \
+		"$(oneline "$out")" "412 0 200"
+	grep -q 'Precondition Failed' "$B" || fail "GET /hello.txt with $label: 412 body '$(cat "$B")'"
+}
+cond 200 "If-Match: the ETag" -H "If-Match: $ETAG"
+cond 200 "If-Match: *" -H "If-Match: *"
+cond 200 "If-Match: a list holding the ETag" -H "If-Match: \"nope\", $ETAG"
+fails "If-Match: another tag" -H 'If-Match: "nope"'
+fails "If-Match: the weak form of the ETag (strong comparison)" -H "If-Match: $WEAK_ETAG"
+cond 200 "If-Unmodified-Since: Last-Modified" -H "If-Unmodified-Since: $LM"
+fails "If-Unmodified-Since: an earlier date" -H "If-Unmodified-Since: Mon, 01 Jan 2024 00:00:00 GMT"
+cond 200 "If-Unmodified-Since: not a date" -H "If-Unmodified-Since: yesterday-ish"
+cond 200 "If-Match: the ETag + If-Unmodified-Since: an earlier date (If-Match wins)" \
+	-H "If-Match: $ETAG" -H "If-Unmodified-Since: Mon, 01 Jan 2024 00:00:00 GMT"
+fails "If-Match: another tag + If-None-Match: the ETag (If-Match first)" \
+	-H 'If-Match: "nope"' -H "If-None-Match: $ETAG"
+cond 304 "If-Match: the ETag + If-None-Match: the ETag" -H "If-Match: $ETAG" -H "If-None-Match: $ETAG"
+fails "If-Unmodified-Since: an earlier date + If-Modified-Since: Last-Modified" \
+	-H "If-Unmodified-Since: Mon, 01 Jan 2024 00:00:00 GMT" -H "If-Modified-Since: $LM"
+expect_eq "HEAD /hello.txt with a failing If-Match" \
+	"$(get "$BASE/hello.txt" --head -H 'If-Match: "nope"')" 412
 # A changed file (same size, new mtime) is served fresh, cache or not. The
 # response cache checks a file against the disk at most once a second
 # (apps/coil-httpd/files.c), so give it that second.
@@ -122,7 +153,7 @@ expect_eq "GET /hello.txt after the change: Last-Modified" "$(header last-modifi
 [ "$(header etag "$H")" != "$ETAG" ] || fail "GET /hello.txt after the change: ETag unchanged ($ETAG)"
 ETAG=$(header etag "$H")
 cond 304 "If-None-Match: the new ETag" -H "If-None-Match: $ETAG"
-echo "ok: ETag, Last-Modified, 304 and a changed file"
+echo "ok: ETag, Last-Modified, 304, 412 (If-Match, If-Unmodified-Since) and a changed file"
 
 # --- Range --------------------------------------------------------------------
 BIG=$ROOT/big.bin
@@ -166,10 +197,17 @@ BIG_ETAG=$(get "$BASE/big.bin" --head >/dev/null; header etag "$H")
 expect_eq "Range with If-Range: the ETag" "$(get "$BASE/big.bin" -r 10-19 -H "If-Range: $BIG_ETAG")" 206
 expect_eq "Range with If-Range: another ETag" "$(get "$BASE/big.bin" -r 10-19 -H 'If-Range: "nope"')" 200
 cmp -s "$B" "$BIG" || fail "Range with a stale If-Range: 200 but not the whole file"
+BIG_LM=$(header last-modified "$H")
+expect_eq "Range with If-Range: the weak ETag" "$(get "$BASE/big.bin" -r 10-19 -H "If-Range: W/$BIG_ETAG")" 200
+cmp -s "$B" "$BIG" || fail "Range with a weak If-Range: 200 but not the whole file"
+expect_eq "Range with If-Range: Last-Modified" "$(get "$BASE/big.bin" -r 10-19 -H "If-Range: $BIG_LM")" 206
+expect_eq "Range with If-Range: an earlier date" \
+	"$(get "$BASE/big.bin" -r 10-19 -H 'If-Range: Mon, 01 Jan 2024 00:00:00 GMT')" 200
+expect_eq "Range with If-Match: another ETag" "$(get "$BASE/big.bin" -r 10-19 -H 'If-Match: "nope"')" 412
 # A range of a small (cacheable) file.
 expect_eq "GET /index.html Range: bytes=2-8" "$(get "$BASE/index.html" -r 2-8)" 206
 expect_eq "GET /index.html Range: bytes=2-8 body" "$(cat "$B")" "doctype"
-echo "ok: Range 206 (7 forms), 416 (2), several ranges, If-Range"
+echo "ok: Range 206 (7 forms), 416 (2), several ranges, If-Range (strong ETag, date, weak, stale)"
 
 # --- 5 MiB byte-identical, twice on one connection, then slowly --------------
 out=$(ccurl -o "$TMP_DIR/big1" -o "$TMP_DIR/big2" -w '%{num_connects} %{http_code} %{size_download}\n' \
@@ -246,9 +284,26 @@ case $st in
 esac
 echo "ok: 404, 405 (Allow: $ALLOW), 501, OPTIONS -> $st (Allow: $(header allow "$H"))"
 
+# --- access log (combined format), flushed every second and at exit -------------
+ccurl -o /dev/null -H 'Referer: http://coil.test/from' -A 'coil-test-agent/1.0' \
+	"$BASE/json?log=mark" || fail "curl /json?log=mark failed"
+LOGLINE='127.0.0.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} \+0000\] '
+wait_for 5 grep -q 'log=mark' "$ACCESS_LOG" ||
+	fail "--access-log: the line for /json?log=mark not written within 5 s (flushed every second)"
+grep -Eq "^${LOGLINE}\"GET /json\\?log=mark HTTP/1.1\" 200 27 \"http://coil.test/from\" \"coil-test-agent/1.0\"\$" \
+	"$ACCESS_LOG" || fail "--access-log: no combined-format line for /json?log=mark: $(grep 'log=mark' "$ACCESS_LOG")"
+echo "ok: access log flushed while running: $(grep 'log=mark' "$ACCESS_LOG")"
+ccurl -o /dev/null "$BASE/no-such-file?log=last" || true
 httpd_stop
 [ -s "$ACCESS_LOG" ] || fail "--access-log $ACCESS_LOG is empty after the run"
-grep -q '/plaintext' "$ACCESS_LOG" || fail "--access-log has no line for /plaintext"
-grep -q '/big.bin' "$ACCESS_LOG" || fail "--access-log has no line for /big.bin"
-echo "ok: access log ($(wc -l <"$ACCESS_LOG") lines), e.g.: $(head -n 1 "$ACCESS_LOG")"
+bad=$(grep -Evc "^${LOGLINE}\"" "$ACCESS_LOG" || true)
+expect_eq "--access-log lines not in combined format from 127.0.0.1" "$bad" 0
+for want in '"GET /plaintext HTTP/1.1" 200 13 ' '"HEAD /big.bin HTTP/1.1" 200 ' \
+	'"DELETE /hello.txt HTTP/1.1" 405 ' '"BREW /hello.txt HTTP/1.1" 501 ' \
+	'"GET /hello.txt HTTP/1.1" 412 ' '"GET /hello.txt HTTP/1.1" 304 0 ' \
+	'"GET /big.bin HTTP/1.1" 206 10 ' "\"GET /big.bin HTTP/1.1\" 200 $BIG_SIZE " \
+	'"POST /echo HTTP/1.1" 413 ' '"GET /no-such-file?log=last HTTP/1.1" 404 '; do
+	grep -qF "$want" "$ACCESS_LOG" || fail "--access-log has no line with '$want'"
+done
+echo "ok: access log ($(wc -l <"$ACCESS_LOG") lines, all combined format from 127.0.0.1; the last one written at exit), e.g.: $(head -n 1 "$ACCESS_LOG")"
 echo "PASS: httpd_curl"

@@ -17,6 +17,7 @@
 #include "core/internal.h"
 #include "fake_util.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -689,6 +690,35 @@ static void test_keepalive_timeout(void **st)
 	rm();
 }
 
+/* A response that closes the connection, to a peer that stopped reading:
+ * the close waits for the output, but not forever (found by fuzz_httpd). */
+static void test_close_to_stalled_peer(void **st)
+{
+	struct httpd_config cfg = { .sz = sizeof(cfg), .root = root_path,
+				    .keepalive_timeout_ms = 200 };
+	bool reset = false;
+	int id, moving;
+
+	(void)st;
+	mk_cfg(&cfg);
+	id = conn();
+	coil_fake_set_send(F, id, 0, true);
+	feed(id, "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	coil_fake_advance(F, 150);
+	assert_false(closed(id));
+	coil_fake_advance(F, 300);
+	assert_true(coil_fake_closed(F, id, NULL, &reset));
+	assert_true(reset);
+	/* one that reads, in small pieces, gets it all and a graceful close */
+	moving = conn();
+	coil_fake_set_send(F, moving, 4096, false);
+	feed(moving, "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	assert_true(coil_fake_closed(F, moving, NULL, &reset));
+	assert_false(reset);
+	assert_int_equal(take(moving) > BIG_SIZE, true);
+	rm();
+}
+
 static void test_body_timeout(void **st)
 {
 	struct httpd_config cfg = { .sz = sizeof(cfg), .body_timeout_ms = 300 };
@@ -952,6 +982,23 @@ static void test_files_traversal(void **st)
 	rm();
 }
 
+/* A server, a connection, and the validators of /hello.txt; returns the
+ * connection. */
+static int hello_validators(char *etag, size_t etag_cap, char *lm,
+			    size_t lm_cap)
+{
+	struct resp r;
+	int id;
+
+	mk();
+	id = conn();
+	r = req1(id, "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", false);
+	assert_int_equal(r.status, 200);
+	assert_true(hdr(&r, "ETag", etag, etag_cap));
+	assert_true(hdr(&r, "Last-Modified", lm, lm_cap));
+	return id;
+}
+
 static void test_files_conditional_range(void **st)
 {
 	struct resp r;
@@ -959,11 +1006,7 @@ static void test_files_conditional_range(void **st)
 	int id;
 
 	(void)st;
-	mk();
-	id = conn();
-	r = req1(id, "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", false);
-	assert_true(hdr(&r, "ETag", etag, sizeof(etag)));
-	assert_true(hdr(&r, "Last-Modified", lm, sizeof(lm)));
+	id = hello_validators(etag, sizeof(etag), lm, sizeof(lm));
 	snprintf(req, sizeof(req), "GET /hello.txt HTTP/1.1\r\nHost: x\r\n"
 		 "If-None-Match: \"nope\", W/%s\r\n\r\n", etag);
 	r = req1(id, req, false);
@@ -1023,6 +1066,90 @@ static void test_files_conditional_range(void **st)
 	assert_int_equal(r.status, 206);
 	assert_int_equal(r.body_len, 100);
 	assert_memory_equal(r.body, big_data + 100000, 100);
+	rm();
+}
+
+/* RFC 9110 13.2.2: If-Match (strong), If-Unmodified-Since only without
+ * If-Match, both before If-None-Match / If-Modified-Since; 412 when they
+ * fail; If-Range only with a strong validator. */
+static void test_files_preconditions(void **st)
+{
+	struct resp r;
+	char etag[96], lm[64], req[1024];
+	const char *G = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n";
+	int id;
+
+	(void)st;
+	id = hello_validators(etag, sizeof(etag), lm, sizeof(lm));
+#define COND(want, ...)                                                    \
+	do {                                                               \
+		snprintf(req, sizeof(req), __VA_ARGS__);                   \
+		r = req1(id, req, false);                                  \
+		assert_int_equal(r.status, want);                          \
+	} while (0)
+	/* If-Match: strong comparison, "*", lists, several lines */
+	COND(200, "%sIf-Match: %s\r\n\r\n", G, etag);
+	assert_int_equal(r.body_len, 12);
+	COND(412, "%sIf-Match: \"nope\"\r\n\r\n", G);
+	assert_memory_equal(r.body, "412 Precondition Failed\n", r.body_len);
+	assert_false(closed(id));   /* a 412 keeps the connection */
+	COND(412, "%sIf-Match: W/%s\r\n\r\n", G, etag);
+	COND(200, "%sIf-Match: *\r\n\r\n", G);
+	COND(200, "%sIf-Match: \"a\", %s, \"b\"\r\n\r\n", G, etag);
+	COND(200, "%sIf-Match: \"a\"\r\nIf-Match: %s\r\n\r\n", G, etag);
+	COND(412, "%sIf-Match: \"a\"\r\nIf-Match: W/%s\r\n\r\n", G, etag);
+	/* If-Unmodified-Since (mtime 2024-01-02 03:04:05) */
+	COND(412, "%sIf-Unmodified-Since: Mon, 01 Jan 2024 00:00:00 GMT\r\n\r\n", G);
+	COND(200, "%sIf-Unmodified-Since: %s\r\n\r\n", G, lm);
+	COND(200, "%sIf-Unmodified-Since: Wed, 03 Jan 2024 00:00:00 GMT\r\n\r\n", G);
+	COND(200, "%sIf-Unmodified-Since: last week\r\n\r\n", G);   /* ignored */
+	COND(200, "%sIf-Unmodified-Since: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+	     "If-Unmodified-Since: %s\r\n\r\n", G, lm);   /* a list: ignored */
+	/* an If-Match that holds makes If-Unmodified-Since irrelevant */
+	COND(200, "%sIf-Match: %s\r\nIf-Unmodified-Since: Mon, 01 Jan 2024 "
+	     "00:00:00 GMT\r\n\r\n", G, etag);
+	/* order: If-Match / If-Unmodified-Since first, then If-None-Match */
+	COND(412, "%sIf-None-Match: %s\r\nIf-Match: \"nope\"\r\n\r\n", G, etag);
+	COND(304, "%sIf-Match: %s\r\nIf-None-Match: %s\r\n\r\n", G, etag, etag);
+	COND(412, "%sIf-Unmodified-Since: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+	     "If-Modified-Since: %s\r\n\r\n", G, lm);
+	COND(304, "%sIf-Unmodified-Since: %s\r\nIf-Modified-Since: %s\r\n\r\n",
+	     G, lm, lm);
+	COND(304, "%sIf-None-Match: \"a\"\r\nIf-None-Match: W/%s\r\n\r\n", G, etag);
+	/* HEAD: 412 without a body */
+	snprintf(req, sizeof(req), "HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n"
+		 "If-Match: \"nope\"\r\n\r\n");
+	r = req1(id, req, true);
+	assert_int_equal(r.status, 412);
+	assert_int_equal(take(id), 0);
+	/* a missing file stays 404 whatever the preconditions say */
+	COND(404, "GET /none.txt HTTP/1.1\r\nHost: x\r\nIf-Match: *\r\n\r\n");
+	/* If-Range: the range only for the current strong validator */
+	COND(206, "%sRange: bytes=0-4\r\nIf-Range: %s\r\n\r\n", G, etag);
+	assert_memory_equal(r.body, "hello", 5);
+	COND(200, "%sRange: bytes=0-4\r\nIf-Range: W/%s\r\n\r\n", G, etag);
+	assert_int_equal(r.body_len, 12);
+	COND(200, "%sRange: bytes=0-4\r\nIf-Range: Mon, 01 Jan 2024 00:00:00 GMT"
+	     "\r\n\r\n", G);
+	COND(200, "%sRange: bytes=0-4\r\nIf-Range: %s\r\nIf-Range: %s\r\n\r\n",
+	     G, etag, etag);
+	COND(200, "%sRange: bytes=0-4\r\nRange: bytes=5-6\r\n\r\n", G);
+	COND(416, "%sRange: bytes=50-\r\nIf-Range: %s\r\n\r\n", G, etag);
+	COND(200, "%sRange: bytes=50-\r\nIf-Range: \"old\"\r\n\r\n", G);
+	/* preconditions before the range: a failed If-Match is 412, not 206 */
+	COND(412, "%sRange: bytes=0-4\r\nIf-Match: \"nope\"\r\n\r\n", G);
+	/* If-Match holds: the range applies */
+	COND(206, "%sRange: bytes=0-4\r\nIf-Match: %s\r\n\r\n", G, etag);
+	/* Last-Modified in the future (not yet a second old) is weak: an
+	 * If-Range date equal to it does not give the range */
+	mkf("future.txt", "0123456789", 10);
+	set_mtime("future.txt", time(NULL) + 3600);
+	r = req1(id, "GET /future.txt HTTP/1.1\r\nHost: x\r\n\r\n", false);
+	assert_true(hdr(&r, "Last-Modified", lm, sizeof(lm)));
+	COND(200, "GET /future.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n"
+	     "If-Range: %s\r\n\r\n", lm);
+	assert_int_equal(r.body_len, 10);
+#undef COND
 	rm();
 }
 
@@ -1177,20 +1304,64 @@ static void test_shutdown(void **st)
 	rm();
 }
 
+/* SIGTERM while a pipeline waits for its output to drain: the next request
+ * is answered, with "Connection: close", rather than dropped unanswered
+ * (found by fuzz_httpd). */
+static void test_shutdown_pipeline_backlog(void **st)
+{
+	const char *big = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+	char three[256];
+	struct resp r;
+	size_t n, off = 0;
+	bool reset = true;
+	int id;
+
+	(void)st;
+	mk();
+	id = conn();
+	coil_fake_set_send(F, id, 0, true);
+	snprintf(three, sizeof(three), "%s%s%s", big, big, big);
+	feed(id, three);
+	coil__loop_begin_stop(coil_fake_loop(F));
+	coil_fake_settle(F);
+	assert_false(closed(id));      /* not idle: requests are waiting */
+	coil_fake_set_send(F, id, 0, false);
+	assert_true(coil_fake_closed(F, id, NULL, &reset));
+	assert_false(reset);
+	n = take(id);
+	next_resp(n, &off, &r, false);
+	assert_int_equal(r.status, 200);
+	assert_false(hdr(&r, "Connection", NULL, 0));
+	next_resp(n, &off, &r, false);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, BIG_SIZE);
+	assert_true(hdr(&r, "Connection", three, sizeof(three)));
+	assert_string_equal(three, "close");
+	assert_int_equal(off, n);      /* the third: not answered, as said */
+	rm();
+}
+
 static void test_access_log(void **st)
 {
-	char path[160], buf[4096];
+	char path[160], buf[4096], *line, *end;
 	struct httpd_config cfg = { .sz = sizeof(cfg), .access_log = path };
+	struct sockaddr_in6 six = { .sin6_family = AF_INET6 };
 	FILE *f;
 	size_t n;
-	int id;
+	int id, v6;
 
 	(void)st;
 	snprintf(path, sizeof(path), "%s/access.log", root_dir);
 	mk_cfg(&cfg);
 	id = conn();
 	req1(id, GETP, false);
-	req1(id, "GET /x\"y HTTP/1.1\r\nHost: x\r\n\r\n", false);
+	req1(id, "GET /x\"y HTTP/1.1\r\nHost: x\r\nReferer: http://r/\r\n"
+		 "User-Agent: t\"\t\xe9\r\n\r\n", false);
+	v6 = conn();
+	inet_pton(AF_INET6, "2001:db8::7", &six.sin6_addr);
+	assert_int_equal(coil_fake_set_peer(F, v6, (struct sockaddr *)&six,
+					    sizeof(six)), 0);
+	req1(v6, "GET /json HTTP/1.0\r\n\r\n", false);
 	f = fopen(path, "r");
 	assert_non_null(f);
 	assert_int_equal(fread(buf, 1, sizeof(buf), f), 0);   /* buffered */
@@ -1198,13 +1369,32 @@ static void test_access_log(void **st)
 	clearerr(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = 0;
-	assert_non_null(strstr(buf, "\"GET /plaintext HTTP/1.1\" 200 13\n"));
-	assert_non_null(strstr(buf, "\"GET /x\\x22y HTTP/1.1\" 404 14\n"));
+	/* combined format: client - - [time] "request" status bytes
+	 * "referer" "user agent" */
+	line = buf;
+	end = strchr(line, '\n');
+	assert_non_null(end);
+	assert_memory_equal(line, "127.0.0.1 - - [", 15);
+	*end = 0;
+	assert_string_equal(line + 15 + 26,
+			    "] \"GET /plaintext HTTP/1.1\" 200 13 \"-\" \"-\"");
+	line = end + 1;
+	end = strchr(line, '\n');
+	assert_non_null(end);
+	assert_memory_equal(line, "127.0.0.1 - - [", 15);
+	*end = 0;
+	assert_string_equal(line + 15 + 26, "] \"GET /x\\x22y HTTP/1.1\" 404 14 "
+			    "\"http://r/\" \"t\\x22\\x09\\xe9\"");
+	line = end + 1;
+	assert_memory_equal(line, "2001:db8::7 - - [", 17);
+	assert_non_null(strstr(line, "] \"GET /json HTTP/1.0\" 200 27 \"-\" \"-\"\n"));
+	id = conn();
 	req1(id, "GET / HTTP/1.1\r\n\r\n", false);   /* 400: no Host */
 	rm();                                        /* flushes */
 	clearerr(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = 0;
+	assert_memory_equal(buf, "127.0.0.1 - - [", 15);
 	assert_non_null(strstr(buf, "] \"-\" 400 "));   /* no request line */
 	fclose(f);
 	unlink(path);
@@ -1235,6 +1425,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_header_timeout),
 		cmocka_unit_test(test_keepalive_timeout),
+		cmocka_unit_test(test_close_to_stalled_peer),
 		cmocka_unit_test(test_body_timeout),
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_routes),
@@ -1242,10 +1433,12 @@ int main(void)
 		cmocka_unit_test(test_files_basic),
 		cmocka_unit_test(test_files_traversal),
 		cmocka_unit_test(test_files_conditional_range),
+		cmocka_unit_test(test_files_preconditions),
 		cmocka_unit_test(test_files_big_sendfile),
 		cmocka_unit_test(test_files_cache_invalidation),
 		cmocka_unit_test(test_cache_bounded),
 		cmocka_unit_test(test_shutdown),
+		cmocka_unit_test(test_shutdown_pipeline_backlog),
 		cmocka_unit_test(test_access_log),
 		cmocka_unit_test(test_parse_date),
 	};

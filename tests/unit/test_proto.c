@@ -7,7 +7,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,7 +22,7 @@ struct lstate {
 	int opened;
 	int lines;
 };
-static int closes, last_reason;
+static int closes, last_reason, close_peer_rc;
 
 static int line_open(struct coil_conn *c)
 {
@@ -59,7 +61,10 @@ static size_t line_data(struct coil_conn *c, const uint8_t *d, size_t n)
 
 static void line_close(struct coil_conn *c, int reason)
 {
-	(void)c;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	close_peer_rc = coil_conn_peer(c, &ss, &sl);
 	closes++;
 	last_reason = reason;
 }
@@ -236,6 +241,44 @@ static void test_peer_eof_and_reset(void **st)
 	assert_int_equal(closes, 2);
 	assert_int_equal(coil_fake_loop(f)->nconns, 0);
 	assert_int_equal(coil_fake_free_bufs(f), 8);
+	coil_fake_destroy(f);
+}
+
+/* coil_conn_peer/_local on the fake: 127.0.0.1, a port per id, or what the
+ * test set; none once the socket is closed. */
+static void test_addresses(void **st)
+{
+	struct coil_fake *f = mk(8, 256, 0, 0);
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 six = { .sin6_family = AF_INET6,
+				    .sin6_port = htons(443) };
+	socklen_t sl = 0;
+	int a, b;
+
+	(void)st;
+	a = coil_fake_connect(f);
+	b = coil_fake_connect(f);
+	assert_int_equal(coil_conn_peer(coil_fake_conn(f, b), &ss, &sl), 0);
+	assert_int_equal(sl, sizeof(struct sockaddr_in));
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+	assert_int_equal(ntohs(sin->sin_port), 40000 + b);
+	assert_int_equal(coil_conn_local(coil_fake_conn(f, b), &ss, &sl), 0);
+	assert_int_equal(ntohs(sin->sin_port), 8080);
+	six.sin6_addr.s6_addr[15] = 1;   /* ::1 */
+	assert_int_equal(coil_fake_set_peer(f, a, (struct sockaddr *)&six,
+					    sizeof(six)), 0);
+	assert_int_equal(coil_fake_set_peer(f, 99, (struct sockaddr *)&six,
+					    sizeof(six)), -EINVAL);
+	assert_int_equal(coil_conn_peer(coil_fake_conn(f, a), &ss, &sl), 0);
+	assert_int_equal(sl, sizeof(six));
+	assert_memory_equal(&ss, &six, sizeof(six));
+	/* on_close: the socket is gone */
+	close_peer_rc = 0;
+	assert_int_equal(coil_fake_feed(f, a, "quit\n", 5), 0);
+	assert_true(coil_fake_closed(f, a, NULL, NULL));
+	assert_int_equal(close_peer_rc, -EBADF);
 	coil_fake_destroy(f);
 }
 
@@ -433,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_lines_split_anywhere),
 		cmocka_unit_test(test_close_flushes_first),
 		cmocka_unit_test(test_peer_eof_and_reset),
+		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_pause_resume_keeps_bytes),
 		cmocka_unit_test(test_exhaustion_no_loss),

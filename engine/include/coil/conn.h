@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct coil_conn;
 struct coil_loop;
@@ -82,5 +83,22 @@ void coil_conn_abort(struct coil_conn *conn);
  * resumeProducing). Bytes already received are kept, never dropped. */
 void coil_conn_pause(struct coil_conn *conn);
 void coil_conn_resume(struct coil_conn *conn);
+
+/*
+ * The connection's remote address (coil_conn_peer: the client of an
+ * accepted connection, the server of an outgoing one) or local address
+ * (coil_conn_local), copied into the caller's *addr with its length in
+ * *len. Asked of the socket on demand (getpeername/getsockname on the
+ * kernel backends, a made-up 127.0.0.1 address on the fake one: see
+ * coil/testing.h), so accepting costs nothing extra: call it once per
+ * connection, not once per request, where it is hot. Returns 0, or -errno:
+ * -ENOTCONN when the peer is already gone (a reset) or an outgoing
+ * connection is not connected yet, -EBADF once the socket is closed (in
+ * on_close).
+ */
+int coil_conn_peer(const struct coil_conn *conn,
+		   struct sockaddr_storage *addr, socklen_t *len);
+int coil_conn_local(const struct coil_conn *conn,
+		    struct sockaddr_storage *addr, socklen_t *len);
 
 #endif

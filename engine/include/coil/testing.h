@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /*
  * The fake backend: an in-memory, single-threaded, deterministic loop for
@@ -45,6 +46,12 @@ int coil_fake_connect(struct coil_fake *fake);
  * bytes are consumed or the loop makes no progress). Returns 0 or -errno. */
 int coil_fake_feed(struct coil_fake *fake, int id, const void *data,
 		   size_t len);
+
+/* The same bytes without running the loop: they arrive with the next turn
+ * (coil_fake_turn), so input for several connections can land in one
+ * turn. Returns 0 or -errno. */
+int coil_fake_queue(struct coil_fake *fake, int id, const void *data,
+		    size_t len);
 
 /* The client half-closes (EOF on the server side). */
 void coil_fake_shutdown(struct coil_fake *fake, int id);
@@ -100,6 +107,15 @@ int coil_fake_connecting(struct coil_fake *fake);
 int coil_fake_connect_done(struct coil_fake *fake, int id, int res);
 /* The live connection handle for `id`, or NULL once closed. */
 struct coil_conn *coil_fake_conn(struct coil_fake *fake, int id);
+
+/* Addresses (coil_conn_peer/coil_conn_local): the client of connection
+ * `id` is 127.0.0.1, port 40000 + id % 20000, unless set here (any family,
+ * `len` bytes of `sa` copied; the protocol sees it from its next
+ * coil_conn_peer call); the local side is 127.0.0.1 at the service's port
+ * (8080 when it is 0). A reset connection has no peer (-ENOTCONN).
+ * Returns 0, or -EINVAL for an unknown id or a bad length. */
+int coil_fake_set_peer(struct coil_fake *fake, int id,
+		       const struct sockaddr *sa, socklen_t len);
 
 /* Receive buffers currently free in the loop's pool. */
 unsigned coil_fake_free_bufs(struct coil_fake *fake);
