@@ -9,6 +9,8 @@
 #include "httpd.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define httpd__container_of(ptr, type, member) \
@@ -180,5 +182,38 @@ void httpd__cache_put(struct httpd__centry *e);
 const char *httpd__mime_type(const char *path, size_t len);
 /* IMF-fixdate -> seconds since 1970, or -1 if not one. */
 int64_t httpd__parse_date(const char *s, size_t n);
+
+/* Staging helpers for heads and log lines: copy, and a decimal. */
+static inline char *put(char *p, const void *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define PUTS(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static inline char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* ---- access log (access_log.c); the loop's thread ---- */
+/* Write what the loop buffered (also from the once-a-second timer). */
+void httpd__log_flush(struct httpd_loop *lp);
+void httpd__log_timer_cb(struct coil_timer *t);
+/* Buffer one line for the request `s` just answered. */
+void httpd__log_line(struct httpd_conn *s);
+/* Keep a copy of a request header value for the log line, at most cap
+ * bytes; returns the length kept. */
+uint8_t httpd__log_keep(char *dst, size_t cap, const struct coil_http1_str *v);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "../../apps/coil-httpd/httpd.c"
 #include "../../apps/coil-httpd/files.c"
+#include "../../apps/coil-httpd/access_log.c"
 
 #include "core/internal.h"
 #include "fake_util.h"
