@@ -317,19 +317,21 @@ static void shadow(struct client *c)
 	}
 }
 
-static void send_bytes(struct client *c, const uint8_t *d, size_t n,
+/* Returns true when it ran the loop until it settled. */
+static bool send_bytes(struct client *c, const uint8_t *d, size_t n,
 		       bool settle)
 {
 	if (c->reset || c->eof || c->done || !n)
-		return;
+		return false;
 	if ((settle ? coil_fake_feed(F, c->id, d, n)
 		    : coil_fake_queue(F, c->id, d, n)) < 0)
-		return;   /* closed by the server meanwhile */
+		return false;   /* closed by the server meanwhile */
 	c->unsettled = !settle;
 	buf_add(&c->in, d, n);
 	if (memmem(c->in.p, c->in.len, MARKER, sizeof(MARKER) - 1))
 		c->sent_marker = true;
 	shadow(c);
+	return settle;
 }
 
 /* ---- checking responses ---- */
@@ -658,6 +660,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *cmd = data + pos, *nul;
 		size_t n;
 
+		/* Did this command run the loop until it settled? Only then
+		 * is queued input surely delivered. (A send to a connection
+		 * the server closed runs nothing: the other's queued input
+		 * may still be on its way when the next command is a stop.) */
+		bool settled = false;
+
 		nul = memchr(cmd, 0, size - pos);
 		n = nul ? (size_t)(nul - cmd) : size - pos;
 		pos += n + 1;
@@ -666,7 +674,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (cmd[0]) {
 		case 'a':
 		case 'b':
-			send_bytes(&cl[cmd[0] - 'a'], cmd + 1, n - 1, true);
+			settled = send_bytes(&cl[cmd[0] - 'a'], cmd + 1, n - 1,
+					     true);
 			break;
 		case 'A':
 		case 'B':
@@ -677,6 +686,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 't':
 			coil_fake_advance(F, n > 1 ? cmd[1] : 10);
+			settled = true;
 			break;
 		case 'e':
 		case 'E': {
@@ -685,6 +695,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!c->done && !c->reset) {
 				c->eof = true;
 				coil_fake_shutdown(F, c->id);
+				settled = true;
 			}
 			break;
 		}
@@ -695,6 +706,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			collect(c);
 			c->reset = true;
 			coil_fake_reset(F, c->id);
+			settled = true;
 			collect(c);
 			reconnect(c);
 			break;
@@ -710,6 +722,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			coil__loop_begin_stop(coil_fake_loop(F));
 			coil_fake_settle(F);
+			settled = true;
 			break;
 		case 's':
 		case 'S': {
@@ -721,10 +734,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		default:
-			send_bytes(&cl[0], cmd, n, true);
+			settled = send_bytes(&cl[0], cmd, n, true);
 			break;
 		}
-		if (cmd[0] != 'A' && cmd[0] != 'B' && cmd[0] != 'T')
+		if (settled)
 			cl[0].unsettled = cl[1].unsettled = false;
 		collect_all();
 	}
