@@ -374,10 +374,6 @@ static bool carry_add(struct coil_conn *c, const uint8_t *data, size_t len)
 	return true;
 }
 
-static bool reading_stopped(const struct coil_conn *c)
-{
-	return coil__conn_reading_stopped(c);
-}
 
 /*
  * Lingering close (nginx's lingering_close). Closing a socket that still
@@ -429,7 +425,7 @@ static void carry_deliver(struct coil_conn *c)
 {
 	const struct coil_proto_ops *ops = c->lst->svc->ops;
 
-	while (c->carry_len && !reading_stopped(c)) {
+	while (c->carry_len && !coil__conn_reading_stopped(c)) {
 		size_t n;
 
 		c->flags |= CONN_IN_DATA;
@@ -550,7 +546,7 @@ out:
 static void deliver_pending(struct coil_conn *c)
 {
 	carry_deliver(c);
-	while (c->held_head && !reading_stopped(c)) {
+	while (c->held_head && !coil__conn_reading_stopped(c)) {
 		struct coil__seg *h = c->held_head;
 
 		c->held_head = h->next;
@@ -612,9 +608,9 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 		 * peer_gone() and the backends' batch scan). */
 	} else {
 		/* Held input goes first, as soon as the protocol reads again. */
-		if (c->held_head && !reading_stopped(c))
+		if (c->held_head && !coil__conn_reading_stopped(c))
 			deliver_pending(c);
-		if (reading_stopped(c) || c->held_head) {
+		if (coil__conn_reading_stopped(c) || c->held_head) {
 			hold(c, data, len, bid);
 			bid = -1;
 		} else {
@@ -623,7 +619,7 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 	}
 	if (bid >= 0)
 		coil__buf_put(&loop->pool, (uint32_t)bid);
-	if (reading_stopped(c) && (c->flags & CONN_RECV_ARMED))
+	if (coil__conn_reading_stopped(c) && (c->flags & CONN_RECV_ARMED))
 		coil__conn_mark(c);  /* flush cancels the receive */
 }
 
@@ -678,7 +674,7 @@ static void conn_flush(struct coil_conn *c)
 		c->flags &= ~CONN_CARRY_DUE;
 		deliver_pending(c);
 		/* The peer is gone and the protocol had its last look. */
-		if ((c->flags & CONN_EOF) && !reading_stopped(c))
+		if ((c->flags & CONN_EOF) && !coil__conn_reading_stopped(c))
 			coil_conn_close(c);
 		/* on_data may have closed it: it is on the flush list again
 		 * and will be handled there, once. */
@@ -703,7 +699,7 @@ static void conn_flush(struct coil_conn *c)
 		coil__send_start(c);
 	if (f & CONN_CLOSING)
 		linger_start(c);
-	if (reading_stopped(c)) {
+	if (coil__conn_reading_stopped(c)) {
 		if ((c->flags & CONN_RECV_ARMED) && !(c->flags & CONN_CANCELING)) {
 			c->flags |= CONN_CANCELING;
 			loop->be->recv_cancel(c);
@@ -737,7 +733,7 @@ static void starved_wake(struct coil_loop *loop, int from, int to)
 			starved_unlink(c);
 			if (c->flags & (CONN_RECV_ARMED | CONN_EOF |
 					CONN_CLOSING | CONN_ABORT) ||
-			    reading_stopped(c))
+			    coil__conn_reading_stopped(c))
 				continue;  /* conn_flush arms it on resume */
 			/* A stream takes several buffers at once. */
 			budget = k ? (budget > 4 ? budget - 4 : 0) : budget - 1;
