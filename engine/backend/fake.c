@@ -416,12 +416,12 @@ int coil_fake_create(const struct coil_fake_opts *opts,
 
 void coil_fake_destroy(struct coil_fake *f)
 {
-	struct coil_conn *c;
+	struct coil__conn_link *l;
 
 	if (!f)
 		return;
-	for (c = f->loop.all.all_next; c != &f->loop.all; c = c->all_next)
-		coil_conn_abort(c);
+	for (l = f->loop.all.next; l != &f->loop.all; l = l->next)
+		coil_conn_abort(coil__conn_of_link(l));
 	coil_fake_settle(f);
 	coil__loop_fini(&f->loop);
 	for (unsigned i = 0; i < f->npeers; i++) {
@@ -451,7 +451,7 @@ int coil_fake_connect(struct coil_fake *f)
 		return f->loop.lst[0].refused != refused ? -EMFILE
 							 : -ECONNREFUSED;
 	}
-	f->peers[id]->conn = f->loop.all.all_next;
+	f->peers[id]->conn = coil__conn_of_link(f->loop.all.next);
 	if (f->peers[id]->conn->flags & CONN_REFUSED) {
 		coil_fake_settle(f);
 		return -ECONNREFUSED;

@@ -157,8 +157,8 @@ static void conn_free(struct coil_conn *c)
 	}
 	free(c->carry);
 	c->carry = NULL;
-	c->all_prev->all_next = c->all_next;
-	c->all_next->all_prev = c->all_prev;
+	c->all.prev->next = c->all.next;
+	c->all.next->prev = c->all.prev;
 	loop->nconns--;
 	atomic_fetch_add_explicit(&loop->closed, 1, memory_order_relaxed);
 	coil__steer_closed(c->lst->steer);
@@ -235,10 +235,10 @@ static struct coil_conn *conn_new(struct coil__listener *lst, int fd)
 	c->pipe_fds[0] = c->pipe_fds[1] = -1;
 	c->last_rx_ms = loop->now_ms;
 	coil_timer_init(&c->idle, loop, idle_fired, NULL);
-	c->all_next = loop->all.all_next;
-	c->all_prev = &loop->all;
-	loop->all.all_next->all_prev = c;
-	loop->all.all_next = c;
+	c->all.next = loop->all.next;
+	c->all.prev = &loop->all;
+	loop->all.next->prev = &c->all;
+	loop->all.next = &c->all;
 	loop->nconns++;
 	return c;
 }
@@ -761,8 +761,8 @@ void coil__loop_kill_all(struct coil_loop *loop)
 {
 	/* Only for teardown, after the backend stopped: nothing is in flight
 	 * any more, whatever the flags say. */
-	while (loop->all.all_next != &loop->all) {
-		struct coil_conn *c = loop->all.all_next;
+	while (loop->all.next != &loop->all) {
+		struct coil_conn *c = coil__conn_of_link(loop->all.next);
 
 		c->flags &= ~(CONN_RECV_ARMED | CONN_SENDING | CONN_DIRTY |
 			      CONN_CONNECTING);

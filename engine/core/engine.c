@@ -596,13 +596,12 @@ int coil_engine_run(struct coil_engine *eng)
 	}
 	for (;;) {
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
-		unsigned running = 0, exited = 0;
+		unsigned exited = 0;
 		int sig;
 
 		for (i = 0; i < started; i++) {
 			int st = atomic_load(&eng->slots[i].state);
 
-			running += st == 1;
 			exited += st == 2;
 			if (st == 2 && eng->slots[i].start_err && !ret)
 				ret = eng->slots[i].start_err;

@@ -26,6 +26,9 @@
 #define coil__container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/* The connection a loop->all link belongs to. */
+#define coil__conn_of_link(l) coil__container_of(l, struct coil_conn, all)
+
 struct coil__backend_ops;
 struct coil_steer_loop;
 
@@ -160,6 +163,13 @@ enum {
 	CONN_LINGER_END = 1u << 20, /* lingered long enough: stop reading */
 };
 
+/* Links of the loop's list of live connections. The loop's sentinel is a
+ * bare link, not a connection, so struct coil_loop never embeds a struct
+ * with a flexible array member. */
+struct coil__conn_link {
+	struct coil__conn_link *next, *prev;
+};
+
 struct coil_conn {
 	struct coil_loop *loop;
 	struct coil__listener *lst;
@@ -184,7 +194,7 @@ struct coil_conn {
 	uint32_t arm_rx;                /* bytes received since recv_arm */
 	uint32_t linger_rx;             /* bytes discarded while lingering */
 	uint64_t probe_turn;            /* turn of the last peer_gone() check */
-	struct coil_conn *all_next, *all_prev;
+	struct coil__conn_link all;     /* in loop->all */
 	uint64_t last_rx_ms;
 	struct coil_timer idle;
 	struct iovec iov[COIL__SEND_IOV];
@@ -225,7 +235,7 @@ struct coil_loop {
 	struct coil__starved_q {
 		struct coil_conn *head, *tail;
 	} starved[2];
-	struct coil_conn all;            /* sentinel of every live conn */
+	struct coil__conn_link all;      /* sentinel of every live conn */
 	unsigned nconns;
 
 	/* the receive buffer on_data is looking at (for write_ref) */

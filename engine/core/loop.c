@@ -56,7 +56,7 @@ int coil__loop_init(struct coil_loop *loop, const struct coil__loop_opts *o,
 	loop->coalesce_us = o->coalesce_us;
 	loop->drain_ms = o->drain_ms;
 	loop->cur_bid = -1;
-	loop->all.all_next = loop->all.all_prev = &loop->all;
+	loop->all.next = loop->all.prev = &loop->all;
 	loop->conn_size = (uint32_t)conn_size;
 	coil__loop_clock(loop);
 	coil__wheel_init(&loop->wheel, loop->now_ms);
@@ -126,7 +126,8 @@ static void drain_check(struct coil_timer *t)
 
 void coil__loop_begin_stop(struct coil_loop *loop)
 {
-	struct coil_conn *c, *next;
+	struct coil__conn_link *l, *next;
+	struct coil_conn *c;
 
 	if (loop->stopping)
 		return;
@@ -141,8 +142,9 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 	for (unsigned i = 0; i < loop->nudp; i++)
 		if (loop->be->udp_stop)
 			loop->be->udp_stop(&loop->udp[i]);
-	for (c = loop->all.all_next; c != &loop->all; c = next) {
-		next = c->all_next;
+	for (l = loop->all.next; l != &loop->all; l = next) {
+		c = coil__conn_of_link(l);
+		next = l->next;
 		if (c->flags & CONN_CLOSING)
 			continue;
 		if (c->lst->svc->ops->on_shutdown)
@@ -172,11 +174,11 @@ int coil__loop_run(struct coil_loop *loop)
 				     loop->now_ms >= loop->drain_deadline_ms;
 
 			if (force) {
-				struct coil_conn *c;
+				struct coil__conn_link *l;
 
-				for (c = loop->all.all_next; c != &loop->all;
-				     c = c->all_next)
-					coil_conn_abort(c);
+				for (l = loop->all.next; l != &loop->all;
+				     l = l->next)
+					coil_conn_abort(coil__conn_of_link(l));
 				if (!loop->dirty && loop->nconns)
 					coil_timer_start(&wake, 10);
 			}

@@ -290,18 +290,22 @@ void coil__steer_ebpf_close(struct coil__steer *s)
 	s->dir[0] = 0;
 }
 
+/* Opens the pinned object DIR/NAME: an fd, or -errno. On failure, when err
+ * is not NULL, the reason also goes to err (n bytes, truncated to fit). */
 static int pin_get(const char *dir, const char *name, char *err, size_t n)
 {
 	char path[256];
 	int fd;
 
 	if (!join(path, sizeof(path), dir, name)) {
-		snprintf(err, n, "%s: path too long", dir);
+		if (err)
+			snprintf(err, n, "%s: path too long", dir);
 		return -ENAMETOOLONG;
 	}
 	fd = bpf_obj_get(path);
-	if (fd < 0) {
+	if (fd < 0)
 		fd = -errno;
+	if (fd < 0 && err) {
 		snprintf(err, n, "%s: %s", path,
 			 fd == -EPERM || fd == -EACCES
 				 ? "permission denied (needs root, or CAP_BPF "
@@ -315,10 +319,9 @@ int coil__steer_state_map(const char *dir, struct coil_steer_state **out)
 {
 	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info);
-	char err[8];
 	int fd, ret = 0;
 
-	fd = pin_get(dir, "coil_state", err, sizeof(err));
+	fd = pin_get(dir, "coil_state", NULL, 0);  /* callers report -errno */
 	if (fd < 0)
 		return fd;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {

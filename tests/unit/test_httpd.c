@@ -296,8 +296,8 @@ static void test_pipelining_order_one_send(void **st)
 		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde",
 		"DELETE /json HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
-		"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-		"3\r\nxyz\r\n0\r\n\r\n",
+		("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "3\r\nxyz\r\n0\r\n\r\n"),
 	};
 	static const int want[] = { 200, 200, 404, 200, 200, 405, 200, 200 };
 	char all[4096] = "";
