@@ -7,6 +7,7 @@
  * possibly short; cancels complete with -ECANCELED.
  */
 #include "backend.h"
+#include "../core/xthread.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +46,8 @@ struct coil_fake {
 				      peers (reconnect) while one is in use */
 	unsigned npeers, cap;
 	unsigned progress;
+	struct coil__inbox inbox;  /* coil_loop_post, defer results */
+	struct coil__pool pool;
 };
 
 static struct coil_fake *F(struct coil_loop *loop)
@@ -290,6 +293,10 @@ static void fake_wait(struct coil_loop *loop, int64_t timeout_ms)
 	struct coil_fake *f = F(loop);
 
 	(void)timeout_ms;
+	/* Messages or defer results waiting: settle goes on turning. */
+	if (coil__mpmc_len(&f->inbox.posts) || f->inbox.local ||
+	    atomic_load(&f->inbox.done))
+		f->progress++;
 	for (unsigned i = 0; i < f->npeers; i++) {
 		struct peer *p = f->peers[i];
 
@@ -400,6 +407,16 @@ int coil_fake_create(const struct coil_fake_opts *opts,
 		free(f);
 		return ret;
 	}
+	ret = coil__inbox_init(&f->inbox, o.post_queue);
+	if (ret)
+		goto fail_loop;
+	ret = coil__pool_init(&f->pool, o.defer_threads,
+			      o.defer_queue ? o.defer_queue : 64);
+	if (ret)
+		goto fail_inbox;
+	f->inbox.loop = &f->loop;
+	f->inbox.pool = &f->pool;
+	f->loop.inbox = &f->inbox;
 	f->loop.fake_clock = true;
 	f->loop.now_ms = 1000;
 	f->loop.now_ns = 1000 * 1000000ull;
@@ -412,6 +429,12 @@ int coil_fake_create(const struct coil_fake_opts *opts,
 	f->loop.nlst = 1;
 	*out = f;
 	return 0;
+fail_inbox:
+	coil__inbox_fini(&f->inbox);
+fail_loop:
+	coil__loop_fini(&f->loop);
+	free(f);
+	return ret;
 }
 
 void coil_fake_destroy(struct coil_fake *f)
@@ -423,6 +446,17 @@ void coil_fake_destroy(struct coil_fake *f)
 	for (l = f->loop.all.next; l != &f->loop.all; l = l->next)
 		coil_conn_abort(coil__conn_of_link(l));
 	coil_fake_settle(f);
+	/* Jobs still out: cancel what no worker took, wait for the rest
+	 * (each done callback runs, as on an engine's forced stop). */
+	coil__inbox_cancel_all(&f->inbox);
+	while (coil__inbox_busy(&f->inbox)) {
+		if (!f->pool.nthreads)
+			coil__pool_run_one(&f->pool);
+		coil__loop_turn(&f->loop, false);
+	}
+	coil__inbox_close(&f->inbox);
+	coil__pool_fini(&f->pool);
+	coil__inbox_fini(&f->inbox);
 	coil__loop_fini(&f->loop);
 	for (unsigned i = 0; i < f->npeers; i++) {
 		free(f->peers[i]->in);
@@ -431,6 +465,17 @@ void coil_fake_destroy(struct coil_fake *f)
 	}
 	free(f->peers);
 	free(f);
+}
+
+unsigned coil_fake_defer_run(struct coil_fake *f, unsigned max)
+{
+	unsigned n = 0;
+
+	if (f->pool.nthreads)
+		return 0;
+	while (n < max && coil__pool_run_one(&f->pool))
+		n++;
+	return n;
 }
 
 struct coil_loop *coil_fake_loop(struct coil_fake *f)

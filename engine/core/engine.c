@@ -4,6 +4,7 @@
  * and service, signals, graceful shutdown.
  */
 #include "internal.h"
+#include "xthread.h"
 #include "../backend/backend.h"
 #include "../steer/steering.h"
 
@@ -26,6 +27,7 @@ struct loop_slot {
 	pthread_t thread;
 	int start_err;
 	atomic_int state;       /* 0 starting, 1 running, 2 exited */
+	struct coil__inbox inbox;  /* outlives the loop's run */
 };
 
 struct coil_engine {
@@ -50,6 +52,8 @@ struct coil_engine {
 	uint16_t uport[COIL__MAX_SERVICES];
 	atomic_bool stop;
 	bool ran;
+	struct coil__pool pool;    /* coil_defer_to_thread workers */
+	bool pool_up;
 };
 
 static int pick_cpus(struct coil_engine *eng, unsigned want)
@@ -179,14 +183,27 @@ int coil_engine_create(const struct coil_engine_opts *opts,
 		goto fail;
 	}
 	memset(eng->slots, 0, sizeof(*eng->slots) * eng->nloops);
+	for (unsigned i = 0; i < eng->nloops; i++) {
+		ret = coil__inbox_init(&eng->slots[i].inbox,
+				       eng->opts.post_queue);
+		if (ret) {
+			while (i--)
+				coil__inbox_fini(&eng->slots[i].inbox);
+			goto fail;
+		}
+		eng->slots[i].inbox.pool = &eng->pool;
+	}
 	eng->lfd = malloc(sizeof(int) * COIL__MAX_SERVICES * eng->nloops);
 	eng->ufd = malloc(sizeof(int) * COIL__MAX_SERVICES * eng->nloops);
 	if (!eng->lfd || !eng->ufd) {
 		ret = -ENOMEM;
-		goto fail;
+		goto fail_inbox;
 	}
 	*out = eng;
 	return 0;
+fail_inbox:
+	for (unsigned i = 0; i < eng->nloops; i++)
+		coil__inbox_fini(&eng->slots[i].inbox);
 fail:
 #if COIL_HAVE_DPDK
 	if (eng->be == &coil__dpdk_ops)
@@ -501,6 +518,8 @@ static void *loop_main(void *arg)
 	if (ret)
 		goto fail;
 	loop->engine = eng;
+	loop->inbox = &slot->inbox;
+	slot->inbox.loop = loop;
 	for (unsigned i = 0; i < eng->nsvc; i++) {
 		struct coil__listener *l = &loop->lst[i];
 
@@ -550,6 +569,7 @@ fail:
 	for (unsigned i = 0; i < loop->nlst; i++)
 		if (loop->lst[i].fd >= 0)
 			close(loop->lst[i].fd);
+	atomic_store(&slot->inbox.closed, true);  /* posts: -ESHUTDOWN */
 	coil__log("loop %u: cannot start: %s", o.id, strerror(-ret));
 	slot->start_err = ret;
 	atomic_store(&slot->state, 2);
@@ -584,6 +604,16 @@ int coil_engine_run(struct coil_engine *eng)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	signal(SIGPIPE, SIG_IGN);
+	/* Workers first (they inherit the blocked signals). */
+	ret = coil__pool_init(&eng->pool, eng->opts.defer_threads
+						  ? eng->opts.defer_threads
+						  : 4,
+			      eng->opts.defer_queue);
+	if (ret) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return ret;
+	}
+	eng->pool_up = true;
 
 	for (i = 0; i < eng->nloops; i++) {
 		eng->slots[i].eng = eng;
@@ -628,6 +658,9 @@ int coil_engine_run(struct coil_engine *eng)
 	}
 	for (i = 0; i < started; i++)
 		pthread_join(eng->slots[i].thread, NULL);
+	/* Every loop waited for its jobs: the queue is empty. */
+	coil__pool_fini(&eng->pool);
+	eng->pool_up = false;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
@@ -662,10 +695,29 @@ void coil_engine_destroy(struct coil_engine *eng)
 	if (eng->be == &coil__dpdk_ops)
 		coil__dpdk_teardown();
 #endif
+	for (unsigned i = 0; i < eng->nloops; i++)
+		coil__inbox_fini(&eng->slots[i].inbox);
 	free(eng->ufd);
 	free(eng->lfd);
 	free(eng->slots);
 	free(eng->cpus);
 	free(eng->steer_arg);
 	free(eng);
+}
+
+struct coil_engine *coil_loop_engine(const struct coil_loop *loop)
+{
+	return loop->engine;
+}
+
+unsigned coil_engine_loops(const struct coil_engine *eng)
+{
+	return eng->nloops;
+}
+
+struct coil_loop *coil_engine_loop(struct coil_engine *eng, unsigned i)
+{
+	if (i >= eng->nloops || atomic_load(&eng->slots[i].state) == 0)
+		return NULL;
+	return &eng->slots[i].loop;
 }

@@ -31,6 +31,7 @@
 
 struct coil__backend_ops;
 struct coil_steer_loop;
+struct coil__inbox;
 
 /* Log one line to stderr, prefixed with the engine name. */
 void coil__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -248,6 +249,9 @@ struct coil_loop {
 	bool stopping;
 	uint64_t drain_deadline_ms;
 	unsigned drain_ms;
+
+	struct coil__inbox *inbox;       /* posts and defer results (core/
+					    inbox.c); owned by the engine */
 
 	/* statistics, read racily by other threads */
 	atomic_ulong accepted;

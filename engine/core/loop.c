@@ -5,6 +5,7 @@
  * here, once.
  */
 #include "internal.h"
+#include "xthread.h"
 #include "../backend/backend.h"
 #include "../steer/steering.h"
 
@@ -110,6 +111,8 @@ void coil__loop_turn(struct coil_loop *loop, bool block)
 
 	loop->turns++;
 	coil__loop_clock(loop);
+	if (loop->inbox)
+		coil__inbox_run(loop->inbox);
 	coil__wheel_run(&loop->wheel, loop->now_ms);
 	coil__loop_flush(loop);
 	if (!block || loop->dirty)
@@ -181,13 +184,19 @@ int coil__loop_run(struct coil_loop *loop)
 					coil_conn_abort(coil__conn_of_link(l));
 				if (!loop->dirty && loop->nconns)
 					coil_timer_start(&wake, 10);
+				if (loop->inbox)
+					coil__inbox_cancel_all(loop->inbox);
 			}
-			if (!loop->nconns)
+			/* Jobs out on the pool come back here first. */
+			if (!loop->nconns &&
+			    !(loop->inbox && coil__inbox_busy(loop->inbox)))
 				break;
 		}
 		coil__loop_turn(loop, true);
 	}
 	coil_timer_stop(&wake);
+	if (loop->inbox)
+		coil__inbox_close(loop->inbox);
 	if (getenv("COIL_STATS"))
 		coil__log("loop %u: %llu turns, %llu receives (%llu B), %llu "
 			  "sends (%llu B), %lu accepted",

@@ -13,5 +13,7 @@
 #include <coil/conn.h>
 #include <coil/udp.h>
 #include <coil/http1.h>
+#include <coil/defer.h>
+#include <coil/post.h>
 
 #endif

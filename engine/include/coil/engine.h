@@ -74,6 +74,13 @@ struct coil_engine_opts {
 	unsigned idle_sleep_us;      /* sleep this long after a turn that
 					found nothing (VMs, shared cores);
 					0: busy-poll always */
+	/* Cross-thread work (coil/defer.h, coil/post.h): */
+	unsigned defer_threads;      /* worker threads; default 4 */
+	unsigned defer_queue;        /* jobs queued at most, engine-wide (and
+					per loop); default 1024, at most
+					65536 */
+	unsigned post_queue;         /* messages queued per loop at most;
+					default 1024 */
 };
 
 #define COIL_COALESCE_OFF 0xffffffffu

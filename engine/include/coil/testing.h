@@ -26,6 +26,13 @@ struct coil_fake_opts {
 	unsigned bufs;       /* receive buffers; default 64 */
 	unsigned buf_size;   /* bytes per receive buffer; default 4096 */
 	unsigned max_conns;  /* default 1024 */
+	/* coil_defer_to_thread on the fake loop: with defer_threads 0 (the
+	 * default) no thread runs jobs: the test runs them one at a time
+	 * with coil_fake_defer_run (deterministic); with N > 0, N real
+	 * workers do (for tests of the threads themselves). */
+	unsigned defer_threads;
+	unsigned defer_queue;  /* jobs queued at most; default 64 */
+	unsigned post_queue;   /* coil_loop_post queue; default 1024 */
 };
 
 /* Create a fake loop serving `svc` (copied). Clock starts at 1000 ms.
@@ -116,6 +123,11 @@ struct coil_conn *coil_fake_conn(struct coil_fake *fake, int id);
  * Returns 0, or -EINVAL for an unknown id or a bad length. */
 int coil_fake_set_peer(struct coil_fake *fake, int id,
 		       const struct sockaddr *sa, socklen_t len);
+
+/* Run up to `max` queued defer jobs on the calling thread, oldest first
+ * (only with defer_threads 0); their done callbacks run on the next turn.
+ * Returns how many ran. */
+unsigned coil_fake_defer_run(struct coil_fake *fake, unsigned max);
 
 /* Receive buffers currently free in the loop's pool. */
 unsigned coil_fake_free_bufs(struct coil_fake *fake);
