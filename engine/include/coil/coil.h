@@ -15,5 +15,6 @@
 #include <coil/http1.h>
 #include <coil/defer.h>
 #include <coil/post.h>
+#include <coil/frame.h>
 
 #endif
