@@ -32,3 +32,5 @@ COIL_BUILD_PKGS+=(curl apache2-utils nghttp2-client wrk nginx-light)
 # scripts/bench: its peers (Twisted and Eventlet from /usr/bin/python3, h2o;
 # nginx and wrk above), the charts (gnuplot), and the bench smoke test.
 COIL_BUILD_PKGS+=(python3-twisted python3-eventlet h2o gnuplot-nox)
+# /metrics parsed by the metrics integration test (tests/integration/metrics.sh)
+COIL_BUILD_PKGS+=(python3-prometheus-client)

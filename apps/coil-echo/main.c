@@ -64,6 +64,8 @@ static void usage(FILE *f)
 		"  --gw A.B.C.D       default gateway\n"
 		"  --mbufs N          mbuf pool size (default 8192)\n"
 		"  --idle-sleep-us US sleep this long after an idle turn (default 0: busy poll)\n"
+		"  --metrics-port P   also serve Prometheus metrics over HTTP on port P\n"
+		"                     (0 = ephemeral; default: none)\n"
 		"  --help, --version\n");
 }
 
@@ -95,10 +97,15 @@ int main(int argc, char **argv)
 		{ "gw", required_argument, 0, 'G' },
 		{ "mbufs", required_argument, 0, 'M' },
 		{ "idle-sleep-us", required_argument, 0, 'Z' },
+		{ "metrics-port", required_argument, 0, 'R' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
 	};
+	struct coil_service msvc = { .sz = sizeof(msvc),
+				     .ops = &coil_stats_http_ops,
+				     .idle_timeout_ms = 10000 };
+	int metrics = -1;
 	struct coil_engine_opts eo = { .sz = sizeof(eo), .name = "coil-echo" };
 	struct coil_service svc = {
 		.sz = sizeof(svc),
@@ -221,6 +228,11 @@ int main(int argc, char **argv)
 				return 2;
 			eo.idle_sleep_us = (unsigned)v;
 			break;
+		case 'R':
+			if (num("metrics-port", optarg, 0, 65535, &v))
+				return 2;
+			metrics = (int)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -262,6 +274,20 @@ int main(int argc, char **argv)
 
 		snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(eo.ip, "/"), eo.ip);
 		svc.addr = ip;
+	}
+	if (metrics >= 0) {
+		msvc.addr = svc.addr;
+		msvc.port = (uint16_t)metrics;
+		msvc.data = eng;
+		ret = coil_engine_listen(eng, &msvc);
+		if (ret < 0) {
+			fprintf(stderr, "coil-echo: cannot serve metrics on %s:%d: %s\n",
+				msvc.addr, metrics, strerror(-ret));
+			coil_engine_destroy(eng);
+			return 1;
+		}
+		fprintf(stderr, "coil-echo: metrics on %s:%u\n", msvc.addr,
+			coil_engine_port(eng, ret));
 	}
 	fprintf(stderr, "coil-echo: listening on %s:%u%s\n", svc.addr,
 		udp ? coil_engine_udp_port(eng, idx) : coil_engine_port(eng, idx),

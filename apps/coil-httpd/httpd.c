@@ -287,6 +287,7 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 	}
 	s->started = true;
 	s->status = (uint16_t)status;
+	coil_stats_http(coil_conn_loop(x->conn), status);
 	/* A final answer before a 100-continue body arrived: the client may
 	 * or may not send it now, so the connection cannot carry on. */
 	if ((s->unread && !s->accepted && s->expect) || s->shutting)

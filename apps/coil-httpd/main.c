@@ -55,6 +55,8 @@ static void usage(FILE *f)
 		"  --cache-size SIZE      in-memory cache for small files, per loop\n"
 		"                         (default 32M; 0: off)\n"
 		"  --access-log FILE      append a Combined Log Format line per request\n"
+		"  --metrics-path PATH    serve Prometheus metrics at PATH (e.g. /metrics;\n"
+		"                         default: none)\n"
 		"                         (buffered per loop, flushed every second; off by default)\n"
 		"  --help, --version\n"
 		"SIZE takes a K, M or G suffix (powers of 1024).\n");
@@ -72,6 +74,21 @@ static int size_arg(const char *opt, const char *s, unsigned long long min,
 	return app_size("coil-httpd", opt, s, min, max, out);
 }
 
+/* GET --metrics-path: the engine's counters, Prometheus text format. */
+static void metrics_get(struct httpd_ctx *x)
+{
+	struct coil_engine *eng = coil_loop_engine(coil_conn_loop(x->conn));
+	size_t len;
+	char *buf = coil_stats_prometheus_dup(eng, &len);
+
+	if (!buf)
+		httpd_respond_error(x, 500);
+	else
+		httpd_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8",
+			      buf, len);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -79,8 +96,9 @@ int main(int argc, char **argv)
 		O_POLL_US, O_COALESCE, O_STEER, O_BUFS, O_BUF_SIZE, O_MAX_CONNS,
 		O_MAX_BODY, O_MAX_HEAD, O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO,
 		O_BODY_TO, O_KA_TO, O_IDLE_TO, O_DRAIN, O_CACHE, O_LOG, O_HELP,
-		O_VERSION,
+		O_VERSION, O_METRICS,
 	};
+	const char *metrics_path = NULL;
 	static const struct option longopts[] = {
 		{ "addr", required_argument, 0, O_ADDR },
 		{ "port", required_argument, 0, O_PORT },
@@ -105,6 +123,7 @@ int main(int argc, char **argv)
 		{ "drain-ms", required_argument, 0, O_DRAIN },
 		{ "cache-size", required_argument, 0, O_CACHE },
 		{ "access-log", required_argument, 0, O_LOG },
+		{ "metrics-path", required_argument, 0, O_METRICS },
 		{ "help", no_argument, 0, O_HELP },
 		{ "version", no_argument, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
@@ -251,6 +270,14 @@ int main(int argc, char **argv)
 		case O_LOG:
 			hc.access_log = optarg;
 			break;
+		case O_METRICS:
+			if (optarg[0] != '/') {
+				fprintf(stderr, "coil-httpd: --metrics-path: expected a path starting with '/', got '%s'\n",
+					optarg);
+				return 2;
+			}
+			metrics_path = optarg;
+			break;
 		case O_HELP:
 			usage(stdout);
 			return 0;
@@ -281,6 +308,17 @@ int main(int argc, char **argv)
 		else
 			fprintf(stderr, "coil-httpd: %s\n", strerror(-ret));
 		return 1;
+	}
+	if (metrics_path) {
+		struct httpd_route r = { .path = metrics_path };
+
+		r.on[COIL_HTTP1_GET] = metrics_get;
+		ret = httpd_route(h, &r);
+		if (ret) {
+			fprintf(stderr, "coil-httpd: --metrics-path: %s\n", strerror(-ret));
+			httpd_destroy(h);
+			return 1;
+		}
 	}
 	ret = coil_engine_create(&eo, &eng);
 	if (ret) {

@@ -835,6 +835,7 @@ static void uring_wait(struct coil_loop *loop, int64_t timeout_ms)
 	}
 	if (io_uring_cq_ready(&u->ring))
 		timeout_ms = 0;
+	coil__stat_add(loop->st.submits, io_uring_sq_ready(&u->ring));
 
 	if (timeout_ms == 0) {
 		ret = io_uring_submit_and_get_events(&u->ring);
@@ -861,6 +862,10 @@ static void uring_wait(struct coil_loop *loop, int64_t timeout_ms)
 	if (timeout_ms != 0)
 		coil__loop_clock(loop);
 	u->last_batch = reap(loop);
+	coil__stat_add(loop->st.completions, u->last_batch);
+	__atomic_store_n(&loop->st.cq_overflow,
+			 IO_URING_READ_ONCE(*u->ring.cq.koverflow),
+			 __ATOMIC_RELAXED);
 	if (u->last_batch)
 		u->last_event_ns = loop->now_ns;
 }

@@ -124,6 +124,7 @@ static void starved_push(struct coil_conn *c)
 	struct coil__starved_q *q = &loop->starved[light ? 0 : 1];
 
 	c->flags |= CONN_STARVED | (light ? CONN_LIGHT : 0);
+	coil__stat_add(loop->st.starved, 1);
 	c->starved_next = NULL;
 	c->starved_prev = q->tail;
 	if (q->tail)
@@ -161,6 +162,8 @@ static void conn_free(struct coil_conn *c)
 	c->all.next->prev = c->all.prev;
 	loop->nconns--;
 	atomic_fetch_add_explicit(&loop->closed, 1, memory_order_relaxed);
+	if (c->close_reason == -ECONNRESET)
+		coil__stat_add(loop->st.resets, 1);
 	coil__steer_closed(c->lst->steer);
 	coil__slab_put(&loop->conns, c);
 }
@@ -500,6 +503,7 @@ static void hold(struct coil_conn *c, const uint8_t *data, size_t len,
 	struct coil__seg *h;
 
 	c->held_bytes += len;
+	coil__stat_add(c->loop->st.held_bytes, len);
 	if (c->held_bytes + c->carry_len > max_input(c) + hold_spill(c)) {
 		coil__log("loop %u: fd %d: %zu bytes arrived while paused, "
 			  "closing",

@@ -33,6 +33,25 @@ struct coil__backend_ops;
 struct coil_steer_loop;
 struct coil__inbox;
 
+/* Count on a per-loop counter: written only by its loop, read by any
+ * thread (coil_engine_stats): a relaxed load and store, no locked
+ * read-modify-write. */
+#define coil__stat_add(field, n)                                        \
+	__atomic_store_n(&(field),                                      \
+			 __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
+			 __ATOMIC_RELAXED)
+
+/* Per-loop counters beyond the ones struct coil_loop always had
+ * (coil/stats.h says what each means). */
+struct coil__loop_stats {
+	uint64_t resets, starved, held_bytes, write_paused;
+	uint64_t submits, completions, cq_overflow;
+	uint64_t http[5];
+};
+
+/* COIL_STATS: log the loop's coil/stats.h counters (core/stats.c). */
+void coil__stats_log(struct coil_loop *loop);
+
 /* Log one line to stderr, prefixed with the engine name. */
 void coil__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -252,6 +271,7 @@ struct coil_loop {
 
 	struct coil__inbox *inbox;       /* posts and defer results (core/
 					    inbox.c); owned by the engine */
+	struct coil__loop_stats st;
 
 	/* statistics, read racily by other threads */
 	atomic_ulong accepted;

@@ -207,6 +207,7 @@ int coil__loop_run(struct coil_loop *loop)
 			  (unsigned long long)loop->tx_bytes,
 			  atomic_load(&loop->accepted));
 	if (getenv("COIL_STATS")) {
+		coil__stats_log(loop);
 		coil__udp_log_stats(loop);
 		if (loop->be->log_stats)
 			loop->be->log_stats(loop);

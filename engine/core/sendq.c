@@ -90,6 +90,7 @@ static void queued_grew(struct coil_conn *c, size_t len)
 		/* A slow reader: stop reading from it so its output cannot
 		 * grow without bound (Twisted's pauseProducing). */
 		c->flags |= CONN_WPAUSED;
+		coil__stat_add(c->loop->st.write_paused, 1);
 	}
 }
 

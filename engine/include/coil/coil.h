@@ -16,5 +16,6 @@
 #include <coil/defer.h>
 #include <coil/post.h>
 #include <coil/frame.h>
+#include <coil/stats.h>
 
 #endif
