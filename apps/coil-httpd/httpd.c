@@ -287,7 +287,6 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 	}
 	s->started = true;
 	s->status = (uint16_t)status;
-	coil_stats_http(coil_conn_loop(x->conn), status);
 	/* A final answer before a 100-continue body arrived: the client may
 	 * or may not send it now, so the connection cannot carry on. */
 	if ((s->unread && !s->accepted && s->expect) || s->shutting)
@@ -764,6 +763,7 @@ static void request_done(struct httpd_conn *s)
 {
 	if (s->lp->h->logfd >= 0)
 		httpd__log_line(s);
+	coil_stats_http(coil_conn_loop(s->conn), s->status);
 	s->served++;
 	s->phase = HC_IDLE;
 	s->since = now_ms(s->lp);

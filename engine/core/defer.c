@@ -18,15 +18,19 @@
 static void job_finish(struct coil__job *j)
 {
 	struct coil__inbox *in = j->home;
-	struct coil__job *head = atomic_load_explicit(&in->done,
-						      memory_order_relaxed);
+	struct coil__job *head;
 
+	/* Once pushed, the loop may take the job and, its last, close: the
+	 * posting count keeps its backend alive until the wake is done. */
+	atomic_fetch_add(&in->posting, 1);
+	head = atomic_load_explicit(&in->done, memory_order_relaxed);
 	do
 		j->next = head;
 	while (!atomic_compare_exchange_weak_explicit(
 		&in->done, &head, j, memory_order_release,
 		memory_order_relaxed));
 	coil__inbox_wake(in);
+	atomic_fetch_sub(&in->posting, 1);
 }
 
 /* Run (or skip, when cancelled) one job popped from the queue. */

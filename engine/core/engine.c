@@ -585,8 +585,10 @@ static void request_stop(struct coil_engine *eng, bool abort_now)
 		atomic_store(&s->loop.stop_req, true);
 		if (abort_now)
 			atomic_store(&s->loop.abort_req, true);
+		/* Not the backend's wake directly: the loop may be tearing
+		 * its backend down this instant (state is still 1 then). */
 		if (atomic_load(&s->state) == 1)
-			eng->be->wake(&s->loop);
+			coil__inbox_kick(&s->inbox);
 	}
 }
 

@@ -157,15 +157,25 @@ int coil_loop_post(struct coil_loop *target, coil_post_fn fn, void *arg)
 	if (!target || !fn || !target->inbox)
 		return -EINVAL;
 	in = target->inbox;
+	/* Counted as posting until the wake is done: the loop, closing,
+	 * waits for that before its backend goes (coil__inbox_close). */
 	atomic_fetch_add(&in->posting, 1);
 	if (atomic_load(&in->closed))
 		ret = -ESHUTDOWN;
 	else if (!coil__mpmc_push(&in->posts, (void *)fn, arg))
 		ret = -EAGAIN;
-	atomic_fetch_sub(&in->posting, 1);
-	if (ret == 0)
+	else
 		coil__inbox_wake(in);
+	atomic_fetch_sub(&in->posting, 1);
 	return ret;
+}
+
+void coil__inbox_kick(struct coil__inbox *in)
+{
+	atomic_fetch_add(&in->posting, 1);
+	if (!atomic_load(&in->closed))
+		coil__inbox_wake(in);
+	atomic_fetch_sub(&in->posting, 1);
 }
 
 void coil_loop_set_data(struct coil_loop *loop, void *data)

@@ -105,8 +105,13 @@ bool coil__inbox_busy(const struct coil__inbox *in);
 void coil__inbox_cancel_all(struct coil__inbox *in);
 /* Loop thread, at exit: refuse new posts, run those already queued. */
 void coil__inbox_close(struct coil__inbox *in);
-/* Any thread: the loop has something new; wake it unless a wake is owed. */
+/* Any thread: the loop has something new; wake it unless a wake is owed.
+ * The caller must keep the loop from closing meanwhile (hold `posting`,
+ * or own a job the loop waits for). */
 void coil__inbox_wake(struct coil__inbox *in);
+/* Any thread: wake the loop unless it has closed, safely against its
+ * teardown (its backend may be freed right after it closed). */
+void coil__inbox_kick(struct coil__inbox *in);
 
 /* ---- the worker pool ---- */
 struct coil__pool {
