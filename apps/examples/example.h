@@ -28,7 +28,7 @@ static inline int example_run(const char *name, int argc, char **argv,
 	svc->sz = sizeof(*svc);
 	if (!svc->addr)
 		svc->addr = "127.0.0.1";
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {   /* --flag value */
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!v) {
@@ -55,7 +55,6 @@ static inline int example_run(const char *name, int argc, char **argv,
 				"[--defer-queue N]\n", name);
 			return 2;
 		}
-		i++;
 	}
 	ret = coil_engine_create(eo, &eng);
 	if (ret) {

@@ -97,6 +97,13 @@ int coil__dpdk_setup(const struct coil_engine_opts *opts, unsigned *nloops);
 void coil__dpdk_teardown(void);
 #endif
 
+/* Post a completion with user_data `data` (res 0) into the io_uring whose
+ * fd is `ring_fd`, by IORING_OP_MSG_RING from the calling thread's own
+ * small ring (backend/uring_msg.c). Returns 0, or -errno (the kernel has
+ * no MSG_RING, the target's CQ is full...): then wake it another way. Any
+ * thread. */
+int coil__uring_msg(int ring_fd, uint64_t data);
+
 /* Can this process run the io_uring backend (ring setup, provided-buffer
  * ring, multishot recv)? Returns 0, or -errno with the reason for people
  * in why[n]. Cheap enough to call once at engine create. */

@@ -42,6 +42,9 @@ enum {
 	/* a UDP receive (struct coil_udp) or send (struct coil__udp_tx):
 	 * told apart by their `kind` field */
 	TAG_UDP,
+	/* a wake-up posted by another thread (coil__uring_msg): nothing to
+	 * do, the loop's turn drains its inbox */
+	TAG_MSG,
 	/* four bits: every tagged object is 16-byte aligned (slab objects
 	 * are 64-byte, the others _Alignas(16)) */
 	TAG_MASK = 15
@@ -722,6 +725,8 @@ static void dispatch(struct coil_loop *loop, uint64_t data, int res,
 	case TAG_UDP:
 		on_udp(p, res, flags);
 		break;
+	case TAG_MSG:
+		break;
 	default:
 		break;
 	}
@@ -875,7 +880,10 @@ static void uring_wake(struct coil_loop *loop)
 	struct uring *u = U(loop);
 	uint64_t one = 1;
 
-	if (u && write(u->wake_fd, &one, sizeof(one)) < 0) {
+	/* MSG_RING first; the eventfd read armed in the ring stays as the
+	 * fallback (no MSG_RING, the target's CQ full). */
+	if (u && coil__uring_msg(u->ring.ring_fd, TAG_MSG) < 0 &&
+	    write(u->wake_fd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, the loop will wake. */
 	}
 }
