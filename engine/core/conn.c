@@ -160,7 +160,7 @@ static void conn_free(struct coil_conn *c)
 	c->carry = NULL;
 	c->all.prev->next = c->all.next;
 	c->all.next->prev = c->all.prev;
-	loop->nconns--;
+	coil__stat_add(loop->nconns, -1);
 	atomic_fetch_add_explicit(&loop->closed, 1, memory_order_relaxed);
 	if (c->close_reason == -ECONNRESET)
 		coil__stat_add(loop->st.resets, 1);
@@ -210,7 +210,8 @@ void coil__conn_accepted(struct coil__listener *lst, int fd)
 	c = conn_new(lst, fd);
 	if (!c) {
 		/* Full: refuse, loudly but not once per connection. */
-		if (lst->refused++ % 1024 == 0)
+		coil__stat_add(lst->refused, 1);
+		if ((lst->refused - 1) % 1024 == 0)
 			coil__log("loop %u: connection limit reached, "
 				  "refusing (%u so far)",
 				  loop->id, lst->refused);
@@ -242,7 +243,7 @@ static struct coil_conn *conn_new(struct coil__listener *lst, int fd)
 	c->all.prev = &loop->all;
 	loop->all.next->prev = &c->all;
 	loop->all.next = &c->all;
-	loop->nconns++;
+	coil__stat_add(loop->nconns, 1);
 	return c;
 }
 
@@ -599,8 +600,8 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 
 	c->last_rx_ms = loop->now_ms;
 	c->arm_rx += (uint32_t)len;
-	loop->recvs++;
-	loop->rx_bytes += len;
+	coil__stat_add(loop->recvs, 1);
+	coil__stat_add(loop->rx_bytes, len);
 	if ((c->flags & CONN_LINGER) &&
 	    (c->linger_rx += (uint32_t)len) > LINGER_MAX) {
 		c->flags |= CONN_LINGER_END;

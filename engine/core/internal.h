@@ -33,14 +33,6 @@ struct coil__backend_ops;
 struct coil_steer_loop;
 struct coil__inbox;
 
-/* Count on a per-loop counter: written only by its loop, read by any
- * thread (coil_engine_stats): a relaxed load and store, no locked
- * read-modify-write. */
-#define coil__stat_add(field, n)                                        \
-	__atomic_store_n(&(field),                                      \
-			 __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
-			 __ATOMIC_RELAXED)
-
 /* Per-loop counters beyond the ones struct coil_loop always had
  * (coil/stats.h says what each means). */
 struct coil__loop_stats {

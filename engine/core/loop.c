@@ -109,7 +109,7 @@ void coil__loop_turn(struct coil_loop *loop, bool block)
 {
 	int64_t timeout;
 
-	loop->turns++;
+	coil__stat_add(loop->turns, 1);
 	coil__loop_clock(loop);
 	if (loop->inbox)
 		coil__inbox_run(loop->inbox);

@@ -317,7 +317,7 @@ void coil__send_start(struct coil_conn *c)
 		c->inflight = s->len < COIL__FILE_SEND_MAX ? s->len
 							    : COIL__FILE_SEND_MAX;
 		c->flags |= CONN_SENDING;
-		c->loop->sends++;
+		coil__stat_add(c->loop->sends, 1);
 		c->loop->be->send_file(c);
 		return;
 	}
@@ -336,8 +336,8 @@ void coil__send_start(struct coil_conn *c)
 	c->niov = n;
 	c->inflight = (uint32_t)total;
 	c->flags |= CONN_SENDING;
-	c->loop->sends++;
-	c->loop->tx_bytes += total;
+	coil__stat_add(c->loop->sends, 1);
+	coil__stat_add(c->loop->tx_bytes, total);
 	c->loop->be->send(c);
 }
 

@@ -141,7 +141,7 @@ static const struct metric {
 	M("connections_accepted_total", "counter", accepted,
 	  "Connections accepted (steered to this loop)"),
 	M("connections_refused_total", "counter", refused,
-	  "Connections refused (max_conns, or on_open said no)"),
+	  "Connections refused at the connection limit (max_conns)"),
 	M("connections_closed_total", "counter", closed, "Connections closed"),
 	M("connections_reset_total", "counter", resets,
 	  "Connections reset by the peer"),

@@ -78,7 +78,7 @@ void coil_timer_start(struct coil_timer *t, uint64_t ms)
 	s = (uint32_t)(t->expire_ms & MASK);
 	list_add(&w->slots[s], t);
 	slot_set(w, s);
-	w->count++;
+	coil__stat_add(w->count, 1);
 }
 
 void coil_timer_stop(struct coil_timer *t)
@@ -90,7 +90,7 @@ void coil_timer_stop(struct coil_timer *t)
 	w = wheel_of(t);
 	list_del(t);
 	slot_check(w, (uint32_t)(t->expire_ms & MASK));
-	w->count--;
+	coil__stat_add(w->count, -1);
 }
 
 /* Fire the timers of slot `s` whose expiry is <= `upto`. */
@@ -115,7 +115,7 @@ static void run_slot(struct coil__wheel *w, uint32_t s, uint64_t upto)
 
 		list_del(t);
 		if (t->expire_ms <= upto) {
-			w->count--;
+			coil__stat_add(w->count, -1);
 			t->cb(t);
 		} else {
 			list_add(head, t);

@@ -57,7 +57,7 @@ int32_t coil__bufpool_take(struct coil__bufpool *p)
 	bid = p->stack[--p->nstack];
 	assert(p->refs[bid] == 0);
 	p->refs[bid] = 1;
-	p->nfree--;
+	coil__stat_add(p->nfree, -1);
 	return (int32_t)bid;
 }
 
@@ -66,7 +66,7 @@ void coil__bufpool_lent(struct coil__bufpool *p, uint32_t bid)
 	assert(bid < p->count);
 	assert(p->refs[bid] == 0);
 	p->refs[bid] = 1;
-	p->nfree--;
+	coil__stat_add(p->nfree, -1);
 }
 
 void coil__buf_put(struct coil__bufpool *p, uint32_t bid)
@@ -75,7 +75,7 @@ void coil__buf_put(struct coil__bufpool *p, uint32_t bid)
 	assert(p->refs[bid] > 0);
 	if (--p->refs[bid])
 		return;
-	p->nfree++;
+	coil__stat_add(p->nfree, 1);
 	if (p->recycle)
 		p->recycle(p->recycle_ctx, bid);
 	else

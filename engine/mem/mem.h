@@ -22,6 +22,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Count on a per-loop counter: written only by its loop, read by any
+ * thread (coil_engine_stats): a relaxed load and store, no locked
+ * read-modify-write. */
+#define coil__stat_add(field, n)                                        \
+	__atomic_store_n(&(field),                                      \
+			 __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
+			 __ATOMIC_RELAXED)
+
 struct coil__region {
 	uint8_t *base;
 	size_t size;

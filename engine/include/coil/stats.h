@@ -24,7 +24,8 @@ struct coil_stats {
 	/* connections */
 	uint64_t conns_open;       /* gauge: open now */
 	uint64_t accepted;         /* accepted (steered to these loops) */
-	uint64_t refused;          /* refused: max_conns or on_open said no */
+	uint64_t refused;          /* refused at the connection limit
+				      (max_conns) */
 	uint64_t closed;
 	uint64_t resets;           /* closed by a reset from the peer */
 	/* bytes */
