@@ -130,7 +130,7 @@ static void on_close(struct coil_conn *conn, int reason)
 
 static void loop_start(struct coil_loop *loop, void *arg)
 {
-	struct cache *c = calloc(1, sizeof(*c));  /* as long as the process */
+	struct cache *c = calloc(1, sizeof(*c));  /* freed by example_run */
 	if (!c || arg)
 		abort();
 	coil_loop_set_data(loop, c);

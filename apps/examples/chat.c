@@ -125,7 +125,7 @@ static void on_close(struct coil_conn *conn, int reason)
 
 static void loop_start(struct coil_loop *loop, void *arg)
 {
-	struct room *r = calloc(1, sizeof(*r));  /* as long as the process */
+	struct room *r = calloc(1, sizeof(*r));  /* freed by example_run */
 
 	if (!r || arg)
 		abort();

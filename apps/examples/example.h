@@ -2,7 +2,8 @@
 /*
  * What every example shares: a few flags (--addr, --port, --cores,
  * --backend, --defer-threads, --defer-queue), one listening service, a
- * "NAME: listening on ADDR:PORT" line on stderr, and the run.
+ * "NAME: listening on ADDR:PORT" line on stderr, and the run; then each
+ * loop's coil_loop_data (one malloc'd block, or NULL) is freed.
  */
 #ifndef COIL_EXAMPLE_H
 #define COIL_EXAMPLE_H
@@ -70,6 +71,10 @@ static inline int example_run(const char *name, int argc, char **argv,
 	fprintf(stderr, "%s: listening on %s:%u\n", name, svc->addr,
 		coil_engine_port(eng, idx));
 	ret = coil_engine_run(eng);
+	/* each example's per-loop data, if any, is one malloc'd block */
+	for (unsigned i = 0; i < coil_engine_loops(eng); i++)
+		if (coil_engine_loop(eng, i))
+			free(coil_loop_data(coil_engine_loop(eng, i)));
 	coil_engine_destroy(eng);
 	return ret ? 1 : 0;
 }

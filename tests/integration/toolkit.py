@@ -29,6 +29,10 @@ import threading
 import time
 
 BACKEND = os.environ.get("COIL_BACKEND", "")
+# The latency bound of the acceptance criteria (5 ms) is for real builds;
+# ASan/TSan builds (COIL_SANITIZED=1) run several times slower, so there it
+# only shows the loop was never blocked by the 0.8-1.5 s jobs.
+P99_MS = 25.0 if os.environ.get("COIL_SANITIZED") == "1" else 5.0
 procs = []   # (process, its stderr lines)
 
 
@@ -220,8 +224,8 @@ def case_defer(binary):
     q = p99(times) * 1000
     print("defer: %d PINGs while 4 jobs blocked the pool: p50 %.3f ms, p99 %.3f ms"
           % (len(times), sorted(times)[len(times) // 2] * 1000, q))
-    if q >= 5:
-        fail("defer: PING p99 %.3f ms >= 5 ms while the pool was busy" % q)
+    if q >= P99_MS:
+        fail("defer: PING p99 %.3f ms >= %g ms while the pool was busy" % (q, P99_MS))
     stop_all()
 
     # A full queue: 1 worker, 2 job records: 2 accepted, the rest "ERR busy"
@@ -249,7 +253,7 @@ def case_defer(binary):
         fail("defer: full queue answered %r" % res)
     if max(busy) > 0.5:
         fail("defer: 'ERR busy' took %.3f s (it must come at once)" % max(busy))
-    if None in times or p99(times) * 1000 >= 5:
+    if None in times or p99(times) * 1000 >= P99_MS:
         fail("defer: PING p99 %.3f ms with a full queue" % (p99(times) * 1000))
     print("defer: full queue: 2 jobs ran, 4 refused in at most %.1f ms, PING p99 %.3f ms"
           % (max(busy) * 1000, p99(times) * 1000))

@@ -29,8 +29,8 @@ int coil_loop_post(struct coil_loop *target, coil_post_fn fn, void *arg);
 
 /* A pointer of the application's per loop (a list of this loop's
  * clients, a cache...), NULL until set. Set it on the loop's own thread
- * (loop_start is the place); read it there, or from a message posted to
- * the loop. */
+ * (loop_start is the place); read it there, from a message posted to the
+ * loop, or after coil_engine_run returned (to free it). */
 void coil_loop_set_data(struct coil_loop *loop, void *data);
 void *coil_loop_data(const struct coil_loop *loop);
 
