@@ -9,7 +9,7 @@
  * the answer is "ERR busy" at once. The loop never blocks, so PING stays
  * fast for everybody while the workers grind. One job per connection at a
  * time: the connection is paused until its answer is written, so answers
- * come in request order.
+ * come in request order, and a graceful stop still answers it.
  */
 #include "example.h"
 
@@ -24,7 +24,7 @@ struct job {
 	char file[256];            /* HASH */
 };
 
-struct state { struct job *job; };
+struct state { struct job *job; bool stopping; };
 
 static int work(void *arg)        /* on a worker thread */
 {
@@ -54,11 +54,12 @@ static int work(void *arg)        /* on a worker thread */
 static void done(struct coil_loop *loop, void *arg, int res)  /* the Deferred */
 {
 	struct job *j = arg;
+	struct state *s = j->conn ? coil_conn_state(j->conn) : NULL;
 	char out[320];
 	int n;
 
 	(void)loop;
-	if (j->conn) {
+	if (s) {
 		if (res < 0)
 			n = snprintf(out, sizeof(out), "ERR %s\n", strerror(-res));
 		else if (j->file[0])
@@ -67,7 +68,9 @@ static void done(struct coil_loop *loop, void *arg, int res)  /* the Deferred */
 		else
 			n = snprintf(out, sizeof(out), "SLEPT %d\n", j->ms);
 		coil_conn_write(j->conn, out, (size_t)n);
-		((struct state *)coil_conn_state(j->conn))->job = NULL;
+		s->job = NULL;
+		if (s->stopping)       /* the engine is stopping: answered, bye */
+			coil_conn_close(j->conn);
 		coil_conn_resume(j->conn);
 	}
 	free(j);
@@ -124,8 +127,17 @@ static void on_close(struct coil_conn *conn, int reason)
 		s->job->conn = NULL;
 }
 
+static void on_shutdown(struct coil_conn *conn)  /* a job in flight: answer */
+{
+	struct state *s = coil_conn_state(conn);
+
+	s->stopping = true;
+	if (!s->job)
+		coil_conn_close(conn);
+}
+
 static const struct coil_proto_ops ops = { .on_data = on_data,
-	.on_close = on_close };
+	.on_close = on_close, .on_shutdown = on_shutdown };
 
 int main(int argc, char **argv)
 {

@@ -8,7 +8,8 @@ usage: toolkit.py CASE BINARY [BINARY...]
                   sender's order, with clients on both of 2 loops
   defer BIN       (hashd) while 4 blocking jobs run on the pool, another
                   client's PING p99 stays under 5 ms; HASH is right; a full
-                  queue answers "ERR busy" at once and the loop stays fast
+                  queue answers "ERR busy" at once and the loop stays fast;
+                  a graceful stop answers the job in flight
   int32 BIN       Int32-prefixed echo: sizes 0..1 MiB, byte for byte; an
                   oversized prefix closes the connection
   cache BIN       miss, then hit; two clients asking at once share one job
@@ -257,6 +258,21 @@ def case_defer(binary):
         fail("defer: PING p99 %.3f ms with a full queue" % (p99(times) * 1000))
     print("defer: full queue: 2 jobs ran, 4 refused in at most %.1f ms, PING p99 %.3f ms"
           % (max(busy) * 1000, p99(times) * 1000))
+    stop_all()
+
+    # A graceful stop waits for the job in flight and answers it.
+    p, port, _, _ = start([binary, "--cores", "1", "--defer-threads", "1", "--port", "0"])
+    ln = Lines(connect(port))
+    ln.s.sendall(b"SLEEP 700\n")
+    time.sleep(0.2)
+    p.terminate()
+    try:
+        got = ln.line()
+    except (EOFError, OSError) as e:
+        got = "closed: %s" % e
+    if got != "SLEPT 700":
+        fail("defer: a graceful stop did not answer the job in flight: %r" % got)
+    print("defer: SIGTERM during a job: answered, then stopped")
 
 
 def case_int32(binary):
