@@ -247,6 +247,12 @@ unsigned coil__inbox_run(struct coil__inbox *in)
 	unsigned n = 0;
 	void *fn, *arg;
 
+	/* Every producer (a post, a finished job) sets wake_pending after
+	 * queueing: while it is clear there is nothing to take, and a turn
+	 * costs one load. */
+	if (!in->local &&
+	    !atomic_load_explicit(&in->wake_pending, memory_order_acquire))
+		return 0;
 	atomic_store(&in->wake_pending, false);
 	/* Only what is queued now: a message that posts to its own loop
 	 * runs next turn, so a chain of them cannot starve the loop. */
