@@ -17,7 +17,9 @@ struct coil__backend_ops {
 	 * initialised already. Returns 0 or -errno. */
 	int (*loop_init)(struct coil_loop *loop);
 	void (*loop_fini)(struct coil_loop *loop);
-	/* Start / stop accepting on a listener (its fd is set). */
+	/* Start / stop accepting on a listener (its fd is set). Sockets the
+	 * backend accepts or connects carry the service's options
+	 * (coil__sock_tcp_opts): the core sets none. */
 	int (*listen_start)(struct coil__listener *lst);
 	void (*listen_stop)(struct coil__listener *lst);
 	/* Start receiving on `c` until coil__conn_recv_done() reports an end.
@@ -77,6 +79,13 @@ struct coil__backend_ops {
 	int (*addr)(const struct coil_conn *c, bool peer,
 		    struct sockaddr_storage *ss, socklen_t *len);
 };
+
+/* The service's TCP options (TCP_NODELAY unless COIL_SERVICE_NAGLE) on a
+ * socket a kernel-socket backend just accepted, or opened for a connect.
+ * (Set per socket, not once on the listener, whose setting Linux copies
+ * into each child: connections already queued when the loop starts
+ * would miss it.) Returns 0 or -errno. (backend/sock.c) */
+int coil__sock_tcp_opts(int fd, const struct coil_service *svc);
 
 /* shut_wr and sock_error for real sockets (shutdown(2) SHUT_WR,
  * getsockopt SO_ERROR). */

@@ -464,7 +464,7 @@ static int uring_connect(struct coil_conn *c, const struct sockaddr *sa,
 			 socklen_t len)
 {
 	struct io_uring_sqe *sqe;
-	int fd;
+	int fd, ret;
 
 	_Static_assert(sizeof(struct sockaddr_in6) <= sizeof(c->backend),
 		       "the address must fit the backend scratch");
@@ -474,6 +474,11 @@ static int uring_connect(struct coil_conn *c, const struct sockaddr *sa,
 		    0);
 	if (fd < 0)
 		return -errno;
+	ret = coil__sock_tcp_opts(fd, c->lst->svc);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	c->fd = fd;
 	memcpy(c->backend, sa, len);
 	sqe = sqe_get(U(c->loop));
@@ -508,6 +513,7 @@ static void uring_close(struct coil_conn *c, bool reset)
 static void on_accept(struct coil__listener *lst, int res, unsigned flags)
 {
 	if (res >= 0) {
+		(void)coil__sock_tcp_opts(res, lst->svc);
 		coil__conn_accepted(lst, res);
 	} else if (res != -ECANCELED) {
 		if (lst->errors++ % 1024 == 0)
