@@ -18,7 +18,7 @@
 
 #include "../mem/mem.h"
 
-#define COIL__MAX_SERVICES 8
+#define COIL__MAX_SERVICES COIL_ENGINE_MAX_SERVICES
 #define COIL__SEND_IOV 16            /* segments gathered into one send */
 #define COIL__CHUNK_SIZE (16u << 10) /* send-side chunk for copied writes */
 #define COIL__WHEEL_SLOTS 1024u      /* 1 ms ticks: one revolution ~1 s */
