@@ -2,8 +2,10 @@
 /*
  * The backend interface: what a completion backend (io_uring), a readiness
  * backend (epoll) or a poll-mode driver (DPDK) provides to the loop core.
- * The core owns connection state and flags; a backend only performs I/O and
- * reports completions through coil__conn_* (core/internal.h).
+ * The core owns connection state, flags and close reasons; a backend only
+ * performs I/O and reports events through coil__conn_* (core/internal.h),
+ * coil__conn_recv_failed() included for a receive it has to give up on
+ * (tests/unit/backend_contract.sh checks that no backend sets them).
  */
 #ifndef COIL_BACKEND_H
 #define COIL_BACKEND_H

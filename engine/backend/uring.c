@@ -547,10 +547,7 @@ static void on_recv(struct coil_conn *c, int res, unsigned flags)
 			  loop->pool.size);
 		coil__bufpool_lent(&loop->pool, bid);
 		coil__buf_put(&loop->pool, bid);
-		c->flags |= CONN_DOOMED;
-		if (!c->close_reason)
-			c->close_reason = -EIO;
-		coil_conn_abort(c);
+		coil__conn_recv_failed(c, -EIO);
 		res = -EIO;
 	} else if (res > 0) {
 		uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
@@ -743,15 +740,15 @@ static bool recv_fatal(int res)
 /*
  * A client that sends and resets at once (an abandoned pipeline, a flood)
  * leaves its bytes readable and the reset right behind them, often in the
- * same batch of completions. Nobody can read an answer any more: mark the
- * connection before its data is dispatched, so the protocol is spared the
+ * same batch of completions. Nobody can read an answer any more: report
+ * the failure before its data is dispatched, so the protocol is spared the
  * work (nginx learns it when its first write fails).
  */
-static void doom(uint64_t data)
+static void doom(uint64_t data, int res)
 {
 	struct coil_conn *c = (void *)(uintptr_t)(data & ~(uint64_t)TAG_MASK);
 
-	c->flags |= CONN_DOOMED;
+	coil__conn_recv_failed(c, res);
 }
 
 static unsigned reap(struct coil_loop *loop)
@@ -773,7 +770,7 @@ static unsigned reap(struct coil_loop *loop)
 			ev[i].flags = cqes[i]->flags;
 			if ((ev[i].data & TAG_MASK) == TAG_RECV &&
 			    recv_fatal(ev[i].res))
-				doom(ev[i].data);
+				doom(ev[i].data, ev[i].res);
 		}
 		io_uring_cq_advance(&u->ring, n);
 		for (unsigned i = 0; i < n; i++)

@@ -618,6 +618,14 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 		coil__conn_mark(c);  /* flush cancels the receive */
 }
 
+void coil__conn_recv_failed(struct coil_conn *c, int err)
+{
+	c->flags |= CONN_DOOMED;
+	if (!c->close_reason && !(c->flags & CONN_LINGER))
+		c->close_reason = err;
+	coil_conn_abort(c);
+}
+
 void coil__conn_recv_done(struct coil_conn *c, int res)
 {
 	c->flags &= ~(CONN_RECV_ARMED | CONN_CANCELING);
