@@ -112,5 +112,8 @@ void coil__dpdk_teardown(void);
  * ring, multishot recv)? Returns 0, or -errno with the reason for people
  * in why[n]. Cheap enough to call once at engine create. */
 int coil__uring_probe(char *why, size_t n);
+/* Tests only: make io_uring loops started from now on fail their
+ * min-wait probe and use the plain waits (logged like a real failure). */
+extern bool coil__uring_no_min_wait;
 
 #endif
