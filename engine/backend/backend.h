@@ -96,7 +96,6 @@ int coil__sock_error(struct coil_conn *c);
 
 extern const struct coil__backend_ops coil__uring_ops;
 extern const struct coil__backend_ops coil__epoll_ops;
-extern const struct coil__backend_ops coil__fake_ops;
 #if COIL_HAVE_DPDK
 extern const struct coil__backend_ops coil__dpdk_ops;
 /* Initialise the EAL from opts->dpdk_args, the first port with up to
