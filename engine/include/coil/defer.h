@@ -34,9 +34,12 @@ typedef void (*coil_done_fn)(struct coil_loop *loop, void *arg, int res);
  * id (>= 0, for coil_defer_cancel) or, at once and with nothing queued
  * and no callback to come: -EAGAIN when the pool's queue (or this loop's
  * share of job records, as many as the queue holds) is full: back-pressure,
- * never a blocked loop; -ESHUTDOWN when the loop is stopping; -ENOSYS when
- * the loop has no pool; -EINVAL for NULL work or done. Only on `loop`'s own
- * thread. A graceful stop waits for the jobs in flight.
+ * never a blocked loop; -ESHUTDOWN when the loop has finished running;
+ * -ENOSYS when the loop has no pool; -EINVAL for NULL work or done. Only
+ * on `loop`'s own thread. A graceful stop (also a forced one) waits for the
+ * jobs already on a worker before the loop ends; jobs still queued at a
+ * forced stop are dropped (done gets -ESHUTDOWN). A work function that
+ * never returns therefore keeps the engine from stopping.
  */
 int coil_defer_to_thread(struct coil_loop *loop, coil_work_fn work,
 			 coil_done_fn done, void *arg);
