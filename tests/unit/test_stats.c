@@ -2,13 +2,15 @@
 /* coil/stats.h on the fake backend: each counter moves with what the
  * connection core did (accepted, open, bytes, receives, write
  * high-water pauses, resets, HTTP classes, defer and
- * posts), and a short sz is honoured. */
+ * posts), and a short sz is honoured; the Prometheus text of an engine
+ * that has not run. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -110,10 +112,51 @@ static void test_counters(void **st)
 	coil_fake_destroy(f);
 }
 
+/* The exposition of an engine that has not run: every family once with
+ * HELP and TYPE, a series per loop, zeros, and -ENOSPC when short. */
+static void test_prometheus(void **st)
+{
+	struct coil_engine_opts eo = { .sz = sizeof(eo), .cores = 2,
+				       .backend = COIL_BACKEND_EPOLL };
+	struct coil_engine *eng;
+	struct coil_stats sum = { .sz = sizeof(sum) };
+	char small[64], *text;
+	size_t len;
+	int n;
+
+	(void)st;
+	assert_int_equal(coil_engine_create(&eo, &eng), 0);
+	assert_int_equal(coil_engine_loops(eng), 2);
+	assert_null(coil_engine_loop(eng, 0));   /* not running */
+	assert_null(coil_engine_loop(eng, 2));
+	assert_int_equal(coil_engine_stats(eng, &sum), 0);
+	assert_int_equal(sum.loops, 0);
+	text = coil_stats_prometheus_dup(eng, &len);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), len);
+	assert_non_null(strstr(text, "# HELP coil_connections_accepted_total "));
+	assert_non_null(strstr(text, "# TYPE coil_connections_accepted_total counter\n"
+				     "coil_connections_accepted_total{loop=\"0\"} 0\n"
+				     "coil_connections_accepted_total{loop=\"1\"} 0\n"));
+	assert_non_null(strstr(text, "# TYPE coil_connections_open gauge\n"));
+	assert_non_null(strstr(text, "coil_http_responses_total{loop=\"1\",code=\"5xx\"} 0\n"));
+	assert_non_null(strstr(text, "\ncoil_loops 0\n"));
+	/* every line is a comment or "name{labels} value" / "name value" */
+	for (char *l = text; *l; l = strchr(l, '\n') + 1) {
+		assert_true(l[0] == '#' || !strncmp(l, "coil_", 5));
+		assert_non_null(strchr(l, '\n'));
+	}
+	n = coil_stats_prometheus(eng, small, sizeof(small));
+	assert_int_equal(n, -ENOSPC);
+	free(text);
+	coil_engine_destroy(eng);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_prometheus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
