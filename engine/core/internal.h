@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 
 #include "../mem/mem.h"
+#include "log.h"
 
 #define COIL__MAX_SERVICES 8
 #define COIL__SEND_IOV 16            /* segments gathered into one send */
@@ -31,9 +32,6 @@
 
 struct coil__backend_ops;
 struct coil_steer_loop;
-
-/* Log one line to stderr, prefixed with the engine name. */
-void coil__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- timing wheel (core/timer.c) ---- */
 struct coil__wheel {
