@@ -13,5 +13,7 @@
 #include <coil/conn.h>
 #include <coil/udp.h>
 #include <coil/http1.h>
+#include <coil/options.h>
+#include <coil/steer.h>
 
 #endif
