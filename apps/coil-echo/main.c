@@ -6,8 +6,6 @@
  */
 #include <coil/coil.h>
 
-#include "coil_config.h"
-
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>

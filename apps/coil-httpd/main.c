@@ -6,7 +6,6 @@
  */
 #include <coil/coil.h>
 
-#include "coil_config.h"
 #include "httpd.h"
 
 #include <errno.h>

@@ -9,8 +9,7 @@
  */
 #include <coil/options.h>
 #include <coil/steer.h>
-
-#include "coil_config.h"
+#include <coil/version.h>
 
 #include <errno.h>
 #include <getopt.h>

@@ -15,5 +15,6 @@
 #include <coil/http1.h>
 #include <coil/options.h>
 #include <coil/steer.h>
+#include <coil/version.h>
 
 #endif
