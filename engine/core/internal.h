@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "../mem/mem.h"
+#include "log.h"
 
 #define COIL__MAX_SERVICES COIL_ENGINE_MAX_SERVICES
 #define COIL__SEND_IOV 16            /* segments gathered into one send */
@@ -45,9 +46,6 @@ struct coil__loop_stats {
 
 /* COIL_STATS: log the loop's coil/stats.h counters (core/stats.c). */
 void coil__stats_log(struct coil_loop *loop);
-
-/* Log one line to stderr, prefixed with the engine name. */
-void coil__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- timing wheel (core/timer.c) ---- */
 struct coil__wheel {

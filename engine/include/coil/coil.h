@@ -17,5 +17,8 @@
 #include <coil/post.h>
 #include <coil/frame.h>
 #include <coil/stats.h>
+#include <coil/options.h>
+#include <coil/steer.h>
+#include <coil/version.h>
 
 #endif
