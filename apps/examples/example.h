@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What every example shares: a few flags (--addr, --port, --cores,
- * --backend, --defer-threads, --defer-queue), one listening service, a
+ * What every example shares: a few flags (--addr, --port,
+ * --defer-threads, --defer-queue, and the engine's own through
+ * coil/options.h: --cores, --backend...), one listening service, a
  * "NAME: listening on ADDR:PORT" line on stderr, and the run; then each
  * loop's coil_loop_data (one malloc'd block, or NULL) is freed.
  */
@@ -29,8 +30,15 @@ static inline int example_run(const char *name, int argc, char **argv,
 	svc->sz = sizeof(*svc);
 	if (!svc->addr)
 		svc->addr = "127.0.0.1";
+	/* The engine's own flags (--cores, --backend...) through the shared
+	 * layer; what is left is ours: --addr, --port, --defer-threads,
+	 * --defer-queue, each with a value. */
+	if (coil_engine_opts_parse_args(eo, COIL_ENGINE_FLAGS_SERVER, name,
+					&argc, argv, NULL))
+		return 2;
 	for (int i = 1; i < argc; i += 2) {   /* --flag value */
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		unsigned long n = 0;
 
 		if (!v) {
 			fprintf(stderr, "%s: %s needs a value\n", name, argv[i]);
@@ -38,22 +46,22 @@ static inline int example_run(const char *name, int argc, char **argv,
 		}
 		if (!strcmp(argv[i], "--addr"))
 			svc->addr = v;
-		else if (!strcmp(argv[i], "--port"))
-			svc->port = (uint16_t)atoi(v);
-		else if (!strcmp(argv[i], "--cores"))
-			eo->cores = (unsigned)atoi(v);
-		else if (!strcmp(argv[i], "--backend"))
-			eo->backend = !strcmp(v, "epoll") ? COIL_BACKEND_EPOLL
-				      : !strcmp(v, "uring") ? COIL_BACKEND_URING
-							    : COIL_BACKEND_AUTO;
-		else if (!strcmp(argv[i], "--defer-threads"))
-			eo->defer_threads = (unsigned)atoi(v);
-		else if (!strcmp(argv[i], "--defer-queue"))
-			eo->defer_queue = (unsigned)atoi(v);
+		else if (!strcmp(argv[i], "--port") &&
+			 !coil_arg_number(name, "port", v, 0, 65535, &n, NULL))
+			svc->port = (uint16_t)n;
+		else if (!strcmp(argv[i], "--defer-threads") &&
+			 !coil_arg_number(name, "defer-threads", v, 1, 1024, &n,
+					  NULL))
+			eo->defer_threads = (unsigned)n;
+		else if (!strcmp(argv[i], "--defer-queue") &&
+			 !coil_arg_number(name, "defer-queue", v, 1, 65536, &n,
+					  NULL))
+			eo->defer_queue = (unsigned)n;
 		else {
-			fprintf(stderr, "usage: %s [--addr A] [--port P] [--cores N] "
-				"[--backend auto|uring|epoll] [--defer-threads N] "
-				"[--defer-queue N]\n", name);
+			fprintf(stderr, "usage: %s [--addr A] [--port P] "
+				"[--defer-threads N] [--defer-queue N] [engine "
+				"options]\nengine options:\n", name);
+			coil_engine_opts_usage(stderr, COIL_ENGINE_FLAGS_SERVER);
 			return 2;
 		}
 	}
