@@ -1097,17 +1097,20 @@ static void hd_close(struct coil_conn *c, int reason)
 	httpd__unpin_all(s);
 }
 
-/* SIGTERM: idle connections go at once, a request in progress is finished
- * and answered with "Connection: close", and so is the next one of a
- * pipeline that waits for output to drain (backlog): closing there would
- * leave requests the server has unanswered without a word (found by
- * tests/fuzz/fuzz_httpd.c). */
+/* SIGTERM: idle keep-alive connections go at once, a request in progress
+ * is finished and answered with "Connection: close", and so is the next one
+ * of a pipeline that waits for output to drain (backlog): closing there
+ * would leave requests the server has unanswered without a word (found by
+ * tests/fuzz/fuzz_httpd.c). A connection that has not been answered yet
+ * stays for its first request within the drain: its client does not retry
+ * (RFC 9112 9.3.1 covers only idle keep-alive connections), and nginx
+ * answers it too. */
 static void hd_shutdown(struct coil_conn *c)
 {
 	struct httpd_conn *s = coil_conn_state(c);
 
 	s->shutting = true;
-	if (s->phase == HC_IDLE && !s->closed && !s->backlog)
+	if (s->phase == HC_IDLE && s->served && !s->closed && !s->backlog)
 		conn_close(s);
 }
 

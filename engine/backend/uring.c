@@ -311,6 +311,7 @@ static void uring_listen_stop(struct coil__listener *lst)
 
 	if (lst->closed)
 		return;
+	coil__listener_drain(lst, SOCK_CLOEXEC);
 	lst->closed = true;
 	coil_timer_stop(&lst->retry);
 	if (!lst->armed) {

@@ -294,6 +294,12 @@ static inline bool coil__conn_reading_stopped(const struct coil_conn *c)
 
 /* ---- connection core (core/conn.c): events from the backends ---- */
 void coil__conn_accepted(struct coil__listener *lst, int fd);
+/* A stopping loop's listener, before it closes: adopt every connection
+ * the kernel has queued on it (accept4 with `flags`, the backend's), so
+ * that its request is answered instead of reset. */
+void coil__listener_drain(struct coil__listener *lst, int flags);
+/* Tell the protocol the engine is stopping (on_shutdown, or a close). */
+void coil__conn_shutdown(struct coil_conn *c);
 /* The outstanding connect (coil_loop_connect) ended: 0 connected, or
  * -errno (-ECANCELED after connect_cancel). */
 void coil__conn_connected(struct coil_conn *c, int res);

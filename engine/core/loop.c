@@ -133,25 +133,23 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 		return;
 	loop->stopping = true;
 	loop->drain_deadline_ms = loop->now_ms + loop->drain_ms;
-	for (unsigned i = 0; i < loop->nlst; i++) {
-		/* Steer nothing more here first: the requests still queued
-		 * on the listener are migrated to other loops as it closes. */
+	/* Steer nothing more here first. */
+	for (unsigned i = 0; i < loop->nlst; i++)
 		coil__steer_draining(loop->lst[i].steer);
-		loop->be->listen_stop(&loop->lst[i]);
-	}
 	for (unsigned i = 0; i < loop->nudp; i++)
 		if (loop->be->udp_stop)
 			loop->be->udp_stop(&loop->udp[i]);
 	for (l = loop->all.next; l != &loop->all; l = next) {
 		c = coil__conn_of_link(l);
 		next = l->next;
-		if (c->flags & CONN_CLOSING)
-			continue;
-		if (c->lst->svc->ops->on_shutdown)
-			c->lst->svc->ops->on_shutdown(c);
-		else
-			coil_conn_close(c);
+		if (!(c->flags & CONN_CLOSING))
+			coil__conn_shutdown(c);
 	}
+	/* Then close the listeners: the backend adopts what their queues
+	 * hold (coil__listener_drain), and those connections hear of the
+	 * shutdown as they open. */
+	for (unsigned i = 0; i < loop->nlst; i++)
+		loop->be->listen_stop(&loop->lst[i]);
 }
 
 int coil__loop_run(struct coil_loop *loop)
@@ -190,13 +188,15 @@ int coil__loop_run(struct coil_loop *loop)
 	coil_timer_stop(&wake);
 	if (getenv("COIL_STATS"))
 		coil__log("loop %u: %llu turns, %llu receives (%llu B), %llu "
-			  "sends (%llu B), %lu accepted",
+			  "sends (%llu B), %lu accepted, %u heap chunks, %u heap "
+			  "segments",
 			  loop->id, (unsigned long long)loop->turns,
 			  (unsigned long long)loop->recvs,
 			  (unsigned long long)loop->rx_bytes,
 			  (unsigned long long)loop->sends,
 			  (unsigned long long)loop->tx_bytes,
-			  atomic_load(&loop->accepted));
+			  atomic_load(&loop->accepted), loop->chunk_heap,
+			  loop->seg_heap);
 	if (getenv("COIL_STATS")) {
 		coil__udp_log_stats(loop);
 		if (loop->be->log_stats)

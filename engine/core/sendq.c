@@ -276,21 +276,17 @@ void coil__conn_sent(struct coil_conn *c, int res)
 			s->data += n;
 		s->len -= n;
 		done -= n;
-		if (s->len == 0 && (s->kind != SEG_CHUNK || s != c->sq_tail ||
-				    !s->room)) {
+		/* An emptied chunk goes back at once, also the tail with room
+		 * left: an idle connection then holds no send memory, and the
+		 * loop's chunks serve the connections with output in flight,
+		 * not every connection ever answered (which made the heap
+		 * take over past the slab: issue 18). */
+		if (s->len == 0) {
 			c->sq_head = s->next;
 			if (!c->sq_head)
 				c->sq_tail = NULL;
 			coil__seg_free(loop, s);
 		}
-	}
-	/* An emptied tail chunk with room stays for the next write; reset it
-	 * to its start so the room is not wasted. */
-	if (c->sq_head && c->sq_head == c->sq_tail && c->sq_head->len == 0 &&
-	    c->sq_head->kind == SEG_CHUNK) {
-		struct coil__seg *s = c->sq_head;
-		s->data = (const uint8_t *)(s + 1);
-		s->room = COIL__CHUNK_SIZE - (uint32_t)sizeof(*s);
 	}
 	if ((c->flags & CONN_WPAUSED) && c->queued <= high_water(c) / 2) {
 		c->flags &= ~CONN_WPAUSED;
