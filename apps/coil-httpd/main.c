@@ -43,12 +43,15 @@ static void usage(FILE *f)
 		"  --max-body SIZE        request body limit, 413 above (default 1M)\n"
 		"  --max-head SIZE        request header section limit, 431 above (default 8K)\n"
 		"  --max-line SIZE        request line limit, 414 above (default 8K)\n"
-		"  --max-headers N        header lines per request, 431 above (default 64)\n"
+		"  --max-headers N        header lines per request, 431 above (default 64,\n"
+		"                         at most 1024; --max-head bounds their bytes)\n"
 		"  --header-timeout MS    a request head must arrive within MS of its first\n"
 		"                         byte, else 408 and close (default 10000)\n"
 		"  --body-timeout MS      longest pause inside a request body (default 30000)\n"
 		"  --keepalive-timeout MS close connections idle this long between\n"
 		"                         requests (default 30000)\n"
+		"  --send-timeout MS      reset a connection whose queued output made no\n"
+		"                         progress this long (default: keep-alive timeout)\n"
 		"  --idle-timeout MS      close connections without input this long\n"
 		"                         (engine-wide; default: never)\n"
 		"  --drain-ms MS          graceful shutdown limit (default 5000)\n"
@@ -78,7 +81,7 @@ int main(int argc, char **argv)
 		O_ADDR = 256, O_PORT, O_ROOT, O_CORES, O_BACKEND, O_POLL,
 		O_POLL_US, O_COALESCE, O_STEER, O_BUFS, O_BUF_SIZE, O_MAX_CONNS,
 		O_MAX_BODY, O_MAX_HEAD, O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO,
-		O_BODY_TO, O_KA_TO, O_IDLE_TO, O_DRAIN, O_CACHE, O_LOG, O_HELP,
+		O_BODY_TO, O_KA_TO, O_SEND_TO, O_IDLE_TO, O_DRAIN, O_CACHE, O_LOG, O_HELP,
 		O_VERSION,
 	};
 	static const struct option longopts[] = {
@@ -101,6 +104,7 @@ int main(int argc, char **argv)
 		{ "header-timeout", required_argument, 0, O_HDR_TO },
 		{ "body-timeout", required_argument, 0, O_BODY_TO },
 		{ "keepalive-timeout", required_argument, 0, O_KA_TO },
+		{ "send-timeout", required_argument, 0, O_SEND_TO },
 		{ "idle-timeout", required_argument, 0, O_IDLE_TO },
 		{ "drain-ms", required_argument, 0, O_DRAIN },
 		{ "cache-size", required_argument, 0, O_CACHE },
@@ -232,6 +236,11 @@ int main(int argc, char **argv)
 			if (num("keepalive-timeout", optarg, 1, UINT_MAX, &v))
 				return 2;
 			hc.keepalive_timeout_ms = (unsigned)v;
+			break;
+		case O_SEND_TO:
+			if (num("send-timeout", optarg, 1, UINT_MAX, &v))
+				return 2;
+			hc.send_timeout_ms = (unsigned)v;
 			break;
 		case O_IDLE_TO:
 			if (num("idle-timeout", optarg, 0, UINT_MAX, &v))

@@ -519,6 +519,8 @@ static void on_accept(struct coil__listener *lst, int res, unsigned flags)
 		return;
 	lst->armed = false;
 	if (lst->closed) {
+		/* Handshakes completed since listen_stop drained it. */
+		coil__listener_drain(lst, SOCK_CLOEXEC);
 		close(lst->fd);
 		lst->fd = -1;
 	} else if (res < 0 && res != -ECANCELED) {

@@ -234,7 +234,7 @@ void coil__listener_drain(struct coil__listener *lst, int flags)
 {
 	int fl;
 
-	if (lst->fd < 0 || lst->closed)
+	if (lst->fd < 0)
 		return;
 	fl = fcntl(lst->fd, F_GETFL);
 	if (fl < 0 || (!(fl & O_NONBLOCK) &&

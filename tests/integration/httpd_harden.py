@@ -212,9 +212,11 @@ def cmd_send_timeout(a):
           f"(send timeout {a.send_timeout_ms} ms, limit {a.limit_s} s)")
     if not ok:
         return 1
-    # A slow but steady reader: half a send timeout between reads.
+    # A slow but steady reader (256 KiB every 0.1 s, about 2.5 MB/s: slower
+    # than the whole download takes to queue, so the server's sends wait on
+    # it; the kernel wakes a sender only after a third of its socket buffer
+    # drained, up to 4 MiB here, hence not slower).
     s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     s.connect(("127.0.0.1", a.port))
     s.sendall(get("/big.bin"))
     got = 0
@@ -222,13 +224,13 @@ def cmd_send_timeout(a):
     t0 = time.time()
     try:
         while True:
-            d = s.recv(1 << 20)
+            d = s.recv(256 << 10, socket.MSG_WAITALL)
             if not d:
                 break
             got += len(d)
             if got >= size:
                 break
-            time.sleep(a.send_timeout_ms / 1000 / 2 if got < 512 << 10 else 0)
+            time.sleep(0.1)
     except OSError as e:
         print(f"send-timeout: slow reader: {e}")
     s.close()
