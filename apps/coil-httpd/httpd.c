@@ -1326,7 +1326,8 @@ fail:
 void httpd_service_init(struct httpd *h, struct coil_service *svc)
 {
 	svc->ops = &httpd_ops;
-	svc->state_size = sizeof(struct httpd_conn);
+	svc->state_size = h->logfd >= 0 ? sizeof(struct httpd_conn)
+				       : offsetof(struct httpd_conn, ltarget);
 	svc->data = h;
 	if (!svc->write_high_water)
 		svc->write_high_water = DEFAULT_HIGH_WATER;

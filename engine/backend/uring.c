@@ -442,13 +442,11 @@ static void uring_send(struct coil_conn *c)
 {
 	struct io_uring_sqe *sqe = sqe_get(U(c->loop));
 
-	_Static_assert(sizeof(struct msghdr) <= sizeof(c->backend),
-		       "msghdr must fit the backend scratch");
 	if (c->niov == 1) {
 		io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base,
 				   c->iov[0].iov_len, MSG_NOSIGNAL);
 	} else {
-		struct msghdr *m = (struct msghdr *)c->backend;
+		struct msghdr *m = coil__send_msghdr(c);
 
 		memset(m, 0, sizeof(*m));
 		m->msg_iov = c->iov;

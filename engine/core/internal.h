@@ -197,10 +197,27 @@ struct coil_conn {
 	struct coil__conn_link all;     /* in loop->all */
 	uint64_t last_rx_ms;
 	struct coil_timer idle;
-	struct iovec iov[COIL__SEND_IOV];
-	uint64_t backend[8];            /* backend scratch (msghdr...) */
+	/* The iovec of the send in flight (niov of them), in a coil__sendv
+	 * from loop->sendvs: only a connection with a send of bytes in
+	 * flight holds one. NULL otherwise. */
+	struct iovec *iov;
+	uint64_t backend[4];            /* backend scratch (epoll state, the
+					   connect address) */
 	_Alignas(16) uint8_t state[];
 };
+
+/* What a send in flight needs besides its segments: taken in
+ * coil__send_start, given back in coil__conn_sent, so that an idle
+ * connection holds none of it (issue 18: idle keep-alive memory). */
+struct coil__sendv {
+	struct iovec iov[COIL__SEND_IOV];
+	struct msghdr msg;              /* for a backend's sendmsg */
+};
+
+static inline struct msghdr *coil__send_msghdr(struct coil_conn *c)
+{
+	return &((struct coil__sendv *)(void *)c->iov)->msg;
+}
 
 /* ---- loop ---- */
 struct coil_loop {
@@ -219,6 +236,7 @@ struct coil_loop {
 	struct coil__wheel wheel;
 	struct coil__bufpool pool;
 	struct coil__slab conns, segs, chunks;
+	struct coil__slab sendvs;        /* one per connection sending */
 	uint32_t conn_size;
 	unsigned seg_heap, chunk_heap;   /* malloc fallbacks taken (stats) */
 

@@ -81,7 +81,15 @@ int coil__loop_init(struct coil_loop *loop, const struct coil__loop_opts *o,
 	ret = coil__slab_init(&loop->chunks, COIL__CHUNK_SIZE, nchunks);
 	if (ret)
 		goto fail_segs;
+	/* One per connection at most (one send in flight each): reserved,
+	 * resident only as far as sends at once have used it. */
+	ret = coil__slab_init(&loop->sendvs, sizeof(struct coil__sendv),
+			      o->max_conns);
+	if (ret)
+		goto fail_chunks;
 	return 0;
+fail_chunks:
+	coil__slab_fini(&loop->chunks);
 fail_segs:
 	coil__slab_fini(&loop->segs);
 fail_conns:
@@ -98,6 +106,7 @@ void coil__loop_fini(struct coil_loop *loop)
 	for (unsigned i = 0; i < loop->nudp; i++)
 		coil__udp_fini(&loop->udp[i]);
 	loop->nudp = 0;
+	coil__slab_fini(&loop->sendvs);
 	coil__slab_fini(&loop->chunks);
 	coil__slab_fini(&loop->segs);
 	coil__slab_fini(&loop->conns);

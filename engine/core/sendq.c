@@ -255,6 +255,10 @@ void coil__conn_sent(struct coil_conn *c, int res)
 
 	c->flags &= ~(CONN_SENDING | CONN_SEND_CANCEL);
 	c->file_seg = NULL;
+	if (c->iov) {
+		coil__slab_put(&loop->sendvs, c->iov);
+		c->iov = NULL;
+	}
 	coil__conn_mark(c);
 	if (res < 0) {
 		if (!c->close_reason)
@@ -316,6 +320,11 @@ void coil__send_start(struct coil_conn *c)
 		c->loop->be->send_file(c);
 		return;
 	}
+	if (!s)
+		return;
+	/* Never NULL: one per connection, one send in flight each. */
+	c->iov = coil__slab_get(&c->loop->sendvs);
+	assert(c->iov);
 	while (s && n < COIL__SEND_IOV && total < (1u << 30) &&
 	       s->kind != SEG_FILE) {
 		if (s->len) {
@@ -326,8 +335,11 @@ void coil__send_start(struct coil_conn *c)
 		}
 		s = s->next;
 	}
-	if (!n)
+	if (!n) {
+		coil__slab_put(&c->loop->sendvs, c->iov);
+		c->iov = NULL;
 		return;
+	}
 	c->niov = n;
 	c->inflight = (uint32_t)total;
 	c->flags |= CONN_SENDING;
