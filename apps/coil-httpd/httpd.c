@@ -1064,23 +1064,17 @@ static void conn_timer(struct coil_timer *t)
 	s->last_queued = 0;
 	if (s->nheld)
 		httpd__unpin_all(s);
-	if (s->phase == HC_IDLE) {
-		conn_close(s);   /* idle keep-alive: nothing to say */
+	if (s->phase == HC_IDLE || s->phase == HC_HEAD) {
+		/* Idle keep-alive: nothing to say. A head still incomplete
+		 * (slowloris): no request to answer either; nginx closes it
+		 * silently too, and composing thousands of 408s when a storm
+		 * of them falls due stalls the loop (issue 18). */
+		conn_close(s);
 		return;
 	}
 	date_tick(lp);
 	out_bind(lp, s->conn);
-	if (s->phase == HC_HEAD) {
-		struct httpd_ctx x;
-
-		fresh_request(s);
-		s->keep_alive = false;
-		ctx_init(&x, s);
-		httpd_respond_error(&x, 408);
-		request_done(s);
-	} else {
-		body_fail(s, 408);
-	}
+	body_fail(s, 408);
 	httpd__out_flush(lp);
 }
 

@@ -43,8 +43,15 @@ struct coil__wheel {
 	uint32_t count;   /* armed timers */
 };
 void coil__wheel_init(struct coil__wheel *w, uint64_t now_ms);
-/* Fire every timer due at or before now_ms, in expiry order per ms. */
-void coil__wheel_run(struct coil__wheel *w, uint64_t now_ms);
+/* Fire the timers due at or before now_ms, in expiry order per ms, at most
+ * `budget` of them: a storm of timeouts falling due together (15,000
+ * slowloris connections) is spread over turns so that I/O keeps flowing
+ * in between. Returns true if some due timers were left for the next
+ * turn. */
+bool coil__wheel_run(struct coil__wheel *w, uint64_t now_ms,
+		     unsigned budget);
+/* Timer callbacks per loop turn. */
+#define COIL__TIMER_BUDGET 64u
 /* Milliseconds until the next timer may be due (a lower bound), or -1. */
 int64_t coil__wheel_timeout(const struct coil__wheel *w);
 

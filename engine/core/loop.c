@@ -116,12 +116,13 @@ void coil__loop_fini(struct coil_loop *loop)
 void coil__loop_turn(struct coil_loop *loop, bool block)
 {
 	int64_t timeout;
+	bool more;
 
 	loop->turns++;
 	coil__loop_clock(loop);
-	coil__wheel_run(&loop->wheel, loop->now_ms);
+	more = coil__wheel_run(&loop->wheel, loop->now_ms, COIL__TIMER_BUDGET);
 	coil__loop_flush(loop);
-	if (!block || loop->dirty)
+	if (!block || loop->dirty || more)
 		timeout = 0;
 	else
 		timeout = coil__wheel_timeout(&loop->wheel);

@@ -239,6 +239,74 @@ def cmd_send_timeout(a):
     return 0 if got >= size else 1
 
 
+def cmd_storm(a):
+    """--conns slowloris connections send an incomplete head at once, so
+    their header timeouts (--timeout-ms) fall due together; meanwhile a good
+    client sends requests on 10 keep-alive connections. Prints the good
+    client's p50/p99 over the whole run and the longest wait (the stall)
+    around the due time; each slowloris connection must be closed without
+    a byte of answer (--silent) within the timeout + 2 s."""
+    lor = []
+    for i in range(a.conns):
+        try:
+            s = socket.create_connection(("127.0.0.1", a.port))
+        except OSError as e:
+            print(f"storm: connect {i}: {e}")
+            return 1
+        lor.append(s)
+    t_sent = time.monotonic()
+    for s in lor:
+        s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+    due = t_sent + a.timeout_ms / 1000
+    good = [socket.create_connection(("127.0.0.1", a.port)) for _ in range(10)]
+    lat = []
+    end = due + 2.0
+    i = 0
+    while time.monotonic() < end:
+        s = good[i % 10]
+        i += 1
+        t0 = time.monotonic()
+        s.sendall(get(a.path))
+        r = read_response(s, timeout=10)
+        t1 = time.monotonic()
+        if not r or r[0] != 200:
+            print("storm: good client request failed")
+            return 1
+        lat.append((t0, t1 - t0))
+        if a.rate:
+            time.sleep(max(0, 1 / a.rate - (t1 - t0)))
+    ls = sorted(x for _, x in lat)
+    p50 = ls[len(ls) // 2] * 1000
+    p99 = ls[min(len(ls) - 1, len(ls) * 99 // 100)] * 1000
+    stall = max((x for t, x in lat if due - 0.5 <= t <= due + 1.5), default=0) * 1000
+    if a.verbose:
+        top = sorted(lat, key=lambda x: -x[1])[:8]
+        print("storm: longest waits (s after the due time, ms):",
+              " ".join(f"{t - due:+.3f}:{x * 1000:.1f}" for t, x in top))
+    print(f"storm: {a.conns} slowloris, good client {len(lat)} requests: "
+          f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, stall at the timeouts {stall:.1f} ms")
+    # Every slowloris connection is gone by now, without an answer.
+    answered = open_ = 0
+    for s in lor:
+        s.setblocking(False)
+        try:
+            d = s.recv(4096)
+            answered += bool(d)
+        except BlockingIOError:
+            open_ += 1
+        except OSError:
+            pass
+        s.close()
+    for s in good:
+        s.close()
+    print(f"storm: slowloris connections answered {answered}, still open {open_}")
+    ok = open_ == 0 and (not a.silent or answered == 0)
+    if a.max_stall_ms and stall > a.max_stall_ms:
+        print(f"storm: stall {stall:.1f} ms > {a.max_stall_ms} ms")
+        ok = False
+    return 0 if ok else 1
+
+
 def conn_count(port):
     """Established TCP connections with local port `port` (the server side)."""
     n = 0
@@ -270,10 +338,16 @@ def main():
     ap.add_argument("--want", type=int, default=200)
     ap.add_argument("--send-timeout-ms", type=int, default=1000)
     ap.add_argument("--limit-s", type=float, default=5.0)
+    ap.add_argument("--timeout-ms", type=int, default=2000)
+    ap.add_argument("--path", default="/hello.txt")
+    ap.add_argument("--rate", type=float, default=0)
+    ap.add_argument("--silent", action="store_true")
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--max-stall-ms", type=float, default=0)
     a = ap.parse_args()
     fn = {"sigterm-fresh": cmd_sigterm_fresh, "sigterm-churn": cmd_sigterm_churn,
           "idle-memory": cmd_idle_memory, "headers": cmd_headers,
-          "send-timeout": cmd_send_timeout}[a.cmd]
+          "send-timeout": cmd_send_timeout, "storm": cmd_storm}[a.cmd]
     return fn(a)
 
 
