@@ -56,19 +56,30 @@ bool coil__wheel_run(struct coil__wheel *w, uint64_t now_ms,
 int64_t coil__wheel_timeout(const struct coil__wheel *w);
 
 /* ---- send queue segments ---- */
-enum { SEG_CHUNK = -1, SEG_STATIC = -2, SEG_FILE = -3 };
+enum { SEG_CHUNK = -1, SEG_STATIC = -2, SEG_FILE = -3, SEG_SMALL = -4 };
 /* (a kind >= 0 is a receive buffer id) */
 
 struct coil__seg {
 	struct coil__seg *next;
 	const uint8_t *data;  /* first unsent byte (memory kinds) */
 	uint32_t len;         /* unsent bytes */
-	int32_t kind;         /* SEG_CHUNK, SEG_STATIC, SEG_FILE or a buffer id */
-	uint32_t room;        /* SEG_CHUNK: free bytes after data+len */
+	int32_t kind;         /* SEG_CHUNK, SEG_STATIC, SEG_FILE, SEG_SMALL or
+				 a buffer id */
+	uint32_t room;        /* SEG_CHUNK, SEG_SMALL: free bytes after
+				 data+len */
 	uint16_t heap;        /* allocated with malloc (slab was full) */
 	uint16_t close_fd;    /* SEG_FILE: close fd when the segment goes */
-	int fd;               /* SEG_FILE: the file */
-	uint64_t off;         /* SEG_FILE: offset of the first unsent byte */
+	union {
+		struct {
+			int fd;       /* SEG_FILE: the file */
+			uint64_t off; /* SEG_FILE: offset of the first unsent
+					 byte */
+		};
+		/* SEG_SMALL: a short copy between references (an HTTP
+		 * chunk's framing) held in the segment itself rather than
+		 * in a 16 KiB chunk of its own. */
+		uint8_t small[16];
+	};
 };
 
 /* Most file bytes one send covers (a pipe's worth on io_uring). */

@@ -112,10 +112,18 @@ int coil_conn_write(struct coil_conn *c, const void *data, size_t len)
 		struct coil__seg *t = c->sq_tail;
 		uint32_t n;
 
-		if (!t || t->kind != SEG_CHUNK || !t->room) {
-			t = coil__seg_new(c->loop, true);
+		if (!t || (t->kind != SEG_CHUNK && t->kind != SEG_SMALL) ||
+		    !t->room) {
+			bool small = left <= sizeof(t->small);
+
+			t = coil__seg_new(c->loop, !small);
 			if (!t)
 				goto nomem;
+			if (small) {
+				t->kind = SEG_SMALL;
+				t->data = t->small;
+				t->room = sizeof(t->small);
+			}
 			seg_append(c, t);
 		}
 		n = left < t->room ? (uint32_t)left : t->room;
