@@ -72,7 +72,7 @@ def cmd_sigterm_fresh(a):
     want = open(os.path.join(a.root, "hello.txt"), "rb").read()
     socks = [socket.create_connection(("127.0.0.1", a.port)) for _ in range(a.conns)]
     time.sleep(0.3)  # all accepted by the server
-    os.kill(a.pid, signal.SIGTERM)
+    os.kill(a.pid, getattr(signal, "SIG" + a.signal))
     time.sleep(0.001)
     for s in socks:
         s.sendall(get("/hello.txt"))
@@ -259,6 +259,8 @@ def cmd_storm(a):
         s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nX-Slow: ")
     due = t_sent + a.timeout_ms / 1000
     good = [socket.create_connection(("127.0.0.1", a.port)) for _ in range(10)]
+    for s in good:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     lat = []
     end = due + 2.0
     i = 0
@@ -343,6 +345,8 @@ def main():
     ap.add_argument("--rate", type=float, default=0)
     ap.add_argument("--silent", action="store_true")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--signal", default="TERM",
+                    help="the graceful stop signal (nginx: QUIT)")
     ap.add_argument("--max-stall-ms", type=float, default=0)
     a = ap.parse_args()
     fn = {"sigterm-fresh": cmd_sigterm_fresh, "sigterm-churn": cmd_sigterm_churn,
