@@ -198,15 +198,17 @@ int coil__loop_run(struct coil_loop *loop)
 	coil_timer_stop(&wake);
 	if (getenv("COIL_STATS"))
 		coil__log("loop %u: %llu turns, %llu receives (%llu B), %llu "
-			  "sends (%llu B), %lu accepted, %u heap chunks, %u heap "
-			  "segments",
+			  "sends (%llu B), %lu accepted",
 			  loop->id, (unsigned long long)loop->turns,
 			  (unsigned long long)loop->recvs,
 			  (unsigned long long)loop->rx_bytes,
 			  (unsigned long long)loop->sends,
 			  (unsigned long long)loop->tx_bytes,
-			  atomic_load(&loop->accepted), loop->chunk_heap,
-			  loop->seg_heap);
+			  atomic_load(&loop->accepted));
+	if (getenv("COIL_STATS"))
+		coil__log("loop %u: send memory from the heap (slabs used up): "
+			  "%u chunks, %u segments",
+			  loop->id, loop->chunk_heap, loop->seg_heap);
 	if (getenv("COIL_STATS")) {
 		coil__udp_log_stats(loop);
 		if (loop->be->log_stats)

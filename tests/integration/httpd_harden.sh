@@ -52,8 +52,8 @@ if [ "$SANITIZED" != 1 ]; then   # ASan's shadow memory makes RSS meaningless
 	COIL_STATS=1 httpd_start --cores 1
 	harden idle-memory --conns "$N_IDLE" --limit 896 || failed+=(idle-memory)
 	httpd_stop
-	grep -q ', 0 heap chunks, 0 heap segments' "$SERVER_LOG" ||
-		{ grep 'heap chunks' "$SERVER_LOG"; failed+=(heap-chunks); }
+	grep -q 'from the heap (slabs used up): 0 chunks, 0 segments' "$SERVER_LOG" ||
+		{ grep 'from the heap' "$SERVER_LOG"; failed+=(heap-chunks); }
 fi
 
 httpd_start --cores 1
