@@ -65,12 +65,17 @@ void coil__seg_free(struct coil_loop *loop, struct coil__seg *seg)
 		coil__buf_put(&loop->pool, (uint32_t)seg->kind);
 	else if (seg->kind == SEG_FILE && seg->close_fd)
 		close(seg->fd);
-	if (seg->heap)
+	if (seg->heap) {
 		free(seg);
-	else
-		coil__slab_put(seg->kind == SEG_CHUNK ? &loop->chunks
-						       : &loop->segs,
-			       seg);
+	} else if (seg->kind == SEG_CHUNK) {
+		coil__slab_put(&loop->chunks, seg);
+		/* A burst is over (no chunk out) after it took a MiB or
+		 * more: give its memory back. */
+		if (!loop->chunks.used && loop->chunks.bumped >= 64)
+			coil__slab_trim(&loop->chunks);
+	} else {
+		coil__slab_put(&loop->segs, seg);
+	}
 }
 
 static void seg_append(struct coil_conn *c, struct coil__seg *seg)
