@@ -69,9 +69,12 @@ void coil__seg_free(struct coil_loop *loop, struct coil__seg *seg)
 		free(seg);
 	} else if (seg->kind == SEG_CHUNK) {
 		coil__slab_put(&loop->chunks, seg);
-		/* A burst is over (no chunk out) after it took a MiB or
-		 * more: give its memory back. */
-		if (!loop->chunks.used && loop->chunks.bumped >= 64)
+		/* A burst that used every chunk of the loop (and then the
+		 * heap) is over: give the chunks' memory back. Not after
+		 * smaller ones, whose pages the next one would fault in again
+		 * (and RSS would swing with the timing). */
+		if (!loop->chunks.used &&
+		    loop->chunks.bumped == loop->chunks.count)
 			coil__slab_trim(&loop->chunks);
 	} else {
 		coil__slab_put(&loop->segs, seg);
