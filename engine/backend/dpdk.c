@@ -4,17 +4,17 @@
  * engine's dpdk_args; the first ethdev port gets one RX/TX queue pair per
  * loop (RSS spreads flows when the port has several queues; one queue and
  * one loop otherwise) and one mbuf pool. Each loop busy-polls its queue:
- * a turn is  rx_burst(32) -> engine/net (ARP, IPv4, ICMP, UDP) -> timers
+ * a turn is  rx_burst(32) -> engine/net (ARP, IPv4, ICMP, UDP, TCP) -> timers
  * -> tx_burst of what the turn produced, with an optional short sleep
  * after an idle turn (--idle-sleep-us, for VMs and shared cores).
  *
- * Only UDP, ICMP echo and ARP for now: there is no TCP here yet, so the
- * backend has no listen_start and coil_engine_listen refuses TCP services
- * with -EPROTONOSUPPORT. Loops are the engine's pinned threads, registered
+ * TCP is coil's own (engine/net/tcp.c), one instance per loop, tied to
+ * the connection core by dpdk_tcp.c. Loops are the engine's pinned threads, registered
  * with the EAL (rte_thread_register) so mempool caches work.
  */
 #define ALLOW_EXPERIMENTAL_API 1
 #include "backend.h"
+#include "dpdk_tcp.h"
 #include "../net/net.h"
 
 #include <rte_eal.h>
@@ -39,7 +39,7 @@
 /* Process-wide: the EAL, the port and the pool (set up on the main thread
  * before the loops start, read-only afterwards). */
 static struct {
-	bool eal, started, cleaned, has_port;
+	bool eal, started, cleaned, has_port, tx_tcp_csum;
 	uint16_t port;
 	uint16_t nq;
 	struct rte_mempool *pool;
@@ -56,11 +56,17 @@ struct dl {
 	struct rte_mbuf *tx[BURST];
 	uint64_t rx_multiseg, tx_full;
 	struct coil__net net;
+	struct coil__dpdk_tcp tcp;
 };
 
 static inline struct dl *D(struct coil_loop *loop)
 {
 	return loop->be_data;
+}
+
+struct coil__dpdk_tcp *coil__dpdk_tcp_of(struct coil_loop *loop)
+{
+	return loop->be_data ? &D(loop)->tcp : NULL;
 }
 
 /* ---- the packet-buffer abstraction over mbufs ---- */
@@ -132,7 +138,8 @@ static void io_xmit(void *ctx, struct coil__pkt *p)
 	m->data_len = (uint16_t)p->len;
 	m->pkt_len = p->len;
 	m->ol_flags = 0;
-	if (p->flags & (COIL__PKT_TX_IP_CSUM | COIL__PKT_TX_UDP_CSUM)) {
+	if (p->flags & (COIL__PKT_TX_IP_CSUM | COIL__PKT_TX_UDP_CSUM |
+			COIL__PKT_TX_TCP_CSUM)) {
 		m->l2_len = COIL__ETH_HLEN;
 		m->l3_len = COIL__IP_HLEN;
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4;
@@ -140,6 +147,8 @@ static void io_xmit(void *ctx, struct coil__pkt *p)
 			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
 		if (p->flags & COIL__PKT_TX_UDP_CSUM)
 			m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+		if (p->flags & COIL__PKT_TX_TCP_CSUM)
+			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
 	}
 	d->tx[d->ntx++] = m;
 	if (d->ntx == BURST)
@@ -225,6 +234,11 @@ static int dpdk_loop_init(struct coil_loop *loop)
 	d->q = (uint16_t)loop->id;
 	io.ctx = d;
 	coil__net_init(&d->net, &g.cfg, &io, loop->now_ms);
+	if (coil__dpdk_tcp_init(&d->tcp, loop, &d->net, g.tx_tcp_csum,
+				loop->conns.count)) {
+		free(d);
+		return -ENOMEM;
+	}
 	loop->be_data = d;
 	loop->be_features = g.driver;
 	return 0;
@@ -236,6 +250,7 @@ static void dpdk_loop_fini(struct coil_loop *loop)
 
 	if (!d)
 		return;
+	coil__dpdk_tcp_fini(&d->tcp);
 	tx_flush(d);
 	coil__net_fini(&d->net);
 	loop->be_data = NULL;
@@ -249,6 +264,7 @@ static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 	struct rte_mbuf *rx[BURST];
 	uint16_t n;
 
+	coil__dpdk_tcp_poll(&d->tcp);
 	n = rte_eth_rx_burst(g.port, d->q, rx, BURST);
 	for (uint16_t i = 0; i < n; i++) {
 		struct coil__pkt p;
@@ -298,6 +314,8 @@ static void dpdk_log_stats(struct coil_loop *loop)
 	coil__log("loop %u: net: %s; rx_multiseg %llu tx_full %llu", loop->id,
 		  buf, (unsigned long long)d->rx_multiseg,
 		  (unsigned long long)d->tx_full);
+	coil__tcp_format_stats(&d->tcp.tcp.st, buf, sizeof(buf));
+	coil__log("loop %u: %s", loop->id, buf);
 	if (loop->id == 0) {
 		/* what the port itself dropped (no descriptor, no mbuf) */
 		struct rte_eth_stats es;
@@ -315,12 +333,23 @@ static void dpdk_log_stats(struct coil_loop *loop)
 	}
 }
 
-/* TCP is not here yet: listen_start and the connection ops stay NULL and
- * coil_engine_listen refuses TCP services before any of them is used. */
+/* TCP: coil's own (engine/net/tcp.c) through dpdk_tcp.c. */
 const struct coil__backend_ops coil__dpdk_ops = {
 	.name = "dpdk",
 	.loop_init = dpdk_loop_init,
 	.loop_fini = dpdk_loop_fini,
+	.listen_start = coil__dpdk_listen_start,
+	.listen_stop = coil__dpdk_listen_stop,
+	.recv_arm = coil__dpdk_recv_arm,
+	.recv_cancel = coil__dpdk_recv_cancel,
+	.send = coil__dpdk_send,
+	.send_cancel = coil__dpdk_send_cancel,
+	.send_file = coil__dpdk_send,
+	.connect = coil__dpdk_connect,
+	.connect_cancel = coil__dpdk_connect_cancel,
+	.shut_wr = coil__dpdk_shut_wr,
+	.close = coil__dpdk_close,
+	.addr = coil__dpdk_addr,
 	.wait = dpdk_wait,
 	.wake = dpdk_wake,
 	.udp_start = dpdk_udp_start,
@@ -470,13 +499,16 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 			info.flow_type_rss_offloads;
 	}
 	txo = info.tx_offload_capa &
-	      (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+	      (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
+	       RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
 	rxo = info.rx_offload_capa &
-	      (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+	      (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM |
+	       RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
 	conf.txmode.offloads = txo;
 	conf.rxmode.offloads = rxo;
 	g.cfg.tx_ip_csum = txo & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 	g.cfg.tx_udp_csum = txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+	g.tx_tcp_csum = txo & RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
 	/* A cache per lcore must stay well below the pool (DPDK: at most
 	 * size / 1.5). */
 	g.pool = rte_pktmbuf_pool_create("coil_mbufs", mbufs,
@@ -544,7 +576,7 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 		inet_ntop(AF_INET, &g.cfg.ip, ip, sizeof(ip));
 		coil__log("dpdk: port %u (%s) %02x:%02x:%02x:%02x:%02x:%02x "
 			  "%s, mtu %u, %u queue pair(s), %u mbufs, checksum "
-			  "offload tx %s%s rx %s%s",
+			  "offload tx %s%s%s rx %s%s%s",
 			  port, info.driver_name, mac.addr_bytes[0],
 			  mac.addr_bytes[1], mac.addr_bytes[2],
 			  mac.addr_bytes[3], mac.addr_bytes[4],
@@ -552,8 +584,10 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 			  nq, mbufs,
 			  (txo & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) ? "ip " : "",
 			  (txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) ? "udp" : "-",
+			  (txo & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) ? " tcp" : "",
 			  (rxo & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) ? "ip " : "",
-			  (rxo & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) ? "udp" : "-");
+			  (rxo & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) ? "udp" : "-",
+			  (rxo & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) ? " tcp" : "");
 	}
 	return 0;
 fail_port:
