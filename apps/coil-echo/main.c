@@ -57,7 +57,7 @@ static void usage(FILE *f)
 		"  --coalesce-us US   under load, sleep until 32 completions or US\n"
 		"                     microseconds have passed (default 20; 0: off)\n"
 		APP_STEER_USAGE
-		"DPDK (kernel bypass; UDP, ICMP and ARP only, so with --udp):\n"
+		"DPDK (kernel bypass over coil's own TCP/IP; TCP, or UDP with --udp):\n"
 		"  --dpdk 'EAL ARGS'  use the DPDK backend on the first port, e.g.\n"
 		"                     '--no-huge -m 128 --no-pci --vdev=net_af_packet0,iface=veth0'\n"
 		"  --ip A.B.C.D/NN    the port's address (required with --dpdk)\n"

@@ -27,7 +27,7 @@ static void usage(FILE *f)
 		"  --root DIR             serve static files from DIR (default: none;\n"
 		"                         only /plaintext, /json and /echo answer)\n"
 		"  --cores N              loops, one pinned thread each (default: all CPUs)\n"
-		"  --backend B            auto|uring|epoll (default auto)\n"
+		"  --backend B            auto|uring|epoll|dpdk (default auto)\n"
 		"  --poll M               always|adaptive|never (default adaptive)\n"
 		"  --poll-us US           adaptive spin budget in microseconds (default 50)\n"
 		"  --coalesce-us US       under load, sleep until 32 completions or US\n"
@@ -56,6 +56,13 @@ static void usage(FILE *f)
 		"                         (default 32M; 0: off)\n"
 		"  --access-log FILE      append a Combined Log Format line per request\n"
 		"                         (buffered per loop, flushed every second; off by default)\n"
+		"DPDK (kernel bypass over coil's own TCP/IP):\n"
+		"  --dpdk 'EAL ARGS'      use the DPDK backend on the first port, e.g.\n"
+		"                         '--no-huge -m 128 --no-pci --vdev=net_af_packet0,iface=veth0'\n"
+		"  --ip A.B.C.D/NN        the port's address (required with --dpdk)\n"
+		"  --gw A.B.C.D           default gateway\n"
+		"  --mbufs N              mbuf pool size (default 8192)\n"
+		"  --idle-sleep-us US     sleep this long after an idle turn (default 0)\n"
 		"  --help, --version\n"
 		"SIZE takes a K, M or G suffix (powers of 1024).\n");
 }
@@ -79,7 +86,7 @@ int main(int argc, char **argv)
 		O_POLL_US, O_COALESCE, O_STEER, O_BUFS, O_BUF_SIZE, O_MAX_CONNS,
 		O_MAX_BODY, O_MAX_HEAD, O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO,
 		O_BODY_TO, O_KA_TO, O_IDLE_TO, O_DRAIN, O_CACHE, O_LOG, O_HELP,
-		O_VERSION,
+		O_VERSION, O_DPDK, O_IP, O_GW, O_MBUFS, O_IDLE_SLEEP,
 	};
 	static const struct option longopts[] = {
 		{ "addr", required_argument, 0, O_ADDR },
@@ -105,6 +112,11 @@ int main(int argc, char **argv)
 		{ "drain-ms", required_argument, 0, O_DRAIN },
 		{ "cache-size", required_argument, 0, O_CACHE },
 		{ "access-log", required_argument, 0, O_LOG },
+		{ "dpdk", required_argument, 0, O_DPDK },
+		{ "ip", required_argument, 0, O_IP },
+		{ "gw", required_argument, 0, O_GW },
+		{ "mbufs", required_argument, 0, O_MBUFS },
+		{ "idle-sleep-us", required_argument, 0, O_IDLE_SLEEP },
 		{ "help", no_argument, 0, O_HELP },
 		{ "version", no_argument, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
@@ -149,8 +161,10 @@ int main(int argc, char **argv)
 				eo.backend = COIL_BACKEND_URING;
 			else if (!strcmp(optarg, "epoll"))
 				eo.backend = COIL_BACKEND_EPOLL;
+			else if (!strcmp(optarg, "dpdk"))
+				eo.backend = COIL_BACKEND_DPDK;
 			else {
-				fprintf(stderr, "coil-httpd: --backend: expected auto, uring or epoll, got '%s'\n",
+				fprintf(stderr, "coil-httpd: --backend: expected auto, uring, epoll or dpdk, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -192,6 +206,26 @@ int main(int argc, char **argv)
 			if (num("buf-size", optarg, 64, 1u << 20, &v))
 				return 2;
 			eo.buf_size = (unsigned)v;
+			break;
+		case O_DPDK:
+			eo.dpdk_args = optarg;
+			eo.backend = COIL_BACKEND_DPDK;
+			break;
+		case O_IP:
+			eo.ip = optarg;
+			break;
+		case O_GW:
+			eo.gw = optarg;
+			break;
+		case O_MBUFS:
+			if (num("mbufs", optarg, 512, 1u << 20, &v))
+				return 2;
+			eo.mbufs = (unsigned)v;
+			break;
+		case O_IDLE_SLEEP:
+			if (num("idle-sleep-us", optarg, 0, 1000000, &v))
+				return 2;
+			eo.idle_sleep_us = (unsigned)v;
 			break;
 		case O_MAX_CONNS:
 			if (num("max-conns", optarg, 1, 1u << 24, &v))
@@ -299,6 +333,13 @@ int main(int argc, char **argv)
 	}
 	if (hc.root)
 		fprintf(stderr, "coil-httpd: serving %s\n", hc.root);
+	if (eo.ip) {
+		/* DPDK: the port's own address, without the prefix length */
+		static char ip[32];
+
+		snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(eo.ip, "/"), eo.ip);
+		svc.addr = ip;
+	}
 	fprintf(stderr, "coil-httpd: listening on %s:%u\n", svc.addr,
 		coil_engine_port(eng, idx));
 	ret = coil_engine_run(eng);
