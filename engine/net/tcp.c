@@ -729,6 +729,12 @@ static void time_wait(struct coil__tcb *t)
 /* Take in the in-order segment h (payload h->len at rcv_nxt). */
 static void take_in_order(struct coil__tcb *t, struct coil__tcp_held *h)
 {
+	if (t->eof_due) {
+		/* beyond the peer's FIN: a peer that contradicts itself */
+		t->tcp->st.drop_window++;
+		held_free(t->tcp, h);
+		return;
+	}
 	t->rcv_nxt += h->len;
 	if (h->fin) {
 		t->rcv_nxt++;

@@ -681,6 +681,30 @@ static void test_out_of_order(void **state)
 	world_down();
 }
 
+/* Found by fuzz_tcp: data queued out of order beyond a FIN that then
+ * arrives in order must never be delivered after it. */
+static void test_fin_before_queued_data(void **state)
+{
+	struct peer pr;
+	uint32_t s0;
+
+	(void)state;
+	world_up(NULL);
+	connect_peer(&pr, 40060, 1000);
+	s0 = pr.snd_nxt;
+	pr.snd_nxt = s0 + 1;
+	psend(&pr, TH_ACK, "zzz", 3);          /* held out of order */
+	pr.snd_nxt = s0;
+	psend(&pr, TH_ACK | TH_FIN, NULL, 0);  /* FIN where the hole is */
+	assert_true(pr.u->eof);
+	assert_int_equal(pr.u->rx_len, 0);
+	assert_int_equal(pr.u->t->rcv_nxt, s0 + 1);
+	assert_int_equal(pr.u->t->held_pkts, 0);
+	assert_int_equal(pr.u->t->state, TCP_CLOSE_WAIT);
+	coil__tcp_close(pr.u->t, false);
+	world_down();
+}
+
 static void test_rst_each_state(void **state)
 {
 	struct peer pr;
@@ -1058,6 +1082,7 @@ int main(void)
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_receive_window_flow_control),
 		cmocka_unit_test(test_out_of_order),
+		cmocka_unit_test(test_fin_before_queued_data),
 		cmocka_unit_test(test_rst_each_state),
 		cmocka_unit_test(test_closed_port_rst),
 		cmocka_unit_test(test_bad_segments),
