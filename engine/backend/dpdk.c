@@ -42,6 +42,7 @@ static struct {
 	bool eal, started, cleaned, has_port, tx_tcp_csum;
 	uint16_t port;
 	uint16_t nq;
+	unsigned mbufs;
 	struct rte_mempool *pool;
 	struct coil__net_cfg cfg;
 	unsigned idle_sleep_us;
@@ -235,7 +236,7 @@ static int dpdk_loop_init(struct coil_loop *loop)
 	io.ctx = d;
 	coil__net_init(&d->net, &g.cfg, &io, loop->now_ms);
 	if (coil__dpdk_tcp_init(&d->tcp, loop, &d->net, g.tx_tcp_csum,
-				loop->conns.count)) {
+				loop->conns.count, g.mbufs / g.nq)) {
 		free(d);
 		return -ENOMEM;
 	}
@@ -562,6 +563,7 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 			g.cfg.mtu = mtu;
 	}
 	g.nq = (uint16_t)nq;
+	g.mbufs = mbufs;
 	if (nq < *nloops)
 		coil__log("dpdk: the port has %u usable queue pair(s): "
 			  "running %u loop(s)", nq, nq);

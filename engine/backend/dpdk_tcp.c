@@ -194,13 +194,20 @@ static const struct coil__tcp_ops tcp_ops = {
 /* ---- the loop ---- */
 
 int coil__dpdk_tcp_init(struct coil__dpdk_tcp *dt, struct coil_loop *loop,
-			struct coil__net *n, bool tx_csum, unsigned max_conns)
+			struct coil__net *n, bool tx_csum, unsigned max_conns,
+			unsigned mbufs)
 {
 	struct coil__tcp_cfg cfg = { .tx_tcp_csum = tx_csum };
 	int ret;
 
-	/* tcbs beyond the connections: embryos and TIME_WAIT */
-	cfg.max_conns = (max_conns ? max_conns : 4096) * 2;
+	/* tcbs beyond the connections: TIME_WAIT (a quarter) and the SYN
+	 * queues; packets held (out of order, or while a connection does
+	 * not read) at most half the pool, so receiving never starves */
+	if (!max_conns)
+		max_conns = 4096;
+	cfg.tw_max = max_conns / 4 + 1;
+	cfg.max_conns = max_conns + cfg.tw_max + 256 * COIL__TCP_MAX_LISTEN;
+	cfg.held_max = mbufs / 2 > 64 ? mbufs / 2 : 64;
 	dt->loop = loop;
 	dt->pending = NULL;
 	ret = coil__tcp_init(&dt->tcp, n, loop, &cfg, &tcp_ops);

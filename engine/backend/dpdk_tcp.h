@@ -22,9 +22,11 @@ struct coil__dpdk_tcp {
 /* The loop's instance (dpdk.c). */
 struct coil__dpdk_tcp *coil__dpdk_tcp_of(struct coil_loop *loop);
 
-/* Set up TCP on the loop's stack. Returns 0 or -errno. */
+/* Set up TCP on the loop's stack for max_conns connections, holding at
+ * most half of the mbufs. Returns 0 or -errno. */
 int coil__dpdk_tcp_init(struct coil__dpdk_tcp *dt, struct coil_loop *loop,
-			struct coil__net *n, bool tx_csum, unsigned max_conns);
+			struct coil__net *n, bool tx_csum, unsigned max_conns,
+			unsigned mbufs);
 void coil__dpdk_tcp_fini(struct coil__dpdk_tcp *dt);
 /* Report owed completions and deliver held input: start of each wait. */
 void coil__dpdk_tcp_poll(struct coil__dpdk_tcp *dt);

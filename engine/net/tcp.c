@@ -132,6 +132,11 @@ struct coil__tcb *coil__tcb_alloc(struct coil__tcp *tcp)
 {
 	struct coil__tcb *t = tcp->free_tcb;
 
+	if (!t && tcp->tcb_bump < tcp->cfg.max_conns) {
+		t = &tcp->tcbs[tcp->tcb_bump++];
+		t->hnext = NULL;
+		tcp->free_tcb = t;
+	}
 	if (!t && tcp->tw_head) {
 		/* Out of tcbs: the oldest TIME_WAIT goes first. */
 		tcp->st.tw_recycled++;
@@ -1128,6 +1133,11 @@ void coil__tcb_input(struct coil__tcb *t, struct coil__pkt *p,
 			goto drop;
 		}
 		h = tcp->free_held;
+		if (!h && tcp->held_bump < tcp->cfg.held_max) {
+			h = &tcp->held[tcp->held_bump++];
+			h->next = NULL;
+			tcp->free_held = h;
+		}
 		if (!h) {
 			tcp->st.drop_ooo++;
 			send_ack(t);
@@ -1245,15 +1255,7 @@ int coil__tcp_init(struct coil__tcp *tcp, struct coil__net *n,
 		free(tcp->held);
 		return -ENOMEM;
 	}
-	for (unsigned i = c.max_conns; i--;) {
-		tcp->tcbs[i].hnext = tcp->free_tcb;
-		tcp->free_tcb = &tcp->tcbs[i];
-	}
 	tcp->nfree = c.max_conns;
-	for (unsigned i = c.held_max; i--;) {
-		tcp->held[i].next = tcp->free_held;
-		tcp->free_held = &tcp->held[i];
-	}
 	tcp->nheld_free = c.held_max;
 	while ((c.rcv_buf >> tcp->rcv_wscale) > 65535)
 		tcp->rcv_wscale++;
@@ -1267,7 +1269,7 @@ void coil__tcp_fini(struct coil__tcp *tcp)
 {
 	if (!tcp->tcbs)
 		return;
-	for (unsigned i = 0; i < tcp->cfg.max_conns; i++) {
+	for (unsigned i = 0; i < tcp->tcb_bump; i++) {
 		struct coil__tcb *t = &tcp->tcbs[i];
 
 		coil_timer_stop(&t->rexmt);

@@ -158,6 +158,8 @@ struct coil__tcp {
 	struct coil__tcp_stats st;
 	struct coil__tcb *tcbs, *free_tcb;
 	unsigned nfree;
+	unsigned tcb_bump, held_bump;    /* never handed out beyond these:
+					    memory is touched only as used */
 	struct coil__tcb **hash;
 	uint32_t hmask;
 	struct coil__tcp_held *held, *free_held;
