@@ -6,6 +6,8 @@
 #
 #  1. coil-echo --dpdk: echo-integrity (50 connections, every byte
 #     compared) and a python client (a 4 MB echo, both directions at once);
+#     then 2,000 concurrent connections, and SIGTERM with 200 idle and 50
+#     busy ones drains and exits 0;
 #  2. coil-httpd --dpdk: curl for /plaintext, an echoed POST, a 3 MB static
 #     file (sendfile: read from the file into mbufs) compared with cmp, and
 #     keep-alive requests on one connection;
@@ -185,6 +187,31 @@ fi
 stop_dpdk
 [ "$(stat_of accepted)" -ge 51 ] || fail "accepted $(stat_of accepted), want >= 51"
 [ "$(stat_of no_conn)" -ge 1 ] || fail "no_conn $(stat_of no_conn), want >= 1"
+
+echo "=== 1b. 2,000 concurrent connections; SIGTERM with 200 idle and 50 busy"
+start_dpdk coil-echo "$COIL_ECHO" --port "$PORT"
+integrity concurrent --conns 2000 --msgs 3 --max-size 3000 --timeout 120
+rm -f "$TMP_DIR/hold" "$TMP_DIR/idle.out"
+mkfifo "$TMP_DIR/hold"
+in_ns 200 "$IDLE_CONNS" --addr "$SERVER_IP" --port "$PORT" --conns 200 \
+	--timeout 60 <"$TMP_DIR/hold" >"$TMP_DIR/idle.out" 2>&1 &
+BG_PIDS+=($!)
+exec 3>"$TMP_DIR/hold"
+deadline=$((SECONDS + 70))
+until grep -q -x ready "$TMP_DIR/idle.out"; do
+	check_server_alive
+	[ $SECONDS -ge $deadline ] && fail "200 idle connections not ready within 70 s"
+	sleep 0.1
+done
+in_ns 200 "$ECHO_INTEGRITY" --addr "$SERVER_IP" --port "$PORT" --conns 50 --waves 100000 \
+	--msgs 1000 --max-size 65536 --timeout 60 >"$TMP_DIR/busy.out" 2>&1 &
+BG_PIDS+=($!)
+sleep 2
+t0=$(now_ms)
+stop_dpdk
+echo "SIGTERM with 200 idle and 50 busy connections: exit 0 in $(($(now_ms) - t0)) ms"
+exec 3>&-
+[ "$(stat_of accepted)" -ge 2250 ] || fail "accepted $(stat_of accepted), want >= 2250"
 
 echo "=== 2. coil-httpd on DPDK, clean wire"
 start_dpdk coil-httpd "$COIL_HTTPD" --port "$HPORT" --root "$TMP_DIR/root"
