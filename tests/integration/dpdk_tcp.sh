@@ -8,9 +8,11 @@
 #     compared) and a python client (a 4 MB echo, both directions at once);
 #     then 2,000 concurrent connections, and SIGTERM with 200 idle and 50
 #     busy ones drains and exits 0;
-#  2. coil-httpd --dpdk: curl for /plaintext, an echoed POST, a 3 MB static
-#     file (sendfile: read from the file into mbufs) compared with cmp, and
-#     keep-alive requests on one connection;
+#  2. coil-httpd --dpdk: curl for /plaintext, an echoed POST, a 5 MiB static
+#     file (sendfile: read from the file into mbufs) compared with cmp,
+#     keep-alive requests on one connection, and httpd_client.py's
+#     httpclient, pipeline, body, bad, linger and timeouts checks (as in
+#     httpd_python and httpd_bad: same parser, only delivery differs);
 #  3. a lossy wire on the client's end, tc netem (1% loss, reordering,
 #     20 ms delay) or, on kernels without sch_netem, nftables dropping 2%
 #     of TCP segments each way: the same integrity checks, and the
@@ -20,10 +22,10 @@
 #     server's TCP counters show no checksum or header drops.
 # Everything is bounded (timeouts) and the namespace goes even on failure.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/httpd_lib.sh"   # (sources lib.sh) make_root, the python clients
 lib_init dpdk_tcp "$@"
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 COIL_HTTPD=${COIL_HTTPD:-}
 
 [ "${COIL_HAVE_DPDK:-0}" = 1 ] || skip "coil was built without libdpdk (meson feature dpdk)"
@@ -46,7 +48,7 @@ trap 'rc=$?; lib_cleanup_net $rc' EXIT
 lib_cleanup_net() {
 	trap - EXIT
 	set +e
-	"$ROOT/scripts/netns" down "$NS" --outer "$OUTER" >/dev/null 2>&1
+	"$REPO/scripts/netns" down "$NS" --outer "$OUTER" >/dev/null 2>&1
 	(exit "$1")
 	lib_cleanup
 }
@@ -136,7 +138,7 @@ EOF
 }
 
 http_checks() {
-	local label=$1 body
+	local label=$1 body check
 	body=$(in_ns 30 curl -sS -m 20 "http://$SERVER_IP:$HPORT/plaintext") ||
 		fail "$label: curl /plaintext failed"
 	[ "$body" = "Hello, World!" ] || fail "$label: /plaintext said '$body'"
@@ -145,7 +147,7 @@ http_checks() {
 	[ "$body" = "posted-bytes-1234" ] || fail "$label: /echo said '$body'"
 	in_ns 120 curl -sS -m 100 -o "$TMP_DIR/big.out" "http://$SERVER_IP:$HPORT/big.bin" ||
 		fail "$label: curl /big.bin failed"
-	cmp "$TMP_DIR/big.out" "$TMP_DIR/root/big.bin" || fail "$label: /big.bin differs"
+	cmp "$TMP_DIR/big.out" "$ROOT/big.bin" || fail "$label: /big.bin differs"
 	rm -f "$TMP_DIR/big.out"
 	# keep-alive: several requests over one connection
 	body=$(in_ns 30 curl -sS -m 20 "http://$SERVER_IP:$HPORT/plaintext" \
@@ -153,10 +155,21 @@ http_checks() {
 		fail "$label: keep-alive requests failed"
 	[ "$body" = 'Hello, World!{"message":"Hello, World!"}Hello, World!' ] ||
 		fail "$label: keep-alive answers: '$body'"
-	echo "$label: curl checks passed (3 MB file intact)"
+	echo "$label: curl checks passed (5 MiB file intact)"
+	# the conformance clients of httpd_python / httpd_bad, over DPDK
+	local checks=(httpclient pipeline "body --max-body 65536" bad)
+	# timing checks on the clean wire only (losses stretch them)
+	[ "$label" = clean ] && checks+=(linger "timeouts --header-timeout-ms 1000 --keepalive-timeout-ms 1500 --slack 1.5")
+	for check in "${checks[@]}"; do
+		# shellcheck disable=SC2086 # check carries its arguments
+		in_ns 180 env COIL_HTTPD_HOST="$SERVER_IP" "$PY" "$HTTPD_DIR/httpd_client.py" \
+			$check --port "$HPORT" --root "$ROOT" --secret "$SECRET_MARK" --seed "$RANDOM" ||
+			fail "$label: httpd_client.py $check failed over DPDK"
+		check_server_alive
+	done
 }
 
-"$ROOT/scripts/netns" up "$NS" --outer "$OUTER" --inner "$INNER" \
+"$REPO/scripts/netns" up "$NS" --outer "$OUTER" --inner "$INNER" \
 	--ip "$CLIENT_IP/24" || fail "scripts/netns up failed"
 # The kernel leaves TCP checksums to the (virtual) NIC; af_packet hands
 # coil the frame as it is, so the client's end computes them itself.
@@ -164,8 +177,7 @@ ip netns exec "$NS" ethtool -K "$INNER" tx off >/dev/null 2>&1 ||
 	fail "cannot turn checksum offload off on $INNER"
 ethtool -K "$OUTER" tx off >/dev/null 2>&1 || true
 
-mkdir -p "$TMP_DIR/root"
-head -c 3000000 /dev/urandom >"$TMP_DIR/root/big.bin"
+make_root   # $ROOT: httpd_lib.sh's document root, with a 5 MiB big.bin
 
 echo "=== 1. coil-echo on DPDK, clean wire"
 start_dpdk coil-echo "$COIL_ECHO" --port "$PORT"
@@ -214,7 +226,7 @@ exec 3>&-
 [ "$(stat_of accepted)" -ge 2250 ] || fail "accepted $(stat_of accepted), want >= 2250"
 
 echo "=== 2. coil-httpd on DPDK, clean wire"
-start_dpdk coil-httpd "$COIL_HTTPD" --port "$HPORT" --root "$TMP_DIR/root"
+start_dpdk coil-httpd "$COIL_HTTPD" --port "$HPORT" --root "$ROOT" --max-body 65536 --header-timeout 1000 --keepalive-timeout 1500
 http_checks clean
 stop_dpdk
 
@@ -244,7 +256,7 @@ stop_dpdk
 rexmit=$(stat_of retrans_segs)
 echo "echo over the lossy wire: retrans_segs $rexmit rto_fired $(stat_of rto_fired) fast_retrans $(stat_of fast_retrans) ooo_queued $(stat_of ooo_queued)"
 [ "$rexmit" -ge 1 ] || fail "no retransmission over a lossy wire (retrans_segs $rexmit)"
-start_dpdk coil-httpd "$COIL_HTTPD" --port "$HPORT" --root "$TMP_DIR/root"
+start_dpdk coil-httpd "$COIL_HTTPD" --port "$HPORT" --root "$ROOT" --max-body 65536 --header-timeout 1000 --keepalive-timeout 1500
 http_checks lossy
 stop_dpdk
 echo "PASS: dpdk_tcp"
