@@ -7,7 +7,9 @@
 #  1. coil-echo --dpdk: echo-integrity (50 connections, every byte
 #     compared) and a python client (a 4 MB echo, both directions at once);
 #     then 2,000 concurrent connections, and SIGTERM with 200 idle and 50
-#     busy ones drains and exits 0;
+#     busy ones drains and exits 0; then active open (dpdk-connect:
+#     coil_loop_connect from a loop) to a kernel echo server, every byte
+#     compared, and a connect to a closed port refused;
 #  2. coil-httpd --dpdk: curl for /plaintext, an echoed POST, a 5 MiB static
 #     file (sendfile: read from the file into mbufs) compared with cmp,
 #     keep-alive requests on one connection, and httpd_client.py's
@@ -31,6 +33,8 @@ COIL_HTTPD=${COIL_HTTPD:-}
 [ "${COIL_HAVE_DPDK:-0}" = 1 ] || skip "coil was built without libdpdk (meson feature dpdk)"
 [ "$(id -u)" -eq 0 ] || skip "needs root (veth pairs, namespaces)"
 [ -x "$COIL_HTTPD" ] || fail "COIL_HTTPD is not an executable: '$COIL_HTTPD'"
+COIL_DPDK_CONNECT=${COIL_DPDK_CONNECT:-}
+[ -x "$COIL_DPDK_CONNECT" ] || fail "COIL_DPDK_CONNECT is not an executable: '$COIL_DPDK_CONNECT'"
 command -v curl >/dev/null || fail "curl is missing (scripts/deps.sh)"
 command -v ethtool >/dev/null || skip "ethtool is missing"
 [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 is missing"
@@ -224,6 +228,34 @@ stop_dpdk
 echo "SIGTERM with 200 idle and 50 busy connections: exit 0 in $(($(now_ms) - t0)) ms"
 exec 3>&-
 [ "$(stat_of accepted)" -ge 2250 ] || fail "accepted $(stat_of accepted), want >= 2250"
+
+echo "=== 1c. active open: coil_loop_connect on DPDK to Linux's TCP"
+in_ns 60 /usr/bin/python3 -c "
+import socket, threading
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('$CLIENT_IP', 9000)); l.listen(64); print('ready', flush=True)
+def echo(c):
+    while True:
+        b = c.recv(65536)
+        if not b: break
+        c.sendall(b)
+    c.close()
+while True:
+    c, _ = l.accept(); threading.Thread(target=echo, args=(c,), daemon=True).start()
+" >"$TMP_DIR/kecho.out" 2>&1 &
+BG_PIDS+=($!)
+deadline=$((SECONDS + 10))
+until grep -q ready "$TMP_DIR/kecho.out"; do
+	[ $SECONDS -ge $deadline ] && fail "the kernel echo server did not start"
+	sleep 0.1
+done
+SERVER_LOG=$TMP_DIR/connect.log
+timeout -k 2 120 "$COIL_DPDK_CONNECT" \
+	"--no-huge -m 256 --no-pci --file-prefix=coil-dtcp-$$ --vdev=net_af_packet0,iface=$OUTER" \
+	"$SERVER_IP/24" "$CLIENT_IP" 9000 9001 2000000 8 2>"$SERVER_LOG" ||
+	{ tail -20 "$SERVER_LOG"; fail "active open on DPDK failed"; }
+check_server_log
+grep -h "dpdk-connect:" "$SERVER_LOG" | grep -v "^dpdk-connect: loop" | head -5 || true
 
 echo "=== 2. coil-httpd on DPDK, clean wire"
 start_dpdk coil-httpd "$COIL_HTTPD" --port "$HPORT" --root "$ROOT" --max-body 65536 --header-timeout 1000 --keepalive-timeout 1500
