@@ -23,6 +23,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +36,8 @@
 #define BURST 32
 #define NB_DESC 512
 #define MAX_EAL_ARGS 64
+#define MAX_Q 16          /* loops that steer TCP to each other */
+#define REDIR_RING 1024
 
 /* Process-wide: the EAL, the port and the pool (set up on the main thread
  * before the loops start, read-only afterwards). */
@@ -48,6 +51,9 @@ static struct {
 	unsigned idle_sleep_us;
 	char driver[64];
 	char *argbuf;
+	/* TCP segments a loop received for another loop's flow: [from][to]
+	 * (single producer, single consumer). */
+	struct rte_ring *redir[MAX_Q][MAX_Q];
 } g;
 
 struct dl {
@@ -56,6 +62,7 @@ struct dl {
 	unsigned ntx;
 	struct rte_mbuf *tx[BURST];
 	uint64_t rx_multiseg, tx_full;
+	uint64_t redir_out, redir_in, redir_drop;
 	struct coil__net net;
 	struct coil__dpdk_tcp tcp;
 };
@@ -259,6 +266,65 @@ static void dpdk_loop_fini(struct coil_loop *loop)
 	rte_thread_unregister();
 }
 
+/*
+ * Software steering of TCP between loops: a flow belongs to the loop
+ * that a symmetric hash of its addresses and ports names, whichever queue
+ * its segments arrive on (af_packet's fanout hashes the kernel's skb hash,
+ * which for TCP changes with the sender's txhash; RSS keys are seldom
+ * symmetric, and active opens must come back to their loop). A segment
+ * that arrives elsewhere crosses to its loop through an SPSC ring.
+ */
+static unsigned flow_owner(uint32_t a, uint32_t b, uint16_t pa, uint16_t pb)
+{
+	uint64_t h = ((uint64_t)(a ^ b) << 16) ^ (uint16_t)(pa ^ pb);
+
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return (unsigned)(h % g.nq);
+}
+
+bool coil__dpdk_flow_mine(void *loop, uint32_t raddr, uint16_t rport,
+			  uint16_t lport)
+{
+	return g.nq < 2 ||
+	       flow_owner(raddr, g.cfg.ip, rport, lport) ==
+		       D(loop)->q;
+}
+
+/* The loop a received TCP segment belongs to, or -1 (not TCP: stays). */
+static int tcp_owner(struct rte_mbuf *m)
+{
+	const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+	const struct coil__ip_hdr *ip;
+	const uint16_t *ports;
+	uint32_t hlen;
+
+	if (rte_pktmbuf_data_len(m) < COIL__ETH_HLEN + COIL__IP_HLEN + 4 ||
+	    f[12] != 0x08 || f[13] != 0x00)
+		return -1;
+	ip = (const struct coil__ip_hdr *)(f + COIL__ETH_HLEN);
+	hlen = (uint32_t)(ip->vihl & 0x0f) * 4;
+	if (ip->proto != COIL__IPPROTO_TCP || hlen < COIL__IP_HLEN ||
+	    rte_pktmbuf_data_len(m) < COIL__ETH_HLEN + hlen + 4)
+		return -1;
+	ports = (const uint16_t *)((const uint8_t *)ip + hlen);
+	return (int)flow_owner(ip->src, ip->dst, ports[0], ports[1]);
+}
+
+static void rx_one(struct dl *d, struct rte_mbuf *m)
+{
+	struct coil__pkt p;
+
+	if (m->nb_segs != 1) {
+		/* jumbo frames in chained mbufs: not handled */
+		d->rx_multiseg++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	to_pkt(m, &p);
+	coil__net_input(&d->net, &p);
+}
+
 static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 {
 	struct dl *d = D(loop);
@@ -268,18 +334,32 @@ static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 	coil__dpdk_tcp_poll(&d->tcp);
 	n = rte_eth_rx_burst(g.port, d->q, rx, BURST);
 	for (uint16_t i = 0; i < n; i++) {
-		struct coil__pkt p;
+		int o;
 
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
-		if (rx[i]->nb_segs != 1) {
-			/* jumbo frames in chained mbufs: not handled */
-			d->rx_multiseg++;
-			rte_pktmbuf_free(rx[i]);
+		if (g.nq > 1 && (o = tcp_owner(rx[i])) >= 0 && o != d->q) {
+			if (rte_ring_sp_enqueue(g.redir[d->q][o], rx[i])) {
+				d->redir_drop++;
+				rte_pktmbuf_free(rx[i]);
+			} else {
+				d->redir_out++;
+			}
 			continue;
 		}
-		to_pkt(rx[i], &p);
-		coil__net_input(&d->net, &p);
+		rx_one(d, rx[i]);
+	}
+	for (uint16_t from = 0; g.nq > 1 && from < g.nq; from++) {
+		unsigned k;
+
+		if (from == d->q)
+			continue;
+		k = rte_ring_sc_dequeue_burst(g.redir[from][d->q],
+					      (void **)rx, BURST, NULL);
+		d->redir_in += k;
+		n = (uint16_t)(n + k);
+		for (unsigned i = 0; i < k; i++)
+			rx_one(d, rx[i]);
 	}
 	coil__net_tick(&d->net, loop->now_ms);
 	if (d->ntx)
@@ -312,9 +392,13 @@ static void dpdk_log_stats(struct coil_loop *loop)
 	if (!d)
 		return;
 	coil__net_format_stats(&d->net.st, buf, sizeof(buf));
-	coil__log("loop %u: net: %s; rx_multiseg %llu tx_full %llu", loop->id,
-		  buf, (unsigned long long)d->rx_multiseg,
-		  (unsigned long long)d->tx_full);
+	coil__log("loop %u: net: %s; rx_multiseg %llu tx_full %llu redir_out "
+		  "%llu redir_in %llu redir_drop %llu", loop->id, buf,
+		  (unsigned long long)d->rx_multiseg,
+		  (unsigned long long)d->tx_full,
+		  (unsigned long long)d->redir_out,
+		  (unsigned long long)d->redir_in,
+		  (unsigned long long)d->redir_drop);
 	coil__tcp_format_stats(&d->tcp.tcp.st, buf, sizeof(buf));
 	coil__log("loop %u: %s", loop->id, buf);
 	if (loop->id == 0) {
@@ -491,6 +575,8 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 			  info.driver_name, nq);
 	if (!nq)
 		nq = 1;
+	if (nq > MAX_Q)
+		nq = MAX_Q;   /* TCP steering between loops covers MAX_Q */
 	memset(&conf, 0, sizeof(conf));
 	if (nq > 1 && (info.flow_type_rss_offloads &
 			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP))) {
@@ -562,6 +648,22 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 		if (rte_eth_dev_get_mtu(port, &mtu) == 0 && mtu >= 576)
 			g.cfg.mtu = mtu;
 	}
+	for (unsigned a = 0; nq > 1 && a < nq; a++)
+		for (unsigned b = 0; b < nq; b++) {
+			char name[32];
+
+			if (a == b)
+				continue;
+			snprintf(name, sizeof(name), "coil_redir_%u_%u", a, b);
+			g.redir[a][b] = rte_ring_create(name, REDIR_RING,
+							(int)rte_socket_id(),
+							RING_F_SP_ENQ |
+								RING_F_SC_DEQ);
+			if (!g.redir[a][b]) {
+				ret = -ENOMEM;
+				goto fail_port;
+			}
+		}
 	g.nq = (uint16_t)nq;
 	g.mbufs = mbufs;
 	if (nq < *nloops)
@@ -609,6 +711,18 @@ void coil__dpdk_teardown(void)
 		g.cleaned = true;
 		if (g.has_port)
 			(void)rte_eth_dev_close(g.port);
+		for (unsigned a = 0; a < MAX_Q; a++)
+			for (unsigned b = 0; b < MAX_Q; b++) {
+				struct rte_ring *r = g.redir[a][b];
+				void *m;
+
+				if (!r)
+					continue;
+				while (rte_ring_dequeue(r, &m) == 0)
+					rte_pktmbuf_free(m);
+				rte_ring_free(r);
+				g.redir[a][b] = NULL;
+			}
 		if (g.pool)
 			rte_mempool_free(g.pool);
 		g.pool = NULL;

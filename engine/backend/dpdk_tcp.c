@@ -208,6 +208,8 @@ int coil__dpdk_tcp_init(struct coil__dpdk_tcp *dt, struct coil_loop *loop,
 	cfg.tw_max = max_conns / 4 + 1;
 	cfg.max_conns = max_conns + cfg.tw_max + 256 * COIL__TCP_MAX_LISTEN;
 	cfg.held_max = mbufs / 2 > 64 ? mbufs / 2 : 64;
+	cfg.port_ok = coil__dpdk_flow_mine;
+	cfg.port_ctx = loop;
 	dt->loop = loop;
 	dt->pending = NULL;
 	ret = coil__tcp_init(&dt->tcp, n, loop, &cfg, &tcp_ops);

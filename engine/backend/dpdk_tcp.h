@@ -21,6 +21,10 @@ struct coil__dpdk_tcp {
 
 /* The loop's instance (dpdk.c). */
 struct coil__dpdk_tcp *coil__dpdk_tcp_of(struct coil_loop *loop);
+/* Does the flow raddr:rport <-> our lport belong to this loop (dpdk.c's
+ * software steering of TCP between queues)? */
+bool coil__dpdk_flow_mine(void *loop, uint32_t raddr, uint16_t rport,
+			  uint16_t lport);
 
 /* Set up TCP on the loop's stack for max_conns connections, holding at
  * most half of the mbufs. Returns 0 or -errno. */

@@ -78,6 +78,12 @@ struct coil__tcp_cfg {
 	uint32_t msl_ms;         /* TIME_WAIT lasts 2 MSL; default 30000 */
 	uint32_t fin_wait2_ms;   /* orphaned FIN_WAIT_2; default 30000 */
 	bool tx_tcp_csum;        /* the port fills TCP checksums */
+	/* Optional: may an active open use local port lport (network order)
+	 * to raddr:rport? (A loop takes only ports whose flows are steered
+	 * back to it.) */
+	bool (*port_ok)(void *ctx, uint32_t raddr, uint16_t rport,
+			uint16_t lport);
+	void *port_ctx;
 };
 
 struct coil__tcp_stats {

@@ -332,7 +332,10 @@ struct coil__tcb *coil__tcp_connect(struct coil__tcp *tcp, uint32_t dst,
 
 		tcp->next_port = cand >= 60999 ? 32768 : (uint16_t)(cand + 1);
 		if (!coil__tcp_lookup(tcp, dst, dport, htons(cand)) &&
-		    find_listener(tcp, htons(cand)) < 0) {
+		    find_listener(tcp, htons(cand)) < 0 &&
+		    (!tcp->cfg.port_ok ||
+		     tcp->cfg.port_ok(tcp->cfg.port_ctx, dst, dport,
+				      htons(cand)))) {
 			port = htons(cand);
 			break;
 		}

@@ -9,7 +9,8 @@
 #     then 2,000 concurrent connections, and SIGTERM with 200 idle and 50
 #     busy ones drains and exits 0; then active open (dpdk-connect:
 #     coil_loop_connect from a loop) to a kernel echo server, every byte
-#     compared, and a connect to a closed port refused;
+#     compared, and a connect to a closed port refused; and two loops on
+#     two af_packet queues (TCP flows steered to their loop in software);
 #  2. coil-httpd --dpdk: curl for /plaintext, an echoed POST, a 5 MiB static
 #     file (sendfile: read from the file into mbufs) compared with cmp,
 #     keep-alive requests on one connection, and httpd_client.py's
@@ -70,7 +71,7 @@ start_dpdk() {
 	SERVER_NAME=$name
 	: >"$SERVER_LOG"
 	COIL_STATS=1 "$bin" --cores 1 --ip "$SERVER_IP/24" \
-		--dpdk "--no-huge -m 256 --no-pci --file-prefix=coil-dtcp-$$ --vdev=net_af_packet0,iface=$OUTER" \
+		--dpdk "--no-huge -m 256 --no-pci --file-prefix=coil-dtcp-$$ --vdev=net_af_packet0,iface=$OUTER${VDEV_OPTS:-}" \
 		--mbufs 8192 "$@" 2>"$SERVER_LOG" </dev/null &
 	SERVER_PID=$!
 	echo "started $name on DPDK (pid $SERVER_PID)"
@@ -228,6 +229,15 @@ stop_dpdk
 echo "SIGTERM with 200 idle and 50 busy connections: exit 0 in $(($(now_ms) - t0)) ms"
 exec 3>&-
 [ "$(stat_of accepted)" -ge 2250 ] || fail "accepted $(stat_of accepted), want >= 2250"
+
+echo "=== 1d. two loops on two af_packet queues (kernel fanout): TCP steered in software"
+VDEV_OPTS=,qpairs=2 start_dpdk coil-echo "$COIL_ECHO" --port "$PORT" --cores 2
+grep -q "2 queue pair(s)" "$SERVER_LOG" || fail "the port did not get 2 queue pairs"
+integrity two-loops --conns 100 --msgs 10 --max-size 20000
+stop_dpdk
+grep -q "^coil-echo: loop 1: tcp: .*accepted [1-9]" "$SERVER_LOG" || fail "loop 1 accepted nothing"
+grep -q "^coil-echo: loop 0: tcp: .*accepted [1-9]" "$SERVER_LOG" || fail "loop 0 accepted nothing"
+echo "two loops: $(grep -o 'loop [01]: tcp: .*accepted [0-9]*' "$SERVER_LOG" | sed 's/: tcp: .*accepted/ accepted/' | tr '\n' ' ')"
 
 echo "=== 1c. active open: coil_loop_connect on DPDK to Linux's TCP"
 in_ns 60 /usr/bin/python3 -c "
