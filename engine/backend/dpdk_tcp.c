@@ -89,6 +89,7 @@ static void *t_accepted(void *lctx, struct coil__tcb *t)
 	struct coil__listener *lst = lctx;
 	struct coil_loop *loop = lst->loop;
 	struct coil__dpdk_tcp *dt = coil__dpdk_tcp_of(loop);
+	struct coil__conn_link *l;
 	struct coil_conn *c;
 	int fd = fd_of(dt, t);
 
@@ -96,12 +97,16 @@ static void *t_accepted(void *lctx, struct coil__tcb *t)
 	dt->refused = false;
 	coil__conn_accepted(lst, fd);
 	dt->accepting = NULL;
-	if (dt->refused || loop->all.next == &loop->all)
+	if (dt->refused)
 		return NULL;
-	/* conn_new put it first on the loop's list */
-	c = coil__conn_of_link(loop->all.next);
-	if (c->fd != fd)
+	/* conn_new put it first on the loop's list; on_open may have opened
+	 * others (coil_loop_connect) in front of it since */
+	for (l = loop->all.next; l != &loop->all; l = l->next)
+		if (coil__conn_of_link(l)->fd == fd)
+			break;
+	if (l == &loop->all)
 		return NULL;
+	c = coil__conn_of_link(l);
 	memset(G(c), 0, sizeof(struct gl));
 	G(c)->t = t;
 	return c;
