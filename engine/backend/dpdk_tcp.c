@@ -39,6 +39,7 @@ struct gl {
 	struct coil__tcb *t;
 	struct coil_conn *pnext;
 	size_t unrep;          /* acknowledged, not yet reported sent */
+	size_t counted;        /* head bytes already in loop->tx_bytes */
 	uint32_t pend;
 	bool queued;
 };
@@ -253,6 +254,7 @@ void coil__dpdk_tcp_poll(struct coil__dpdk_tcp *dt)
 							  : c->inflight;
 
 			g->unrep -= r;
+			g->counted -= r < g->counted ? r : g->counted;
 			coil__conn_sent(c, (int)r);
 		} else if (p & P_SEND) {
 			coil__tcp_send(g->t, c->inflight);
@@ -295,6 +297,15 @@ void coil__dpdk_recv_cancel(struct coil_conn *c)
 
 void coil__dpdk_send(struct coil_conn *c)
 {
+	struct gl *g = G(c);
+	size_t again = g->counted < c->inflight ? g->counted : c->inflight;
+
+	/* A send covers the queue from its head, unacknowledged bytes that
+	 * an earlier send covered too: the loop's byte count takes them
+	 * once. */
+	c->loop->tx_bytes -= again;
+	if (g->counted < c->inflight)
+		g->counted = c->inflight;
 	pend(c, P_SEND);
 }
 
