@@ -645,8 +645,16 @@ void coil__tcp_close(struct coil__tcb *t, bool reset)
 	t->snd_avail = 0;
 	if (t->snd_nxt != t->snd_una && !t->fin_sent)
 		reset = true;   /* data never acknowledged: cannot keep it */
-	if (t->rq || t->ooo)
-		reset = true;   /* unread input (RFC 2525 2.17) */
+	/* Unread input is dropped, not answered with a reset (RFC 2525 2.17
+	 * would): the connection core closes knowing it (a lingering close
+	 * that ended, an HTTP error sent while the body still comes), and a
+	 * reset would make the peer's kernel discard the answer it has not
+	 * read yet. What still arrives is acknowledged and dropped until the
+	 * peer's FIN or the FIN_WAIT_2 limit. */
+	if (t->rq || t->ooo) {
+		t->tcp->st.drop_orphan += t->held_pkts;
+		held_drop_all(t);
+	}
 	if (reset || t->state == TCP_SYN_SENT) {
 		if (t->state != TCP_SYN_SENT)
 			send_rst_for(t);
@@ -1105,13 +1113,6 @@ void coil__tcb_input(struct coil__tcb *t, struct coil__pkt *p,
 		struct coil__tcp_held *h;
 		uint32_t off = s->off, right;
 
-		if (t->orphan && len) {
-			/* data after a local close: nobody reads it */
-			tcp->st.drop_orphan++;
-			send_rst_for(t);
-			coil__tcb_free(t);
-			goto drop;
-		}
 		if (coil__seq_lt(seq, t->rcv_nxt)) {
 			uint32_t skip = t->rcv_nxt - seq;
 
@@ -1176,13 +1177,14 @@ void coil__tcb_input(struct coil__tcb *t, struct coil__pkt *p,
 			}
 			if (t->eof_due && t->rx_armed && !t->rq)
 				pending_add(t);
-			if (t->eof_due || filled || ++t->ack_pending >= 2) {
+			if (t->eof_due || filled || t->orphan ||
+			    ++t->ack_pending >= 2) {
 				send_ack(t);
 			} else if (!coil_timer_active(&t->delack)) {
 				coil_timer_start(&t->delack, tcp->cfg.delack_ms);
 			}
 		} else {
-			if (!ooo_insert(t, h)) {
+			if (t->orphan || !ooo_insert(t, h)) {
 				tcp->st.drop_ooo++;
 				h->p.handle = NULL;
 				held_free(tcp, h);

@@ -102,7 +102,8 @@ struct coil__tcp_stats {
 	uint64_t drop_ooo;       /* out of order, no room to keep it */
 	uint64_t drop_nomem;     /* no tcb for a new connection */
 	uint64_t drop_cookie;    /* a bad or stale SYN cookie */
-	uint64_t drop_orphan;    /* data for a connection closed locally */
+	uint64_t drop_orphan;    /* data for a connection closed locally
+				    (acknowledged, dropped) */
 	uint64_t challenge_acks, dup_acks;
 	/* retransmission */
 	uint64_t rto_fired, retrans_segs, fast_retrans, persist_probes;
