@@ -240,7 +240,7 @@ grep -q "^coil-echo: loop 0: tcp: .*accepted [1-9]" "$SERVER_LOG" || fail "loop 
 echo "two loops: $(grep -o 'loop [01]: tcp: .*accepted [0-9]*' "$SERVER_LOG" | sed 's/: tcp: .*accepted/ accepted/' | tr '\n' ' ')"
 
 echo "=== 1c. active open: coil_loop_connect on DPDK to Linux's TCP"
-in_ns 60 /usr/bin/python3 -c "
+in_ns 150 /usr/bin/python3 -c "
 import socket, threading
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(('$CLIENT_IP', 9000)); l.listen(64); print('ready', flush=True)
