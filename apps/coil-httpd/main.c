@@ -17,6 +17,9 @@
 
 #define PROG "coil-httpd"
 
+/* coil-httpd serves on kernel sockets or, with --dpdk, on coil's own TCP */
+#define ENGINE_FLAGS (COIL_ENGINE_FLAGS_SERVER | COIL_ENGINE_FLAG_DPDK)
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -46,7 +49,7 @@ static void usage(FILE *f)
 		"  --help, --version\n"
 		"SIZE takes a K, M or G suffix (powers of 1024).\n"
 		"engine options:\n");
-	coil_engine_opts_usage(f, COIL_ENGINE_FLAGS_SERVER);
+	coil_engine_opts_usage(f, ENGINE_FLAGS);
 }
 
 static int num(const char *opt, const char *s, unsigned long min,
@@ -102,7 +105,7 @@ int main(int argc, char **argv)
 	int opt, ret, idx;
 
 	hc.limits.sz = sizeof(hc.limits);
-	if (coil_engine_opts_parse_args(&eo, COIL_ENGINE_FLAGS_SERVER, PROG,
+	if (coil_engine_opts_parse_args(&eo, ENGINE_FLAGS, PROG,
 					&argc, argv, NULL))
 		return 2;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -219,6 +222,13 @@ int main(int argc, char **argv)
 	}
 	if (hc.root)
 		fprintf(stderr, "coil-httpd: serving %s\n", hc.root);
+	if (eo.ip) {
+		/* DPDK: the port's own address, without the prefix length */
+		static char ip[32];
+
+		snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(eo.ip, "/"), eo.ip);
+		svc.addr = ip;
+	}
 	fprintf(stderr, "coil-httpd: listening on %s:%u\n", svc.addr,
 		coil_engine_port(eng, idx));
 	ret = coil_engine_run(eng);
