@@ -38,8 +38,9 @@ enum { P_SEND = 1, P_RECV_CANCEL = 2, P_SEND_CANCEL = 4,
 struct gl {
 	struct coil__tcb *t;
 	struct coil_conn *pnext;
-	size_t unrep;          /* acknowledged, not yet reported sent */
-	size_t counted;        /* head bytes already in loop->tx_bytes */
+	/* Both are bounded by c->inflight (uint32_t) and the send window. */
+	uint32_t unrep;        /* acknowledged, not yet reported sent */
+	uint32_t counted;      /* head bytes already in loop->tx_bytes */
 	uint32_t pend;
 	bool queued;
 };
