@@ -148,9 +148,7 @@ static void t_gone(void *uctx, int err)
 {
 	struct coil_conn *c = uctx;
 
-	if (!c->close_reason)
-		c->close_reason = err;
-	coil_conn_abort(c);
+	coil__conn_failed(c, err);
 }
 
 /* Bytes [off, off + len) of the send queue, after what was acknowledged
@@ -178,8 +176,7 @@ static void t_copy(void *uctx, size_t off, uint8_t *dst, size_t len)
 				/* the file shrank: zeros, and the connection
 				 * goes (at the next report) */
 				memset(dst, 0, n);
-				c->close_reason = r < 0 ? -errno : -EIO;
-				coil_conn_abort(c);
+				coil__conn_failed(c, r < 0 ? -errno : -EIO);
 			} else if ((size_t)r < n) {
 				memset(dst + r, 0, n - (size_t)r);
 			}
