@@ -49,8 +49,8 @@ static void usage(FILE *f)
 		"  --metrics-port P    also serve Prometheus metrics over HTTP on port P\n"
 		"                      (0 = ephemeral; default: none)\n"
 		"  --help, --version\n"
-		"engine options (DPDK is kernel bypass: UDP, ICMP and ARP only, so\n"
-		"with --udp):\n");
+		"engine options (DPDK is kernel bypass over coil's own TCP/IP: TCP,\n"
+		"or UDP with --udp):\n");
 	coil_engine_opts_usage(f, ENGINE_FLAGS);
 }
 
