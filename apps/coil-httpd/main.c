@@ -9,7 +9,7 @@
 #include "coil_config.h"
 #include "../common/args.h"
 #include "../common/steer.h"
-#include "httpd.h"
+#include <coil/http.h>
 
 #include <errno.h>
 #include <getopt.h>

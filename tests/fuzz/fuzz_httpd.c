@@ -80,7 +80,7 @@
 
 #include "core/internal.h"   /* coil__loop_begin_stop: SIGTERM */
 #include "fuzz_check.h"
-#include "httpd.h"
+#include <coil/http.h>
 
 #define MARKER "COIL-FUZZ-SECRET-d41c8e"
 #define MAX_BODY 300u

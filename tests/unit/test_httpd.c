@@ -11,9 +11,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../apps/coil-httpd/httpd.c"
-#include "../../apps/coil-httpd/files.c"
-#include "../../apps/coil-httpd/access_log.c"
+#include "http/server.c"
+#include "http/files.c"
+#include "http/access_log.c"
 
 #include "core/internal.h"
 #include "fake_util.h"

@@ -21,7 +21,7 @@
  * the connection until its queued output drained. Larger files go out with
  * coil_conn_sendfile (splice/sendfile: never through user space).
  */
-#include "httpd_internal.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
  * by half since the last try, so a client trickling bytes costs linear
  * time, and a connection needs no space for header slices.
  */
-#include "httpd_internal.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
 #ifndef COIL_HTTPD_INTERNAL_H
 #define COIL_HTTPD_INTERNAL_H
 
-#include "httpd.h"
+#include <coil/http.h>
 
 #include <stddef.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * written at least once a second and when the loop ends. Every field a
  * client controls is escaped (\xHH), so it cannot break or forge a line.
  */
-#include "httpd_internal.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
