@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coil-httpd: an HTTP/1.1 server on the public coil API (the twisted.web of
- * coil). Flags in, engine out: the protocol, routes and static files are in
- * httpd.c and files.c.
+ * coil-httpd: an HTTP/1.1 server on the public coil API. Flags in, engine
+ * out: the protocol, routes and static files are coil's HTTP library
+ * (engine/http, <coil/http.h>).
  */
 #include <coil/coil.h>
+#include <coil/http.h>
 
 #include "coil_config.h"
 #include "../common/args.h"
 #include "../common/steer.h"
-#include <coil/http.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct coil_engine_opts eo = { .sz = sizeof(eo), .name = "coil-httpd" };
-	struct httpd_config hc = { .sz = sizeof(hc) };
+	struct coil_http_config hc = { .sz = sizeof(hc) };
 	struct coil_service svc = {
 		.sz = sizeof(svc),
 		.addr = "0.0.0.0",
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 	};
 	const char *what = "";
 	struct coil_engine *eng;
-	struct httpd *h;
+	struct coil_http_server *h;
 	unsigned long v;
 	unsigned long long sz;
 	int opt, ret, idx;
@@ -214,7 +214,7 @@ int main(int argc, char **argv)
 			hc.limits.max_request_line = (uint32_t)sz;
 			break;
 		case O_MAX_HEADERS:
-			if (num("max-headers", optarg, 1, HTTPD_MAX_HEADERS, &v))
+			if (num("max-headers", optarg, 1, COIL_HTTP_MAX_HEADERS, &v))
 				return 2;
 			hc.limits.max_headers = (uint32_t)v;
 			break;
@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 		case O_CACHE:
 			if (size_arg("cache-size", optarg, 0, 1ull << 40, &sz))
 				return 2;
-			hc.cache_size = sz ? (size_t)sz : HTTPD_CACHE_OFF;
+			hc.cache_size = sz ? (size_t)sz : COIL_HTTP_CACHE_OFF;
 			break;
 		case O_LOG:
 			hc.access_log = optarg;
@@ -268,7 +268,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	hc.max_loops = eo.cores ? eo.cores : 1024;
-	ret = httpd_create(&hc, &h, &what);
+	ret = coil_http_server_create(&hc, &h, &what);
 	if (ret) {
 		if (ret == -ENOSYS)
 			fprintf(stderr, "coil-httpd: --root needs openat2(2) (Linux 5.6 or later)\n");
@@ -285,16 +285,16 @@ int main(int argc, char **argv)
 	ret = coil_engine_create(&eo, &eng);
 	if (ret) {
 		fprintf(stderr, "coil-httpd: cannot create the engine: %s\n", strerror(-ret));
-		httpd_destroy(h);
+		coil_http_server_destroy(h);
 		return 1;
 	}
-	httpd_service_init(h, &svc);
+	coil_http_server_service_init(h, &svc);
 	idx = coil_engine_listen(eng, &svc);
 	if (idx < 0) {
 		fprintf(stderr, "coil-httpd: cannot listen on %s:%u: %s\n", svc.addr,
 			svc.port, strerror(-idx));
 		coil_engine_destroy(eng);
-		httpd_destroy(h);
+		coil_http_server_destroy(h);
 		return 1;
 	}
 	if (hc.root)
@@ -303,7 +303,7 @@ int main(int argc, char **argv)
 		coil_engine_port(eng, idx));
 	ret = coil_engine_run(eng);
 	coil_engine_destroy(eng);
-	httpd_destroy(h);   /* flushes the access log */
+	coil_http_server_destroy(h);   /* flushes the access log */
 	if (ret) {
 		fprintf(stderr, "coil-httpd: %s\n", strerror(-ret));
 		return 1;

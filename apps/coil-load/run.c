@@ -22,6 +22,7 @@
 #include "load.h"
 
 #include <coil/coil.h>
+#include <coil/http1.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coil-httpd internals shared by httpd.c (protocol, routes, responses, access
- * log) and files.c (static files, response cache). Not an API.
+ * The HTTP server's internals shared by server.c (protocol, routes,
+ * responses), files.c (static files, response cache) and access_log.c.
+ * Not an API.
  */
 #ifndef COIL_HTTPD_INTERNAL_H
 #define COIL_HTTPD_INTERNAL_H
@@ -66,14 +67,14 @@ struct httpd__cache {
 
 /* ---- server, loop, connection ---- */
 
-struct httpd {
-	struct httpd_config cfg;
+struct coil_http_server {
+	struct coil_http_config cfg;
 	struct coil_http1_limits limits;
 	int rootfd;                         /* O_PATH dir, -1: no root */
 	int logfd;                          /* -1: no access log */
 	size_t cache_size;                  /* 0: no cache */
 	size_t high_water;                  /* the service's write_high_water */
-	struct httpd_route routes[HTTPD__MAX_ROUTES];
+	struct coil_http_route routes[HTTPD__MAX_ROUTES];
 	unsigned nroutes;
 	struct httpd_loop **loops;          /* by coil_loop_id */
 	unsigned nloops;
@@ -81,7 +82,7 @@ struct httpd {
 
 /* Per loop (one thread): created on the loop's first connection. */
 struct httpd_loop {
-	struct httpd *h;
+	struct coil_http_server *h;
 	struct coil_loop *loop;
 	struct coil_conn *out_conn;         /* owner of the staged bytes */
 	size_t out_len;
@@ -98,7 +99,7 @@ struct httpd_loop {
 	char json[192];
 	uint32_t json_len;
 	struct coil_http1_parser parser;    /* one per loop: see on_data */
-	struct coil_http1_header hdrs[HTTPD_MAX_HEADERS];
+	struct coil_http1_header hdrs[COIL_HTTP_MAX_HEADERS];
 	char *log;
 	size_t log_len;
 	struct coil_timer log_timer;
@@ -143,16 +144,16 @@ struct httpd_conn {
 	uint64_t sent;            /* response body bytes */
 	uint64_t head_gen;        /* lp->flushes when the head was staged */
 	size_t head_at;           /* ... and where */
-	httpd_body_cb on_body;
-	httpd_handler on_end;
-	const struct httpd_route *route;
+	coil_http_body_cb on_body;
+	coil_http_handler on_end;
+	const struct coil_http_route *route;
 	struct coil_http1_body body;
 	struct httpd__centry *held[HTTPD__HELD];
 	char ltarget[HTTPD__LOG_TARGET];
 	char lref[HTTPD__LOG_FIELD];
 	char lua[HTTPD__LOG_FIELD];
 	char lpeer[HTTPD__LOG_PEER];
-	uint64_t user[HTTPD_USER_SIZE / 8];
+	uint64_t user[COIL_HTTP_USER_SIZE / 8];
 };
 
 /* httpd.c */
@@ -160,22 +161,22 @@ void httpd__out_put(struct httpd_loop *lp, struct coil_conn *c,
 		    const void *p, size_t n);
 void httpd__out_flush(struct httpd_loop *lp);
 /* Write a response head: status, Server, Date, Content-Type (ctype may be
- * NULL), Content-Length (`len`, or HTTPD_CHUNKED, or HTTPD__NO_LENGTH),
+ * NULL), Content-Length (`len`, or COIL_HTTP_CHUNKED, or HTTPD__NO_LENGTH),
  * `extra` (complete header lines), Connection. Returns 0 or -EALREADY /
  * -EPIPE. */
-int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
+int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		     uint64_t len, const char *extra, size_t extra_len);
 
 /* Release the cache entries a connection pinned (nothing of its output
  * may still be queued). */
 void httpd__unpin_all(struct httpd_conn *s);
 /* A short text/plain error body with extra header lines. */
-int httpd__respond_error_extra(struct httpd_ctx *x, int status,
+int httpd__respond_error_extra(struct coil_http_req *x, int status,
 			       const char *extra, size_t extra_len);
 
 /* files.c */
-int httpd__files_open_root(struct httpd *h);
-void httpd__files_get(struct httpd_ctx *x);
+int httpd__files_open_root(struct coil_http_server *h);
+void httpd__files_get(struct coil_http_req *x);
 int httpd__cache_init(struct httpd__cache *c, size_t limit);
 void httpd__cache_fini(struct httpd__cache *c);
 void httpd__cache_put(struct httpd__centry *e);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coil-httpd: HTTP/1.1 server semantics (RFC 9110/9112) over coil's public
- * API, the route table, responses, timeouts and the access log.
+ * coil's HTTP/1.1 server (coil/http.h): RFC 9110/9112 semantics over
+ * coil's public API, the route table, responses, timeouts and the access log.
  *
  * Hot path: on_data parses every complete pipelined request in a loop,
  * stages the responses in a per-loop buffer and hands them to coil in one
@@ -36,7 +36,7 @@ static const char plain_body[] = "Hello, World!";
 static const char json_body[] = "{\"message\":\"Hello, World!\"}";
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-static const char *const method_names[HTTPD_NMETHODS] = {
+static const char *const method_names[COIL_HTTP_NMETHODS] = {
 	[COIL_HTTP1_OTHER] = "-",
 	[COIL_HTTP1_GET] = "GET",
 	[COIL_HTTP1_HEAD] = "HEAD",
@@ -149,7 +149,7 @@ static inline void date_tick(struct httpd_loop *lp)
 
 /* ---- per-loop state ---- */
 
-static struct httpd_loop *loop_get(struct httpd *h, struct coil_loop *loop)
+static struct httpd_loop *loop_get(struct coil_http_server *h, struct coil_loop *loop)
 {
 	unsigned id = coil_loop_id(loop);
 	struct httpd_loop *lp;
@@ -167,7 +167,7 @@ static struct httpd_loop *loop_get(struct httpd *h, struct coil_loop *loop)
 	lp->h = h;
 	lp->loop = loop;
 	coil_http1_parser_init(&lp->parser, &h->limits, lp->hdrs,
-			       HTTPD_MAX_HEADERS);
+			       COIL_HTTP_MAX_HEADERS);
 	coil_http1_date_init(&lp->date);
 	if (h->logfd >= 0) {
 		lp->log = malloc(HTTPD__LOG_CAP);
@@ -222,7 +222,7 @@ static void arm(struct httpd_conn *s, uint64_t due)
 
 static uint64_t deadline(const struct httpd_conn *s)
 {
-	const struct httpd_config *cfg = &s->lp->h->cfg;
+	const struct coil_http_config *cfg = &s->lp->h->cfg;
 
 	switch (s->phase) {
 	case HC_IDLE:
@@ -261,7 +261,7 @@ static void conn_abort(struct httpd_conn *s)
 	coil_conn_abort(s->conn);
 }
 
-int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
+int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		     uint64_t len, const char *extra, size_t extra_len)
 {
 	struct httpd_conn *s = x->s;
@@ -291,7 +291,7 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 	 * or may not send it now, so the connection cannot carry on. */
 	if ((s->unread && !s->accepted && s->expect) || s->shutting)
 		s->keep_alive = false;
-	if (len == HTTPD_CHUNKED) {
+	if (len == COIL_HTTP_CHUNKED) {
 		if (s->minor == 0) {
 			/* no chunked framing for 1.0: the close ends the body */
 			s->keep_alive = false;
@@ -314,7 +314,7 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 		p = put(p, ctype, clen);
 		p = PUTS(p, "\r\n");
 	}
-	if (len == HTTPD_CHUNKED) {
+	if (len == COIL_HTTP_CHUNKED) {
 		p = PUTS(p, "Transfer-Encoding: chunked\r\n");
 	} else if (len != HTTPD__NO_LENGTH && status >= 200 && status != 204 &&
 		   status != 304) {
@@ -333,7 +333,7 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 	return 0;
 }
 
-static int respond(struct httpd_ctx *x, int status, const char *ctype,
+static int respond(struct coil_http_req *x, int status, const char *ctype,
 		   const char *extra, size_t extra_len, const void *body,
 		   size_t len, bool copy)
 {
@@ -355,19 +355,19 @@ static int respond(struct httpd_ctx *x, int status, const char *ctype,
 	return 0;
 }
 
-int httpd_respond(struct httpd_ctx *x, int status, const char *ctype,
+int coil_http_respond(struct coil_http_req *x, int status, const char *ctype,
 		  const void *body, size_t len)
 {
 	return respond(x, status, ctype, NULL, 0, body, len, true);
 }
 
-int httpd_respond_static(struct httpd_ctx *x, int status, const char *ctype,
+int coil_http_respond_static(struct coil_http_req *x, int status, const char *ctype,
 			 const void *body, size_t len)
 {
 	return respond(x, status, ctype, NULL, 0, body, len, false);
 }
 
-int httpd__respond_error_extra(struct httpd_ctx *x, int status,
+int httpd__respond_error_extra(struct coil_http_req *x, int status,
 			       const char *extra, size_t extra_len)
 {
 	char body[64];
@@ -381,12 +381,12 @@ int httpd__respond_error_extra(struct httpd_ctx *x, int status,
 		       (size_t)(p - body), true);
 }
 
-int httpd_respond_error(struct httpd_ctx *x, int status)
+int coil_http_respond_error(struct coil_http_req *x, int status)
 {
 	return httpd__respond_error_extra(x, status, NULL, 0);
 }
 
-int httpd_respond_start(struct httpd_ctx *x, int status, const char *ctype,
+int coil_http_respond_start(struct coil_http_req *x, int status, const char *ctype,
 			uint64_t len)
 {
 	int ret = httpd__resp_head(x, status, ctype, len, NULL, 0);
@@ -396,7 +396,7 @@ int httpd_respond_start(struct httpd_ctx *x, int status, const char *ctype,
 	return ret;
 }
 
-int httpd_respond_data(struct httpd_ctx *x, const void *data, size_t len)
+int coil_http_respond_data(struct coil_http_req *x, const void *data, size_t len)
 {
 	struct httpd_conn *s = x->s;
 	struct httpd_loop *lp = x->lp;
@@ -432,7 +432,7 @@ int httpd_respond_data(struct httpd_ctx *x, const void *data, size_t len)
 	return 0;
 }
 
-int httpd_respond_end(struct httpd_ctx *x)
+int coil_http_respond_end(struct coil_http_req *x)
 {
 	struct httpd_conn *s = x->s;
 
@@ -444,13 +444,13 @@ int httpd_respond_end(struct httpd_ctx *x)
 	return 0;
 }
 
-bool httpd_has_body(const struct httpd_ctx *x)
+bool coil_http_has_body(const struct coil_http_req *x)
 {
 	return x->s->unread;
 }
 
-int httpd_body_accept(struct httpd_ctx *x, httpd_body_cb on_body,
-		      httpd_handler on_end)
+int coil_http_body_accept(struct coil_http_req *x, coil_http_body_cb on_body,
+		      coil_http_handler on_end)
 {
 	struct httpd_conn *s = x->s;
 
@@ -466,7 +466,7 @@ int httpd_body_accept(struct httpd_ctx *x, httpd_body_cb on_body,
 	return 0;
 }
 
-const struct coil_http1_str *httpd_header(const struct httpd_ctx *x,
+const struct coil_http1_str *coil_http_header(const struct coil_http_req *x,
 					  const char *name)
 {
 	size_t n = strlen(name);
@@ -532,7 +532,7 @@ static int end_segment(char *out, size_t *o, size_t *seg, bool slash)
  * (bad escape, %00 or a control byte), 403 (".." above the root), 414.
  */
 static int path_prepare(struct httpd_loop *lp, const struct coil_http1_str *t,
-			struct httpd_ctx *x)
+			struct coil_http_req *x)
 {
 	const char *p = t->ptr, *end = p + t->len, *q, *r;
 	size_t o = 1, seg = 1, n;
@@ -616,18 +616,18 @@ static int path_prepare(struct httpd_loop *lp, const struct coil_http1_str *t,
 	return 0;
 }
 
-static const struct httpd_route *route_find(const struct httpd *h,
-					    struct httpd_ctx *x)
+static const struct coil_http_route *route_find(const struct coil_http_server *h,
+					    struct coil_http_req *x)
 {
-	const struct httpd_route *best = NULL;
+	const struct coil_http_route *best = NULL;
 	const char *p = x->path.ptr;
 	size_t n = x->path.len, blen = 0;
 
 	for (unsigned i = 0; i < h->nroutes; i++) {
-		const struct httpd_route *r = &h->routes[i];
+		const struct coil_http_route *r = &h->routes[i];
 		size_t rl = strlen(r->path);
 
-		if (!(r->flags & HTTPD_ROUTE_PREFIX)) {
+		if (!(r->flags & COIL_HTTP_ROUTE_PREFIX)) {
 			if (rl == n && !memcmp(p, r->path, n)) {
 				x->rest.ptr = p + n;
 				x->rest.len = 0;
@@ -656,7 +656,7 @@ static const struct httpd_route *route_find(const struct httpd *h,
 }
 
 /* "Allow: GET, HEAD, ...\r\n" for a route. */
-static size_t allow_line(const struct httpd_route *r, char *buf)
+static size_t allow_line(const struct coil_http_route *r, char *buf)
 {
 	static const uint8_t order[] = {
 		COIL_HTTP1_GET, COIL_HTTP1_HEAD, COIL_HTTP1_POST,
@@ -687,17 +687,17 @@ static size_t allow_line(const struct httpd_route *r, char *buf)
 	return (size_t)(p - buf);
 }
 
-static void dispatch(struct httpd_ctx *x)
+static void dispatch(struct coil_http_req *x)
 {
 	const struct coil_http1_request *req = x->req;
-	struct httpd *h = x->lp->h;
-	const struct httpd_route *route;
-	httpd_handler fn;
+	struct coil_http_server *h = x->lp->h;
+	const struct coil_http_route *route;
+	coil_http_handler fn;
 	char allow[96];
 	int st = path_prepare(x->lp, &req->target, x);
 
 	if (st) {
-		httpd_respond_error(x, st);
+		coil_http_respond_error(x, st);
 		return;
 	}
 	if (x->path.ptr[0] == '*') {   /* OPTIONS * */
@@ -709,7 +709,7 @@ static void dispatch(struct httpd_ctx *x)
 	}
 	route = route_find(h, x);
 	if (!route) {
-		httpd_respond_error(x, 404);
+		coil_http_respond_error(x, 404);
 		return;
 	}
 	x->route = x->s->route = route;
@@ -732,7 +732,7 @@ static void dispatch(struct httpd_ctx *x)
 
 /* ---- request life cycle ---- */
 
-static void ctx_init(struct httpd_ctx *x, struct httpd_conn *s)
+static void ctx_init(struct coil_http_req *x, struct httpd_conn *s)
 {
 	memset(x, 0, sizeof(*x));
 	x->conn = s->conn;
@@ -791,13 +791,13 @@ static void retract(struct httpd_conn *s)
  * complete) or close it after the complete one. */
 static void body_fail(struct httpd_conn *s, int status)
 {
-	struct httpd_ctx x;
+	struct coil_http_req x;
 
 	retract(s);
 	if (!s->started) {
 		ctx_init(&x, s);
 		s->keep_alive = false;
-		httpd_respond_error(&x, status);
+		coil_http_respond_error(&x, status);
 		s->unread = false;
 		request_done(s);
 	} else if (s->responded) {
@@ -811,8 +811,8 @@ static void handle_request(struct httpd_conn *s,
 			   const struct coil_http1_request *req, size_t rest)
 {
 	struct httpd_loop *lp = s->lp;
-	struct httpd *h = lp->h;
-	struct httpd_ctx x;
+	struct coil_http_server *h = lp->h;
+	struct coil_http_req x;
 	unsigned f = req->flags;
 	bool has_body = (f & COIL_HTTP1_F_CHUNKED) ||
 			((f & COIL_HTTP1_F_CONTENT_LENGTH) && req->content_length);
@@ -836,26 +836,26 @@ static void handle_request(struct httpd_conn *s,
 			httpd__log_keep(s->ltarget + m + 1,
 				 sizeof(s->ltarget) - m - 1, &req->target));
 		s->lreflen = httpd__log_keep(s->lref, sizeof(s->lref),
-				      httpd_header(&x, "Referer"));
+				      coil_http_header(&x, "Referer"));
 		s->lualen = httpd__log_keep(s->lua, sizeof(s->lua),
-				     httpd_header(&x, "User-Agent"));
+				     coil_http_header(&x, "User-Agent"));
 	}
 	if (f & COIL_HTTP1_F_EXPECT_OTHER) {
 		s->keep_alive = false;
-		httpd_respond_error(&x, 417);
+		coil_http_respond_error(&x, 417);
 	} else if (req->method == COIL_HTTP1_OTHER ||
 		   req->method == COIL_HTTP1_CONNECT) {
 		s->keep_alive = false;
-		httpd_respond_error(&x, 501);
+		coil_http_respond_error(&x, 501);
 	} else if ((f & COIL_HTTP1_F_CONTENT_LENGTH) &&
 		   req->content_length > h->cfg.max_body) {
 		s->keep_alive = false;
-		httpd_respond_error(&x, 413);
+		coil_http_respond_error(&x, 413);
 	} else {
 		dispatch(&x);
 	}
 	if (!s->started && !s->accepted)
-		httpd_respond_error(&x, 500);   /* a handler that did not answer */
+		coil_http_respond_error(&x, 500);   /* a handler that did not answer */
 	if (s->closed)
 		return;
 	if (s->unread && (s->accepted || s->keep_alive)) {
@@ -874,7 +874,7 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 		      size_t *pos)
 {
 	struct coil_http1_str slice;
-	struct httpd_ctx x;
+	struct coil_http_req x;
 	size_t used;
 	int r = coil_http1_body_read(&s->body, d + *pos, len - *pos, &slice,
 				     &used);
@@ -902,7 +902,7 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 			s->on_end(&x);
 			if (!s->responded && !s->closed) {
 				if (!s->started) {
-					httpd_respond_error(&x, 500);
+					coil_http_respond_error(&x, 500);
 				} else {
 					conn_abort(s);
 					return false;
@@ -920,12 +920,12 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 
 static void parse_error(struct httpd_conn *s, int err)
 {
-	struct httpd_ctx x;
+	struct coil_http_req x;
 
 	fresh_request(s);
 	s->keep_alive = false;
 	ctx_init(&x, s);
-	httpd_respond_error(&x, coil_http1_error_status(err));
+	coil_http_respond_error(&x, coil_http1_error_status(err));
 	request_done(s);
 }
 
@@ -1052,12 +1052,12 @@ static void conn_timer(struct coil_timer *t)
 	date_tick(lp);
 	out_bind(lp, s->conn);
 	if (s->phase == HC_HEAD) {
-		struct httpd_ctx x;
+		struct coil_http_req x;
 
 		fresh_request(s);
 		s->keep_alive = false;
 		ctx_init(&x, s);
-		httpd_respond_error(&x, 408);
+		coil_http_respond_error(&x, 408);
 		request_done(s);
 	} else {
 		body_fail(s, 408);
@@ -1067,7 +1067,7 @@ static void conn_timer(struct coil_timer *t)
 
 static int hd_open(struct coil_conn *c)
 {
-	struct httpd *h = coil_conn_service_data(c);
+	struct coil_http_server *h = coil_conn_service_data(c);
 	struct httpd_conn *s = coil_conn_state(c);
 	struct coil_loop *loop = coil_conn_loop(c);
 
@@ -1120,7 +1120,7 @@ static const struct coil_proto_ops httpd_ops = {
 
 /* ---- built-in resources ---- */
 
-static void h_plaintext(struct httpd_ctx *x)
+static void h_plaintext(struct coil_http_req *x)
 {
 	struct httpd_conn *s = x->s;
 
@@ -1133,11 +1133,11 @@ static void h_plaintext(struct httpd_ctx *x)
 		s->sent = sizeof(plain_body) - 1;
 		return;
 	}
-	httpd_respond_static(x, 200, "text/plain", plain_body,
+	coil_http_respond_static(x, 200, "text/plain", plain_body,
 			     sizeof(plain_body) - 1);
 }
 
-static void h_json(struct httpd_ctx *x)
+static void h_json(struct coil_http_req *x)
 {
 	struct httpd_conn *s = x->s;
 
@@ -1149,47 +1149,47 @@ static void h_json(struct httpd_ctx *x)
 		s->sent = sizeof(json_body) - 1;
 		return;
 	}
-	httpd_respond_static(x, 200, "application/json", json_body,
+	coil_http_respond_static(x, 200, "application/json", json_body,
 			     sizeof(json_body) - 1);
 }
 
 /* user[0]: the response length (the request's Content-Length, or
- * HTTPD_CHUNKED). The head waits for the first body bytes, so a body that
+ * COIL_HTTP_CHUNKED). The head waits for the first body bytes, so a body that
  * is bad from its start still gets its 400. */
-static void echo_body(struct httpd_ctx *x, const uint8_t *data, size_t len)
+static void echo_body(struct coil_http_req *x, const uint8_t *data, size_t len)
 {
 	if (!x->s->started)
-		httpd_respond_start(x, 200, "application/octet-stream",
+		coil_http_respond_start(x, 200, "application/octet-stream",
 				    *(uint64_t *)x->user);
-	httpd_respond_data(x, data, len);
+	coil_http_respond_data(x, data, len);
 }
 
-static void echo_end(struct httpd_ctx *x)
+static void echo_end(struct coil_http_req *x)
 {
 	if (!x->s->started)
-		httpd_respond(x, 200, "application/octet-stream", "", 0);
+		coil_http_respond(x, 200, "application/octet-stream", "", 0);
 	else
-		httpd_respond_end(x);
+		coil_http_respond_end(x);
 }
 
 /* POST/PUT /echo: the body comes back as it arrives (same length, or
  * chunked for a chunked upload), never buffered whole. */
-static void h_echo(struct httpd_ctx *x)
+static void h_echo(struct coil_http_req *x)
 {
 	const struct coil_http1_request *req = x->req;
 
-	if (!httpd_has_body(x)) {
-		httpd_respond(x, 200, "application/octet-stream", "", 0);
+	if (!coil_http_has_body(x)) {
+		coil_http_respond(x, 200, "application/octet-stream", "", 0);
 		return;
 	}
 	*(uint64_t *)x->user = (req->flags & COIL_HTTP1_F_CONTENT_LENGTH)
-				       ? req->content_length : HTTPD_CHUNKED;
-	httpd_body_accept(x, echo_body, echo_end);
+				       ? req->content_length : COIL_HTTP_CHUNKED;
+	coil_http_body_accept(x, echo_body, echo_end);
 }
 
 /* ---- server ---- */
 
-int httpd_route(struct httpd *h, const struct httpd_route *route)
+int coil_http_server_route(struct coil_http_server *h, const struct coil_http_route *route)
 {
 	if (!route->path || route->path[0] != '/')
 		return -EINVAL;
@@ -1206,11 +1206,11 @@ int httpd_route(struct httpd *h, const struct httpd_route *route)
 	return 0;
 }
 
-int httpd_create(const struct httpd_config *cfg, struct httpd **out,
+int coil_http_server_create(const struct coil_http_config *cfg, struct coil_http_server **out,
 		 const char **failed)
 {
-	struct httpd *h = calloc(1, sizeof(*h));
-	struct httpd_config *c;
+	struct coil_http_server *h = calloc(1, sizeof(*h));
+	struct coil_http_config *c;
 	const char *what = "memory";
 	int ret;
 
@@ -1223,22 +1223,22 @@ int httpd_create(const struct httpd_config *cfg, struct httpd **out,
 	memcpy(c, cfg, cfg->sz < sizeof(*c) ? cfg->sz : sizeof(*c));
 	c->sz = sizeof(*c);
 	if (!c->max_body)
-		c->max_body = HTTPD_DEFAULT_MAX_BODY;
+		c->max_body = COIL_HTTP_DEFAULT_MAX_BODY;
 	if (!c->header_timeout_ms)
-		c->header_timeout_ms = HTTPD_DEFAULT_HEADER_TIMEOUT_MS;
+		c->header_timeout_ms = COIL_HTTP_DEFAULT_HEADER_TIMEOUT_MS;
 	if (!c->body_timeout_ms)
-		c->body_timeout_ms = HTTPD_DEFAULT_BODY_TIMEOUT_MS;
+		c->body_timeout_ms = COIL_HTTP_DEFAULT_BODY_TIMEOUT_MS;
 	if (!c->keepalive_timeout_ms)
-		c->keepalive_timeout_ms = HTTPD_DEFAULT_KEEPALIVE_TIMEOUT_MS;
-	if (c->cache_size == HTTPD_CACHE_OFF)
+		c->keepalive_timeout_ms = COIL_HTTP_DEFAULT_KEEPALIVE_TIMEOUT_MS;
+	if (c->cache_size == COIL_HTTP_CACHE_OFF)
 		h->cache_size = 0;
 	else
 		h->cache_size = c->cache_size ? c->cache_size
-					      : HTTPD_DEFAULT_CACHE_SIZE;
+					      : COIL_HTTP_DEFAULT_CACHE_SIZE;
 	h->limits = c->limits;
 	h->limits.sz = sizeof(h->limits);
-	if (!h->limits.max_headers || h->limits.max_headers > HTTPD_MAX_HEADERS)
-		h->limits.max_headers = HTTPD_MAX_HEADERS;
+	if (!h->limits.max_headers || h->limits.max_headers > COIL_HTTP_MAX_HEADERS)
+		h->limits.max_headers = COIL_HTTP_MAX_HEADERS;
 	h->high_water = DEFAULT_HIGH_WATER;
 	h->nloops = c->max_loops ? c->max_loops : 1024;
 	h->loops = calloc(h->nloops, sizeof(*h->loops));
@@ -1262,22 +1262,22 @@ int httpd_create(const struct httpd_config *cfg, struct httpd **out,
 		}
 	}
 	{
-		struct httpd_route plain = { .path = "/plaintext" };
-		struct httpd_route json = { .path = "/json" };
-		struct httpd_route echo = { .path = "/echo" };
-		struct httpd_route files = { .path = "/",
-					     .flags = HTTPD_ROUTE_PREFIX };
+		struct coil_http_route plain = { .path = "/plaintext" };
+		struct coil_http_route json = { .path = "/json" };
+		struct coil_http_route echo = { .path = "/echo" };
+		struct coil_http_route files = { .path = "/",
+					     .flags = COIL_HTTP_ROUTE_PREFIX };
 
 		plain.on[COIL_HTTP1_GET] = h_plaintext;
 		json.on[COIL_HTTP1_GET] = h_json;
 		echo.on[COIL_HTTP1_POST] = h_echo;
 		echo.on[COIL_HTTP1_PUT] = h_echo;
 		files.on[COIL_HTTP1_GET] = httpd__files_get;
-		httpd_route(h, &plain);
-		httpd_route(h, &json);
-		httpd_route(h, &echo);
+		coil_http_server_route(h, &plain);
+		coil_http_server_route(h, &json);
+		coil_http_server_route(h, &echo);
 		if (h->rootfd >= 0)
-			httpd_route(h, &files);
+			coil_http_server_route(h, &files);
 	}
 	*out = h;
 	return 0;
@@ -1293,7 +1293,7 @@ fail:
 	return ret;
 }
 
-void httpd_service_init(struct httpd *h, struct coil_service *svc)
+void coil_http_server_service_init(struct coil_http_server *h, struct coil_service *svc)
 {
 	svc->ops = &httpd_ops;
 	svc->state_size = sizeof(struct httpd_conn);
@@ -1303,7 +1303,7 @@ void httpd_service_init(struct httpd *h, struct coil_service *svc)
 	h->high_water = svc->write_high_water;
 }
 
-void httpd_destroy(struct httpd *h)
+void coil_http_server_destroy(struct coil_http_server *h)
 {
 	if (!h)
 		return;
