@@ -87,6 +87,8 @@ struct httpd_loop {
 	struct coil_conn *out_conn;         /* owner of the staged bytes */
 	size_t out_len;
 	uint64_t flushes;                   /* staged bytes handed to coil */
+	unsigned busy;                      /* inside on_data or a timeout:
+					       that caller flushes */
 	uint64_t date_next_ms;              /* loop time of the next second */
 	int64_t date_sec;                   /* wall-clock second of `common` */
 	size_t rest;                        /* input after the current head */
@@ -109,7 +111,10 @@ struct httpd_loop {
 	char out[HTTPD__OUT_CAP];           /* staged responses */
 };
 
-enum { HC_IDLE, HC_HEAD, HC_BODY };
+/* HC_WAIT: the request is read as far as it will be, its answer is not
+ * complete yet: a deferred handler or a streamed response finishes it from
+ * another callback (the timer leaves the connection alone meanwhile). */
+enum { HC_IDLE, HC_HEAD, HC_BODY, HC_WAIT };
 
 /* Per connection (the service's state). */
 struct httpd_conn {
@@ -137,6 +142,8 @@ struct httpd_conn {
 	bool head_only;           /* HEAD */
 	bool backlog;             /* on_data left input for later (output
 				     above the high-water mark) */
+	bool deferred;            /* coil_http_defer(): answered later */
+	bool paused;              /* reading paused while an answer waits */
 	uint16_t status;
 	uint8_t nheld;
 	uint8_t ltlen, lreflen, lualen;
@@ -144,6 +151,11 @@ struct httpd_conn {
 	uint64_t sent;            /* response body bytes */
 	uint64_t head_gen;        /* lp->flushes when the head was staged */
 	size_t head_at;           /* ... and where */
+	coil_http_cancel_cb on_cancel;
+	void *cancel_arg;
+	char *xh;                 /* the handler's header lines (malloc'd on
+				     first use, kept until the close) */
+	uint32_t xh_len, xh_cap;
 	coil_http_body_cb on_body;
 	coil_http_handler on_end;
 	const struct coil_http_route *route;
@@ -154,6 +166,8 @@ struct httpd_conn {
 	char lua[HTTPD__LOG_FIELD];
 	char lpeer[HTTPD__LOG_PEER];
 	uint64_t user[COIL_HTTP_USER_SIZE / 8];
+	struct coil_http_req ctx;  /* what handlers get, kept across a
+				      deferred answer */
 };
 
 /* httpd.c */

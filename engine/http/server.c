@@ -238,6 +238,8 @@ static uint64_t deadline(const struct httpd_conn *s)
 
 /* ---- responses ---- */
 
+static void answer_moved(struct httpd_conn *s);
+
 static void conn_close(struct httpd_conn *s)
 {
 	if (s->lp->out_conn == s->conn)
@@ -274,11 +276,14 @@ int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		return -EALREADY;
 	if (s->closed)
 		return -EPIPE;
+	if (!lp->busy)
+		date_tick(lp);   /* a deferred answer, from another callback */
 	if (status < 100 || status > 999)
 		status = 500;
 	reason = coil_http1_reason(status);
 	rlen = strlen(reason);
-	need = 32 + rlen + lp->common_len + clen + 48 + extra_len + 32;
+	need = 32 + rlen + lp->common_len + clen + 48 + s->xh_len + extra_len +
+	       32;
 	out_bind(lp, x->conn);
 	if (need > HTTPD__OUT_CAP - lp->out_len) {
 		httpd__out_flush(lp);
@@ -322,6 +327,8 @@ int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		p = put_u64(p, len);
 		p = PUTS(p, "\r\n");
 	}
+	if (s->xh_len)
+		p = put(p, s->xh, s->xh_len);
 	if (extra_len)
 		p = put(p, extra, extra_len);
 	if (!s->keep_alive)
@@ -352,6 +359,7 @@ static int respond(struct coil_http_req *x, int status, const char *ctype,
 	}
 	s->sent = len;
 	s->responded = true;
+	answer_moved(s);
 	return 0;
 }
 
@@ -391,8 +399,10 @@ int coil_http_respond_start(struct coil_http_req *x, int status, const char *cty
 {
 	int ret = httpd__resp_head(x, status, ctype, len, NULL, 0);
 
-	if (!ret)
+	if (!ret) {
 		x->s->sent = 0;
+		answer_moved(x->s);
+	}
 	return ret;
 }
 
@@ -429,6 +439,7 @@ int coil_http_respond_data(struct coil_http_req *x, const void *data, size_t len
 	if (s->chunked_out)
 		httpd__out_put(lp, x->conn, "\r\n", 2);
 	s->sent += len;
+	answer_moved(s);
 	return 0;
 }
 
@@ -441,6 +452,163 @@ int coil_http_respond_end(struct coil_http_req *x)
 	if (s->chunked_out && !s->head_only)
 		httpd__out_put(x->lp, x->conn, "0\r\n\r\n", 5);
 	s->responded = true;
+	answer_moved(s);
+	return 0;
+}
+
+/* RFC 9110 5.6.2 tchar */
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Header fields the server writes itself: framing, connection, Date. */
+static bool server_owned(const char *name, size_t n)
+{
+	static const char *const own[] = {
+		"Content-Length", "Transfer-Encoding", "Connection", "Date",
+		"Server", "Keep-Alive", "Upgrade",
+	};
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strlen(own[i]) == n && !strncasecmp(name, own[i], n))
+			return true;
+	return false;
+}
+
+/* Drop the lines of the handler's headers named `name`. */
+static void xh_remove(struct httpd_conn *s, const char *name, size_t n)
+{
+	uint32_t i = 0;
+
+	while (i < s->xh_len) {
+		char *eol = memchr(s->xh + i, '\n', s->xh_len - i);
+		uint32_t next = (uint32_t)(eol - s->xh) + 1;
+
+		if (next - i > n + 1 && s->xh[i + n] == ':' &&
+		    !strncasecmp(s->xh + i, name, n)) {
+			memmove(s->xh + i, s->xh + next, s->xh_len - next);
+			s->xh_len -= next - i;
+		} else {
+			i = next;
+		}
+	}
+}
+
+static int header_put(struct coil_http_req *x, const char *name,
+		      const char *value, bool replace)
+{
+	struct httpd_conn *s = x->s;
+	size_t n = strlen(name), vn = strlen(value), need;
+
+	if (s->started)
+		return -EALREADY;
+	if (s->closed)
+		return -EPIPE;
+	if (!n || server_owned(name, n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!is_tchar((unsigned char)name[i]))
+			return -EINVAL;
+	for (size_t i = 0; i < vn; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return -EINVAL;   /* no CR/LF: no header injection */
+	}
+	if (replace)
+		xh_remove(s, name, n);
+	need = s->xh_len + n + 2 + vn + 2;
+	if (need > COIL_HTTP_HEADERS_MAX)
+		return -ENOSPC;
+	if (need > s->xh_cap) {
+		uint32_t cap = s->xh_cap ? s->xh_cap : 256;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(s->xh, cap);
+		if (!p)
+			return -ENOMEM;
+		s->xh = p;
+		s->xh_cap = cap;
+	}
+	memcpy(s->xh + s->xh_len, name, n);
+	memcpy(s->xh + s->xh_len + n, ": ", 2);
+	memcpy(s->xh + s->xh_len + n + 2, value, vn);
+	memcpy(s->xh + s->xh_len + n + 2 + vn, "\r\n", 2);
+	s->xh_len = (uint32_t)need;
+	return 0;
+}
+
+int coil_http_header_set(struct coil_http_req *x, const char *name,
+			 const char *value)
+{
+	return header_put(x, name, value, true);
+}
+
+int coil_http_header_add(struct coil_http_req *x, const char *name,
+			 const char *value)
+{
+	return header_put(x, name, value, false);
+}
+
+enum coil_http1_method coil_http_method(const struct coil_http_req *x)
+{
+	return (enum coil_http1_method)x->s->method;
+}
+
+int coil_http_peer(const struct coil_http_req *x,
+		   struct sockaddr_storage *addr, socklen_t *len)
+{
+	if (x->s->closed)
+		return -EPIPE;
+	return coil_conn_peer(x->conn, addr, len);
+}
+
+int coil_http_respond_file(struct coil_http_req *x, int status,
+			   const char *ctype, int fd, uint64_t off,
+			   uint64_t len, unsigned flags)
+{
+	struct httpd_conn *s = x->s;
+	int ret = len == COIL_HTTP_CHUNKED ? -EINVAL :
+		  httpd__resp_head(x, status, ctype, len, NULL, 0);
+
+	if (ret) {
+		if (flags & COIL_SENDFILE_CLOSE)
+			close(fd);
+		return ret;
+	}
+	if (!x->head && len && status != 204 && status != 304) {
+		httpd__out_flush(x->lp);
+		ret = coil_conn_sendfile(x->conn, fd, off, len, flags);
+		if (ret) {
+			/* the head is out, the body cannot follow */
+			conn_abort(s);
+			return ret;
+		}
+	} else if (flags & COIL_SENDFILE_CLOSE) {
+		close(fd);
+	}
+	s->sent = len;
+	s->responded = true;
+	answer_moved(s);
+	return 0;
+}
+
+int coil_http_defer(struct coil_http_req *x, coil_http_cancel_cb on_cancel,
+		    void *arg)
+{
+	struct httpd_conn *s = x->s;
+
+	if (s->closed)
+		return -EPIPE;
+	if (s->responded)
+		return -EALREADY;
+	s->deferred = true;
+	s->on_cancel = on_cancel;
+	s->cancel_arg = arg;
 	return 0;
 }
 
@@ -746,6 +914,7 @@ static void ctx_init(struct coil_http_req *x, struct httpd_conn *s)
 
 static void fresh_request(struct httpd_conn *s)
 {
+	s->xh_len = 0;
 	s->started = s->responded = s->accepted = s->chunked_out = false;
 	s->unread = s->expect = s->head_only = false;
 	s->status = 0;
@@ -767,8 +936,48 @@ static void request_done(struct httpd_conn *s)
 	s->phase = HC_IDLE;
 	s->since = now_ms(s->lp);
 	s->unread = s->accepted = s->started = s->responded = false;
+	s->deferred = false;
+	s->on_cancel = NULL;
 	if (!s->keep_alive || s->shutting)
 		conn_close(s);
+}
+
+/* Tell a deferred handler that its answer is not wanted any more (the
+ * connection is going, or the request failed): it must not touch its
+ * struct coil_http_req after this. */
+static void cancel_answer(struct httpd_conn *s)
+{
+	coil_http_cancel_cb cb = s->on_cancel;
+
+	if (!s->deferred || s->responded)
+		return;
+	s->deferred = false;
+	s->on_cancel = NULL;
+	if (cb)
+		cb(&s->ctx, s->cancel_arg);
+}
+
+/* The answer moved on (a head, body bytes or its end were staged). From a
+ * callback of its own (a timer, an upstream reply: the loop is not inside
+ * on_data or a timeout of this server) the staged bytes go to coil now; a
+ * completed answer the connection waited for (HC_WAIT) ends the request
+ * and lets the pipeline go on. */
+static void answer_moved(struct httpd_conn *s)
+{
+	struct httpd_loop *lp = s->lp;
+
+	if (s->phase == HC_WAIT && s->responded && !s->closed) {
+		request_done(s);
+		if (!s->closed)
+			arm(s, deadline(s));
+		if (s->paused) {
+			/* the input carried meanwhile comes back to on_data */
+			s->paused = false;
+			coil_conn_resume(s->conn);
+		}
+	}
+	if (!lp->busy)
+		httpd__out_flush(lp);
 }
 
 /* Take back the current response if all of it is still staged (never
@@ -793,8 +1002,10 @@ static void body_fail(struct httpd_conn *s, int status)
 {
 	struct coil_http_req x;
 
+	cancel_answer(s);
 	retract(s);
 	if (!s->started) {
+		s->xh_len = 0;   /* the handler's headers were for its answer */
 		ctx_init(&x, s);
 		s->keep_alive = false;
 		coil_http_respond_error(&x, status);
@@ -812,7 +1023,7 @@ static void handle_request(struct httpd_conn *s,
 {
 	struct httpd_loop *lp = s->lp;
 	struct coil_http_server *h = lp->h;
-	struct coil_http_req x;
+	struct coil_http_req *x = &s->ctx;
 	unsigned f = req->flags;
 	bool has_body = (f & COIL_HTTP1_F_CHUNKED) ||
 			((f & COIL_HTTP1_F_CONTENT_LENGTH) && req->content_length);
@@ -825,8 +1036,8 @@ static void handle_request(struct httpd_conn *s,
 	s->expect = has_body && (f & COIL_HTTP1_F_EXPECT_CONTINUE);
 	s->head_only = req->method == COIL_HTTP1_HEAD;
 	lp->rest = rest;
-	ctx_init(&x, s);
-	x.req = req;
+	ctx_init(x, s);
+	x->req = req;
 	if (h->logfd >= 0) {
 		/* the method as sent (BREW too), a space, the target */
 		uint8_t m = httpd__log_keep(s->ltarget, 16, &req->method_name);
@@ -836,34 +1047,43 @@ static void handle_request(struct httpd_conn *s,
 			httpd__log_keep(s->ltarget + m + 1,
 				 sizeof(s->ltarget) - m - 1, &req->target));
 		s->lreflen = httpd__log_keep(s->lref, sizeof(s->lref),
-				      coil_http_header(&x, "Referer"));
+				      coil_http_header(x, "Referer"));
 		s->lualen = httpd__log_keep(s->lua, sizeof(s->lua),
-				     coil_http_header(&x, "User-Agent"));
+				     coil_http_header(x, "User-Agent"));
 	}
 	if (f & COIL_HTTP1_F_EXPECT_OTHER) {
 		s->keep_alive = false;
-		coil_http_respond_error(&x, 417);
+		coil_http_respond_error(x, 417);
 	} else if (req->method == COIL_HTTP1_OTHER ||
 		   req->method == COIL_HTTP1_CONNECT) {
 		s->keep_alive = false;
-		coil_http_respond_error(&x, 501);
+		coil_http_respond_error(x, 501);
 	} else if ((f & COIL_HTTP1_F_CONTENT_LENGTH) &&
 		   req->content_length > h->cfg.max_body) {
 		s->keep_alive = false;
-		coil_http_respond_error(&x, 413);
+		coil_http_respond_error(x, 413);
 	} else {
-		dispatch(&x);
+		dispatch(x);
 	}
-	if (!s->started && !s->accepted)
-		coil_http_respond_error(&x, 500);   /* a handler that did not answer */
+	if (!s->started && !s->accepted && !s->deferred)
+		coil_http_respond_error(x, 500);   /* a handler that did not answer */
+	ctx_init(x, s);   /* the head and path were lent for the handler */
 	if (s->closed)
 		return;
-	if (s->unread && (s->accepted || s->keep_alive)) {
+	/* A body is read for the handler, or discarded to reach the next
+	 * request; not while a deferred answer keeps a client that expects
+	 * 100-continue waiting (the answer closes the connection). */
+	if (s->unread && (s->accepted ||
+			  (s->keep_alive && !(s->deferred && s->expect)))) {
 		/* read it: for the handler, or to reach the next request */
 		coil_http1_body_init(&s->body, req, &h->limits, NULL, 0);
 		s->phase = HC_BODY;
 		s->since = now_ms(lp);
 		arm(s, s->since + h->cfg.body_timeout_ms);
+		return;
+	}
+	if (!s->responded) {
+		s->phase = HC_WAIT;
 		return;
 	}
 	request_done(s);
@@ -874,7 +1094,7 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 		      size_t *pos)
 {
 	struct coil_http1_str slice;
-	struct coil_http_req x;
+	struct coil_http_req *x = &s->ctx;
 	size_t used;
 	int r = coil_http1_body_read(&s->body, d + *pos, len - *pos, &slice,
 				     &used);
@@ -889,8 +1109,8 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 	switch (r) {
 	case COIL_HTTP1_DATA:
 		if (s->on_body) {
-			ctx_init(&x, s);
-			s->on_body(&x, (const uint8_t *)slice.ptr, slice.len);
+			ctx_init(x, s);
+			s->on_body(x, (const uint8_t *)slice.ptr, slice.len);
 		}
 		return !s->closed;
 	case COIL_HTTP1_NEED_MORE:
@@ -898,19 +1118,20 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 	case COIL_HTTP1_DONE:
 		s->unread = false;
 		if (s->accepted) {
-			ctx_init(&x, s);
-			s->on_end(&x);
-			if (!s->responded && !s->closed) {
-				if (!s->started) {
-					coil_http_respond_error(&x, 500);
-				} else {
-					conn_abort(s);
-					return false;
-				}
-			}
+			ctx_init(x, s);
+			s->on_end(x);
+			/* neither an answer nor one to come */
+			if (!s->responded && !s->closed && !s->started &&
+			    !s->deferred)
+				coil_http_respond_error(x, 500);
 		}
-		if (!s->closed)
-			request_done(s);
+		if (s->closed)
+			return false;
+		if (!s->responded) {
+			s->phase = HC_WAIT;   /* answered later */
+			return false;
+		}
+		request_done(s);
 		return !s->closed;
 	default:
 		body_fail(s, coil_http1_error_status(r));
@@ -954,6 +1175,7 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 		httpd__unpin_all(s);
 	date_tick(lp);
 	out_bind(lp, c);
+	lp->busy++;
 	while (pos < len && !s->closed) {
 		struct coil_http1_request req;
 		size_t avail;
@@ -965,6 +1187,14 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 			 * output drained */
 			if (coil_conn_queued(c) > hw)
 				break;
+		}
+		if (s->phase == HC_WAIT) {
+			/* Answers leave in request order: the next request
+			 * waits, carried by coil, until this one is answered
+			 * (answer_moved resumes). */
+			coil_conn_pause(c);
+			s->paused = true;
+			break;
 		}
 		if (s->phase == HC_BODY) {
 			if (!body_step(s, d, len, &pos))
@@ -1003,6 +1233,7 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 	if (s->closed)
 		pos = len;   /* what follows a close is never answered */
 	s->backlog = pos < len && s->phase == HC_IDLE;
+	lp->busy--;
 	httpd__out_flush(lp);
 	return pos;
 }
@@ -1026,6 +1257,8 @@ static void conn_timer(struct coil_timer *t)
 		}
 		return;
 	}
+	if (s->phase == HC_WAIT)
+		return;   /* the answer's owner keeps its own time */
 	dl = deadline(s);
 	if (now < dl) {
 		arm(s, dl);
@@ -1051,6 +1284,7 @@ static void conn_timer(struct coil_timer *t)
 	}
 	date_tick(lp);
 	out_bind(lp, s->conn);
+	lp->busy++;
 	if (s->phase == HC_HEAD) {
 		struct coil_http_req x;
 
@@ -1062,6 +1296,7 @@ static void conn_timer(struct coil_timer *t)
 	} else {
 		body_fail(s, 408);
 	}
+	lp->busy--;
 	httpd__out_flush(lp);
 }
 
@@ -1089,12 +1324,16 @@ static void hd_close(struct coil_conn *c, int reason)
 	struct httpd_loop *lp = s->lp;
 
 	(void)reason;
+	s->closed = true;
+	cancel_answer(s);   /* the client went away first */
 	coil_timer_stop(&s->timer);
 	if (lp->out_conn == c) {
 		lp->out_conn = NULL;
 		lp->out_len = 0;
 	}
 	httpd__unpin_all(s);
+	free(s->xh);
+	s->xh = NULL;
 }
 
 /* SIGTERM: idle connections go at once, a request in progress is finished

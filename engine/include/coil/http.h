@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct coil_http_server;
 struct coil_http_req;
@@ -57,13 +58,25 @@ struct coil_http_config {
 	unsigned max_loops;         /* loops that may serve (default 1024) */
 };
 
-/* A handler answers a request (or takes its body, see coil_http_body_accept).
- * It must respond exactly once, now or from its body callbacks; one that
- * returns having done neither gets a 500. */
+/* Most bytes of header lines a handler may add to one answer
+ * (coil_http_header_set/add). */
+#define COIL_HTTP_HEADERS_MAX 8192u
+
+/*
+ * A handler answers a request: now (one of the coil_http_respond* calls
+ * before it returns), later (coil_http_defer(), then an answer from any
+ * callback on the same loop), or after the body (coil_http_body_accept()).
+ * One that returns having done none of these gets a 500.
+ */
 typedef void (*coil_http_handler)(struct coil_http_req *x);
 /* A slice of the request body, in order. `data` is lent for the call. */
-typedef void (*coil_http_body_cb)(struct coil_http_req *x, const uint8_t *data,
-			      size_t len);
+typedef void (*coil_http_body_cb)(struct coil_http_req *x,
+				  const uint8_t *data, size_t len);
+/* A deferred answer is not wanted any more: the client went away (closed,
+ * reset, timed out, the engine stopped) or its request body failed (the
+ * server answers the error itself). `x` must not be used after this
+ * returns; free what the answer held. `arg` is coil_http_defer's. */
+typedef void (*coil_http_cancel_cb)(struct coil_http_req *x, void *arg);
 
 enum { COIL_HTTP_NMETHODS = COIL_HTTP1_PATCH + 1 };
 
@@ -77,22 +90,29 @@ enum {
 /* A resource: a path and one handler per method (indexed by enum
  * coil_http1_method). A missing HEAD handler falls back to GET with the
  * body left out; a missing OPTIONS handler answers 204 with Allow; any
- * other missing method answers 405 with Allow. Copied by coil_http_server_route(),
- * `path` must outlive the server. */
+ * other missing method answers 405 with Allow. Copied by
+ * coil_http_server_route(); `path` must outlive the server. */
 struct coil_http_route {
 	const char *path;
-	unsigned flags;                  /* HTTPD_ROUTE_* */
+	unsigned flags;                  /* COIL_HTTP_ROUTE_* */
 	coil_http_handler on[COIL_HTTP_NMETHODS];
 	void *data;                      /* free for the route's owner */
 };
 
-/* What a handler sees. Fields are read-only. */
+/*
+ * One request and its answer, what a handler gets (twisted.web's Request).
+ * Fields are read-only. The pointer stays the same for the whole request:
+ * a handler that deferred keeps it until its answer is complete or its
+ * cancel callback ran.
+ */
 struct coil_http_req {
 	struct coil_conn *conn;
 	const struct coil_http_route *route;
-	/* The request head: valid while the handler runs, NULL in body
-	 * callbacks (copy what they need into `user`). */
+	/* The request head (method, target, version, headers: see
+	 * coil/http1.h). Lent for the handler call only; NULL in body
+	 * callbacks and later (copy what they need into `user`). */
 	const struct coil_http1_request *req;
+	/* Lent like `req` ("" afterwards): */
 	struct coil_http1_str path;   /* percent-decoded, normalized: starts
 					 with '/', no "." / ".." / "//" */
 	struct coil_http1_str query;  /* raw, after '?'; len 0 if none */
@@ -115,58 +135,126 @@ struct coil_http_req {
  * '<dir>'", "the access log '<file>'", "memory"); -ENOSYS: the kernel has
  * no openat2. Main thread.
  */
-int coil_http_server_create(const struct coil_http_config *cfg, struct coil_http_server **out,
-		 const char **failed);
+int coil_http_server_create(const struct coil_http_config *cfg,
+			    struct coil_http_server **out,
+			    const char **failed);
 
 /* Add (or replace, same path and flags) a route. Before the engine runs.
- * Returns 0, -EINVAL (path not starting with '/'), -ENOSPC. */
-int coil_http_server_route(struct coil_http_server *h, const struct coil_http_route *route);
+ * Returns 0, -EINVAL (path not starting with '/'), -ENOSPC. Main thread. */
+int coil_http_server_route(struct coil_http_server *h,
+			   const struct coil_http_route *route);
 
 /* Fill ops, state_size and data of `svc` for this server (the caller sets
- * the address, port and other fields). */
-void coil_http_server_service_init(struct coil_http_server *h, struct coil_service *svc);
+ * the address, port and other fields). Main thread. */
+void coil_http_server_service_init(struct coil_http_server *h,
+				   struct coil_service *svc);
 
 /* Flush the access log and free everything. After the engine (or fake)
  * that served it is gone. Main thread. */
 void coil_http_server_destroy(struct coil_http_server *h);
 
-/* The value of the first request header `name` (case-insensitive), or
- * NULL. Only while x->req is valid. */
-const struct coil_http1_str *coil_http_header(const struct coil_http_req *x,
-					  const char *name);
+/* ---- the request (the loop's thread) ---- */
 
-/* Answer with `status`, `ctype` (NULL: none) and a body copied from `body`.
- * Returns 0, or -EPIPE when the connection is closing. */
+/* The value of the first request header `name` (case-insensitive), or
+ * NULL. Only while x->req is valid (during the handler). */
+const struct coil_http1_str *coil_http_header(const struct coil_http_req *x,
+					      const char *name);
+
+/* The request's method (COIL_HTTP1_OTHER for one coil does not know);
+ * valid for the whole request, a deferred one included. */
+enum coil_http1_method coil_http_method(const struct coil_http_req *x);
+
+/* The client's address, copied into *addr / *len (see coil_conn_peer).
+ * Returns 0, -EPIPE once the connection is closing, or coil_conn_peer's
+ * -errno. */
+int coil_http_peer(const struct coil_http_req *x,
+		   struct sockaddr_storage *addr, socklen_t *len);
+
+/* True when the request has a body not read yet (Content-Length > 0 or
+ * chunked). */
+bool coil_http_has_body(const struct coil_http_req *x);
+
+/*
+ * Take the request body: `on_body` (may be NULL) gets its bytes in order
+ * (chunked framing removed), `on_end` (required) runs once it is complete
+ * and answers, or defers, or leaves a started answer to be ended later.
+ * Sends "100 Continue" when the client asked for it. Call from the
+ * handler, before answering. Without it a body is read and discarded (to
+ * reach the next request) while or after the handler answers. Returns 0,
+ * or -EINVAL (no body, called twice, or the answer already started).
+ */
+int coil_http_body_accept(struct coil_http_req *x, coil_http_body_cb on_body,
+			  coil_http_handler on_end);
+
+/*
+ * Answer later (twisted.web's NOT_DONE_YET): the handler (or body `on_end`)
+ * may return without answering; any callback on the connection's loop (a
+ * timer, an upstream reply, a thread's completion delivered to the loop)
+ * answers later through `x` with the coil_http_respond* calls below, which
+ * then send at once. Meanwhile the connection reads no further request: a
+ * pipeline's answers leave in request order. If the client goes away
+ * first, or the request body fails, `on_cancel` (may be NULL) is called
+ * once with `arg`, and `x` is dead. Server timeouts do not apply to the
+ * wait: the handler owns its time. Returns 0, -EALREADY (already
+ * answered), -EPIPE (the connection is closing: no cancel follows).
+ */
+int coil_http_defer(struct coil_http_req *x, coil_http_cancel_cb on_cancel,
+		    void *arg);
+
+/* ---- the answer (the loop's thread; in the handler or, deferred, later) ---- */
+
+/*
+ * Add a header line to the answer: `set` replaces the lines of the same
+ * name (case-insensitive) the handler added before, `add` appends one more
+ * (Set-Cookie may repeat). Both copy. Before the answer starts. Framing
+ * and connection headers belong to the server (Content-Length,
+ * Transfer-Encoding, Connection, Keep-Alive, Upgrade, Date, Server):
+ * -EINVAL, as for a name that is not a token or a value with a control
+ * byte (CR, LF, NUL). Returns 0, -EALREADY (the head is out), -EPIPE,
+ * -ENOSPC (over COIL_HTTP_HEADERS_MAX), -ENOMEM.
+ */
+int coil_http_header_set(struct coil_http_req *x, const char *name,
+			 const char *value);
+int coil_http_header_add(struct coil_http_req *x, const char *name,
+			 const char *value);
+
+/* Answer with `status` (its standard reason phrase), `ctype` (NULL: no
+ * Content-Type, unless set as a header), the headers added, and a body
+ * copied from `body`. Returns 0, -EALREADY (already answered), -EPIPE
+ * (the connection is closing), -ENOSPC (a head over 16 KiB). */
 int coil_http_respond(struct coil_http_req *x, int status, const char *ctype,
-		  const void *body, size_t len);
-/* The same without copying: `body` must outlive the engine (a literal). */
-int coil_http_respond_static(struct coil_http_req *x, int status, const char *ctype,
-			 const void *body, size_t len);
+		      const void *body, size_t len);
+/* The same without copying: `body` must outlive the engine (a literal, a
+ * table built before the engine runs). */
+int coil_http_respond_static(struct coil_http_req *x, int status,
+			     const char *ctype, const void *body, size_t len);
+/* The same with the body read from `fd` at `off`, `len` bytes, without
+ * copying through user space (coil_conn_sendfile; `flags` as there:
+ * COIL_SENDFILE_CLOSE gives `fd` to coil, which closes it in every case,
+ * errors included). */
+int coil_http_respond_file(struct coil_http_req *x, int status,
+			   const char *ctype, int fd, uint64_t off,
+			   uint64_t len, unsigned flags);
 /* A short text/plain error ("404 Not Found\n"). */
 int coil_http_respond_error(struct coil_http_req *x, int status);
 
-/* Length for coil_http_respond_start(): the body is sent chunked (HTTP/1.1). */
+/* Length for coil_http_respond_start(): the body is sent chunked (or, to
+ * an HTTP/1.0 client, ended by the close). */
 #define COIL_HTTP_CHUNKED UINT64_MAX
-/* A streamed response: the head now (Content-Length `len`, or
- * COIL_HTTP_CHUNKED), the body in coil_http_respond_data() calls that must add up
- * to `len`, then coil_http_respond_end(). */
-int coil_http_respond_start(struct coil_http_req *x, int status, const char *ctype,
-			uint64_t len);
-int coil_http_respond_data(struct coil_http_req *x, const void *data, size_t len);
-int coil_http_respond_end(struct coil_http_req *x);
-
 /*
- * Take the request body: `on_body` gets its bytes in order (chunked framing
- * removed), `on_end` (required) runs once it is complete and must finish
- * the response. Sends "100 Continue" when the client asked for it. Call
- * from the handler, before responding. Without it a body is read and
- * discarded after the handler's response. Returns 0, or -EINVAL (no body,
- * or called twice).
+ * A streamed answer: the head now (Content-Length `len`, or
+ * COIL_HTTP_CHUNKED), the body in coil_http_respond_data() calls that must
+ * add up to `len` (each one copied if small, zero-copy from the request's
+ * receive buffer inside a body callback), then coil_http_respond_end().
+ * The calls may be spread over several callbacks (an answer started and
+ * not ended is still to come, like a deferred one). Same returns as
+ * coil_http_respond; _data and _end: -EINVAL when no answer is started or
+ * it has ended.
  */
-int coil_http_body_accept(struct coil_http_req *x, coil_http_body_cb on_body,
-		      coil_http_handler on_end);
-
-/* True when the request has a body (Content-Length > 0 or chunked). */
-bool coil_http_has_body(const struct coil_http_req *x);
+int coil_http_respond_start(struct coil_http_req *x, int status,
+			    const char *ctype, uint64_t len);
+int coil_http_respond_data(struct coil_http_req *x, const void *data,
+			   size_t len);
+int coil_http_respond_end(struct coil_http_req *x);
 
 #endif
