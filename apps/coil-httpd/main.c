@@ -6,6 +6,7 @@
  */
 #include <coil/coil.h>
 #include <coil/http.h>
+#include <coil/http_client.h>
 
 #include "coil_config.h"
 #include "../common/args.h"
@@ -56,8 +57,91 @@ static void usage(FILE *f)
 		"                         (default 32M; 0: off)\n"
 		"  --access-log FILE      append a Combined Log Format line per request\n"
 		"                         (buffered per loop, flushed every second; off by default)\n"
+		"  --proxy /PREFIX=http://HOST:PORT\n"
+		"                         reverse-proxy requests under /PREFIX to HOST:PORT\n"
+		"                         (numeric address; keep-alive upstream connections;\n"
+		"                         repeatable, up to 8)\n"
+		"  --proxy-timeout MS     upstream connect and response timeout, 504 after\n"
+		"                         (default 30000)\n"
+		"  --proxy-conns N        upstream connections per loop and upstream\n"
+		"                         (default 16)\n"
 		"  --help, --version\n"
 		"SIZE takes a K, M or G suffix (powers of 1024).\n");
+}
+
+#define MAX_PROXIES 8
+
+struct proxy_arg {
+	char *prefix;        /* "/api" */
+	char *host;          /* numeric address */
+	char *hostport;      /* Host header: "HOST:PORT" */
+	uint16_t port;
+};
+
+/* "/PREFIX=http://HOST:PORT" (HOST: IPv4 or [IPv6]). Returns 0 or 2. */
+static int proxy_arg(const char *s, struct proxy_arg *pa)
+{
+	char *dup = strdup(s), *eq, *h, *colon, *end;
+	unsigned long port;
+
+	if (!dup)
+		return 2;
+	eq = strchr(dup, '=');
+	if (dup[0] != '/' || !eq || strncmp(eq + 1, "http://", 7))
+		goto bad;
+	*eq = '\0';
+	pa->prefix = dup;
+	pa->hostport = eq + 8;
+	h = eq + 8;
+	if (h[strlen(h) - 1] == '/')
+		h[strlen(h) - 1] = '\0';
+	colon = strrchr(h, ':');
+	if (!colon || colon == h)
+		goto bad;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || !port || port > 65535)
+		goto bad;
+	pa->port = (uint16_t)port;
+	if (*h == '[') {
+		if (colon[-1] != ']')
+			goto bad;
+		pa->host = strndup(h + 1, (size_t)(colon - h - 2));
+	} else {
+		pa->host = strndup(h, (size_t)(colon - h));
+	}
+	return pa->host ? 0 : 2;
+bad:
+	fprintf(stderr, "coil-httpd: --proxy: expected /PREFIX=http://HOST:PORT, got '%s'\n",
+		s);
+	free(dup);
+	return 2;
+}
+
+/* Register each upstream as a client service and its prefix as a route. */
+static int proxies_add(struct coil_engine *eng, struct coil_http_server *h,
+		       struct proxy_arg *pa, unsigned n,
+		       struct coil_http_client_opts *co)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct coil_service cs = {
+			.sz = sizeof(cs), .addr = pa[i].host, .port = pa[i].port,
+			.ops = &coil_http_client_ops,
+			.state_size = coil_http_client_state_size(),
+		};
+		int ret = coil_engine_client(eng, &cs);
+
+		if (ret >= 0) {
+			co->service = ret;
+			ret = coil_http_server_proxy(h, pa[i].prefix,
+						     pa[i].hostport, co);
+		}
+		if (ret < 0) {
+			fprintf(stderr, "coil-httpd: --proxy %s=http://%s: %s\n",
+				pa[i].prefix, pa[i].hostport, strerror(-ret));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int num(const char *opt, const char *s, unsigned long min,
@@ -79,7 +163,7 @@ int main(int argc, char **argv)
 		O_POLL_US, O_COALESCE, O_STEER, O_BUFS, O_BUF_SIZE, O_MAX_CONNS,
 		O_MAX_BODY, O_MAX_HEAD, O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO,
 		O_BODY_TO, O_KA_TO, O_IDLE_TO, O_DRAIN, O_CACHE, O_LOG, O_HELP,
-		O_VERSION,
+		O_VERSION, O_PROXY, O_PROXY_TO, O_PROXY_CONNS,
 	};
 	static const struct option longopts[] = {
 		{ "addr", required_argument, 0, O_ADDR },
@@ -105,6 +189,9 @@ int main(int argc, char **argv)
 		{ "drain-ms", required_argument, 0, O_DRAIN },
 		{ "cache-size", required_argument, 0, O_CACHE },
 		{ "access-log", required_argument, 0, O_LOG },
+		{ "proxy", required_argument, 0, O_PROXY },
+		{ "proxy-timeout", required_argument, 0, O_PROXY_TO },
+		{ "proxy-conns", required_argument, 0, O_PROXY_CONNS },
 		{ "help", no_argument, 0, O_HELP },
 		{ "version", no_argument, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
@@ -116,6 +203,9 @@ int main(int argc, char **argv)
 		.addr = "0.0.0.0",
 		.port = 8080,
 	};
+	struct coil_http_client_opts co = { .sz = sizeof(co) };
+	struct proxy_arg proxies[MAX_PROXIES];
+	unsigned nproxies = 0;
 	const char *what = "";
 	struct coil_engine *eng;
 	struct coil_http_server *h;
@@ -251,6 +341,25 @@ int main(int argc, char **argv)
 		case O_LOG:
 			hc.access_log = optarg;
 			break;
+		case O_PROXY:
+			if (nproxies == MAX_PROXIES) {
+				fprintf(stderr, "coil-httpd: at most %d --proxy\n",
+					MAX_PROXIES);
+				return 2;
+			}
+			if (proxy_arg(optarg, &proxies[nproxies++]))
+				return 2;
+			break;
+		case O_PROXY_TO:
+			if (num("proxy-timeout", optarg, 1, UINT_MAX, &v))
+				return 2;
+			co.timeout_ms = (unsigned)v;
+			break;
+		case O_PROXY_CONNS:
+			if (num("proxy-conns", optarg, 1, 1u << 20, &v))
+				return 2;
+			co.max_conns = (unsigned)v;
+			break;
 		case O_HELP:
 			usage(stdout);
 			return 0;
@@ -288,6 +397,11 @@ int main(int argc, char **argv)
 		coil_http_server_destroy(h);
 		return 1;
 	}
+	if (proxies_add(eng, h, proxies, nproxies, &co)) {
+		coil_engine_destroy(eng);
+		coil_http_server_destroy(h);
+		return 1;
+	}
 	coil_http_server_service_init(h, &svc);
 	idx = coil_engine_listen(eng, &svc);
 	if (idx < 0) {
@@ -304,6 +418,10 @@ int main(int argc, char **argv)
 	ret = coil_engine_run(eng);
 	coil_engine_destroy(eng);
 	coil_http_server_destroy(h);   /* flushes the access log */
+	for (unsigned i = 0; i < nproxies; i++) {
+		free(proxies[i].prefix);
+		free(proxies[i].host);
+	}
 	if (ret) {
 		fprintf(stderr, "coil-httpd: %s\n", strerror(-ret));
 		return 1;

@@ -188,6 +188,11 @@ void httpd__unpin_all(struct httpd_conn *s);
 int httpd__respond_error_extra(struct coil_http_req *x, int status,
 			       const char *extra, size_t extra_len);
 
+/* proxy.c: the handler of proxy routes (route.data: the proxy) */
+struct httpd__proxy;
+void httpd__proxy_handle(struct coil_http_req *x);
+void httpd__proxy_free(struct httpd__proxy *px);
+
 /* files.c */
 int httpd__files_open_root(struct coil_http_server *h);
 void httpd__files_get(struct coil_http_req *x);

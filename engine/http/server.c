@@ -1546,6 +1546,9 @@ void coil_http_server_destroy(struct coil_http_server *h)
 {
 	if (!h)
 		return;
+	for (unsigned i = 0; i < h->nroutes; i++)
+		if (h->routes[i].on[COIL_HTTP1_GET] == httpd__proxy_handle)
+			httpd__proxy_free(h->routes[i].data);
 	for (unsigned i = 0; i < h->nloops; i++)
 		if (h->loops[i])
 			loop_free(h->loops[i]);

@@ -149,6 +149,26 @@ int coil_http_server_route(struct coil_http_server *h,
 void coil_http_server_service_init(struct coil_http_server *h,
 				   struct coil_service *svc);
 
+struct coil_http_client_opts;
+/*
+ * A reverse proxy resource (twisted.web's ReverseProxyResource): requests
+ * under the prefix `prefix` (every method but CONNECT) go, target
+ * unchanged, to the upstream of the client service copts->service (its
+ * protocol coil_http_client_ops, see coil/http_client.h), with Host set to
+ * `host` ("HOST:PORT"), over keep-alive connections pooled per loop
+ * (copts: pool size, idle and response timeouts). Hop-by-hop header
+ * fields are dropped both ways, X-Forwarded-For / X-Forwarded-Proto / Via
+ * added; request bodies (up to max_body) are forwarded with
+ * Content-Length once complete, response bodies stream through. An
+ * upstream that fails answers 502, one that times out 504 (the reason is
+ * logged); one failing after the answer started cuts the connection.
+ * Strings are copied. Before the engine runs. Returns 0, -EINVAL,
+ * -ENOSPC (routes), -ENOMEM. Main thread.
+ */
+int coil_http_server_proxy(struct coil_http_server *h, const char *prefix,
+			   const char *host,
+			   const struct coil_http_client_opts *copts);
+
 /* Flush the access log and free everything. After the engine (or fake)
  * that served it is gone. Main thread. */
 void coil_http_server_destroy(struct coil_http_server *h);
