@@ -1176,7 +1176,10 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 	date_tick(lp);
 	out_bind(lp, c);
 	lp->busy++;
-	while (pos < len && !s->closed) {
+	/* A body whose last bytes ended the input is complete now: one more
+	 * body step sees its end (a Content-Length body reports it on the
+	 * call after its last slice), rather than the next input. */
+	while ((pos < len || s->phase == HC_BODY) && !s->closed) {
 		struct coil_http1_request req;
 		size_t avail;
 		int r;

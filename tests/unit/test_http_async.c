@@ -424,6 +424,13 @@ static void test_body_then_later(void **st)
 	take(id);
 	bodies(b, sizeof(b), s, sizeof(s));
 	assert_string_equal(b, "got 5|fast");
+	/* a body that ends the input: its end is seen at once */
+	feed(id, "POST /slowbody HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
+		 "abc");
+	coil_fake_advance(F, 20);
+	take(id);
+	bodies(b, sizeof(b), s, sizeof(s));
+	assert_string_equal(b, "got 3");
 
 	/* a slow GET with a body it does not take: the body is discarded
 	 * while it waits, then a chunked body goes wrong */
