@@ -57,9 +57,10 @@ static void usage(FILE *f)
 		"                         (default 32M; 0: off)\n"
 		"  --access-log FILE      append a Combined Log Format line per request\n"
 		"                         (buffered per loop, flushed every second; off by default)\n"
-		"  --proxy /PREFIX=http://HOST:PORT\n"
+		"  --proxy /PREFIX=http://HOST:PORT[/PATH]\n"
 		"                         reverse-proxy requests under /PREFIX to HOST:PORT\n"
 		"                         (numeric address; keep-alive upstream connections;\n"
+		"                         with /PATH, it replaces /PREFIX in the target;\n"
 		"                         repeatable, up to 8)\n"
 		"  --proxy-timeout MS     upstream connect and response timeout, 504 after\n"
 		"                         (default 30000)\n"
@@ -75,6 +76,7 @@ struct proxy_arg {
 	char *prefix;        /* "/api" */
 	char *host;          /* numeric address */
 	char *hostport;      /* Host header: "HOST:PORT" */
+	char *path;          /* replaces the prefix, or NULL */
 	uint16_t port;
 };
 
@@ -93,8 +95,14 @@ static int proxy_arg(const char *s, struct proxy_arg *pa)
 	pa->prefix = dup;
 	pa->hostport = eq + 8;
 	h = eq + 8;
-	if (h[strlen(h) - 1] == '/')
-		h[strlen(h) - 1] = '\0';
+	pa->path = NULL;
+	if ((end = strchr(h, '/'))) {
+		/* the path: copied, then the host part ends there */
+		pa->path = strdup(end);
+		*end = '\0';
+		if (!pa->path)
+			goto bad;
+	}
 	colon = strrchr(h, ':');
 	if (!colon || colon == h)
 		goto bad;
@@ -133,7 +141,8 @@ static int proxies_add(struct coil_engine *eng, struct coil_http_server *h,
 		if (ret >= 0) {
 			co->service = ret;
 			ret = coil_http_server_proxy(h, pa[i].prefix,
-						     pa[i].hostport, co);
+						     pa[i].hostport, pa[i].path,
+						     co);
 		}
 		if (ret < 0) {
 			fprintf(stderr, "coil-httpd: --proxy %s=http://%s: %s\n",
@@ -421,6 +430,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nproxies; i++) {
 		free(proxies[i].prefix);
 		free(proxies[i].host);
+		free(proxies[i].path);
 	}
 	if (ret) {
 		fprintf(stderr, "coil-httpd: %s\n", strerror(-ret));

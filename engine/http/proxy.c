@@ -34,7 +34,10 @@
 
 struct httpd__proxy {
 	char *prefix;
+	size_t prefix_len;
 	char *host;                      /* Host for the upstream */
+	char *path;                      /* replaces the prefix; NULL: the
+					    target goes unchanged */
 	struct coil_http_client_opts copts;
 	unsigned nloops;
 	struct coil_http_client **cl;    /* by loop id, made on first use */
@@ -306,9 +309,21 @@ static bool build_head(struct coil_http_req *x, struct preq *p, bool body)
 				  &((struct sockaddr_in6 *)&ss)->sin6_addr, peer,
 				  sizeof(peer));
 	}
-	ok = append(p, req->method_name.ptr, req->method_name.len) &&
-	     APPEND_LIT(p, " ") &&
-	     append(p, req->target.ptr, req->target.len) &&
+	const char *t = req->target.ptr;
+	size_t tn = req->target.len;
+
+	if (p->px->path && tn >= p->px->prefix_len &&
+	    !memcmp(t, p->px->prefix, p->px->prefix_len)) {
+		ok = append(p, req->method_name.ptr, req->method_name.len) &&
+		     APPEND_LIT(p, " ") &&
+		     append(p, p->px->path, strlen(p->px->path));
+		t += p->px->prefix_len;
+		tn -= p->px->prefix_len;
+	} else {
+		ok = append(p, req->method_name.ptr, req->method_name.len) &&
+		     APPEND_LIT(p, " ");
+	}
+	ok = ok && append(p, t, tn) &&
 	     APPEND_LIT(p, " HTTP/1.1\r\nHost: ") &&
 	     append(p, p->px->host, strlen(p->px->host)) &&
 	     APPEND_LIT(p, "\r\n");
@@ -382,7 +397,7 @@ void httpd__proxy_handle(struct coil_http_req *x)
 }
 
 int coil_http_server_proxy(struct coil_http_server *h, const char *prefix,
-			   const char *host,
+			   const char *host, const char *path,
 			   const struct coil_http_client_opts *copts)
 {
 	struct httpd__proxy *px = calloc(1, sizeof(*px));
@@ -397,7 +412,13 @@ int coil_http_server_proxy(struct coil_http_server *h, const char *prefix,
 		goto fail;
 	}
 	px->prefix = strdup(prefix);
+	px->prefix_len = strlen(prefix);
 	px->host = strdup(host);
+	px->path = path ? strdup(path) : NULL;
+	if (path && (path[0] != '/' || !px->path)) {
+		ret = path[0] != '/' ? -EINVAL : -ENOMEM;
+		goto fail;
+	}
 	px->nloops = h->nloops;
 	px->cl = calloc(h->nloops, sizeof(*px->cl));
 	if (!px->prefix || !px->host || !px->cl)
@@ -428,5 +449,6 @@ void httpd__proxy_free(struct httpd__proxy *px)
 	free(px->cl);
 	free(px->prefix);
 	free(px->host);
+	free(px->path);
 	free(px);
 }

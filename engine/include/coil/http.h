@@ -152,8 +152,10 @@ void coil_http_server_service_init(struct coil_http_server *h,
 struct coil_http_client_opts;
 /*
  * A reverse proxy resource (twisted.web's ReverseProxyResource): requests
- * under the prefix `prefix` (every method but CONNECT) go, target
- * unchanged, to the upstream of the client service copts->service (its
+ * under the prefix `prefix` (every method but CONNECT) go to the upstream
+ * of the client service copts->service, their target unchanged, or with
+ * the prefix replaced by `path` when it is not NULL (then it starts with
+ * '/'; "/api/" -> "/" sends "/api/x?q" as "/x?q") (the service's
  * protocol coil_http_client_ops, see coil/http_client.h), with Host set to
  * `host` ("HOST:PORT"), over keep-alive connections pooled per loop
  * (copts: pool size, idle and response timeouts). Hop-by-hop header
@@ -166,7 +168,7 @@ struct coil_http_client_opts;
  * -ENOSPC (routes), -ENOMEM. Main thread.
  */
 int coil_http_server_proxy(struct coil_http_server *h, const char *prefix,
-			   const char *host,
+			   const char *host, const char *path,
 			   const struct coil_http_client_opts *copts);
 
 /* Flush the access log and free everything. After the engine (or fake)
