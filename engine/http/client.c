@@ -63,6 +63,12 @@ static void call_release(struct coil_http_call *call, bool reuse)
 		return;
 	s = (struct cconn *)(void *)pc;
 	s->call = NULL;
+	if (call->paused) {
+		/* paused by a body callback, and the response ended in the
+		 * same input: the next call must find it reading */
+		call->paused = false;
+		coil_conn_resume(pc->conn);
+	}
 	coil_pool_put(pc, reuse);
 }
 
@@ -164,6 +170,24 @@ void coil_http_call_cancel(struct coil_http_call *call)
 	coil_timer_stop(&call->timer);
 	call->state = CALL_DONE;
 	call->pc = NULL;
+}
+
+void coil_http_call_pause(struct coil_http_call *call)
+{
+	if (!call->pc || call->paused)
+		return;
+	call->paused = true;
+	coil_timer_stop(&call->timer);
+	coil_conn_pause(call->pc->conn);
+}
+
+void coil_http_call_resume(struct coil_http_call *call)
+{
+	if (!call->pc || !call->paused)
+		return;
+	call->paused = false;
+	arm(call);
+	coil_conn_resume(call->pc->conn);
 }
 
 /* ---- the connection's protocol ---- */

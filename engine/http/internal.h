@@ -153,6 +153,8 @@ struct httpd_conn {
 	size_t head_at;           /* ... and where */
 	coil_http_cancel_cb on_cancel;
 	void *cancel_arg;
+	coil_http_drain_cb on_drain;
+	void *drain_arg;
 	char *xh;                 /* the handler's header lines (malloc'd on
 				     first use, kept until the close) */
 	uint32_t xh_len, xh_cap;

@@ -186,11 +186,25 @@ static void px_head(struct coil_http_call *call,
 		p->started = true;
 }
 
+static void px_drained(struct coil_http_req *x, void *arg)
+{
+	struct preq *p = arg;
+
+	(void)x;
+	if (p->calling)
+		coil_http_call_resume(&p->call);
+}
+
+/* Relay body bytes; a client slower than the upstream pauses the upstream
+ * connection until its output drained (memory stays bounded). */
 static void px_body(struct coil_http_call *call, const uint8_t *d, size_t n)
 {
 	struct preq *p = call->data;
 
 	(void)coil_http_respond_data(p->x, d, n);
+	if (coil_http_respond_busy(p->x) &&
+	    !coil_http_on_drain(p->x, px_drained, p))
+		coil_http_call_pause(call);
 }
 
 static void px_end(struct coil_http_call *call, int err)

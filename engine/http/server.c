@@ -597,6 +597,24 @@ int coil_http_respond_file(struct coil_http_req *x, int status,
 	return 0;
 }
 
+bool coil_http_respond_busy(const struct coil_http_req *x)
+{
+	return !x->s->closed &&
+	       coil_conn_queued(x->conn) > x->lp->h->high_water;
+}
+
+int coil_http_on_drain(struct coil_http_req *x, coil_http_drain_cb cb,
+		       void *arg)
+{
+	struct httpd_conn *s = x->s;
+
+	if (s->closed)
+		return -EPIPE;
+	s->on_drain = cb;
+	s->drain_arg = arg;
+	return 0;
+}
+
 int coil_http_defer(struct coil_http_req *x, coil_http_cancel_cb on_cancel,
 		    void *arg)
 {
@@ -938,6 +956,7 @@ static void request_done(struct httpd_conn *s)
 	s->unread = s->accepted = s->started = s->responded = false;
 	s->deferred = false;
 	s->on_cancel = NULL;
+	s->on_drain = NULL;
 	if (!s->keep_alive || s->shutting)
 		conn_close(s);
 }
@@ -949,6 +968,7 @@ static void cancel_answer(struct httpd_conn *s)
 {
 	coil_http_cancel_cb cb = s->on_cancel;
 
+	s->on_drain = NULL;
 	if (!s->deferred || s->responded)
 		return;
 	s->deferred = false;
@@ -1353,9 +1373,23 @@ static void hd_shutdown(struct coil_conn *c)
 		conn_close(s);
 }
 
+/* The output drained below half the high-water mark after passing it:
+ * an answer that waited for that (coil_http_on_drain) goes on. */
+static void hd_drain(struct coil_conn *c)
+{
+	struct httpd_conn *s = coil_conn_state(c);
+	coil_http_drain_cb cb = s->on_drain;
+
+	if (!cb || s->closed)
+		return;
+	s->on_drain = NULL;
+	cb(&s->ctx, s->drain_arg);
+}
+
 static const struct coil_proto_ops httpd_ops = {
 	.on_open = hd_open,
 	.on_data = hd_data,
+	.on_drain = hd_drain,
 	.on_close = hd_close,
 	.on_shutdown = hd_shutdown,
 };

@@ -6,8 +6,9 @@
 # dropped both ways, X-Forwarded-For / X-Forwarded-Proto / Via, Set-Cookie
 # repeated, bodies byte-identical both ways (a 3 MiB chunked answer), a slow
 # upstream -> 504 after --proxy-timeout, an upstream dying mid-body -> the
-# client's answer is cut (no hang), nothing listening -> 502; curl sees the
-# same through the proxy as from the upstream.
+# client's answer is cut (no hang), nothing listening -> 502, a slow reader
+# of 128 MiB gets it byte-identical with the proxy's RSS bounded
+# (back-pressure); curl sees the same through the proxy as upstream.
 #
 # usage: httpd_revproxy.sh <coil-httpd>
 set -euo pipefail
@@ -26,7 +27,7 @@ httpd_start --cores 1 --proxy "/up/=http://127.0.0.1:$UPORT" \
 	--proxy "/dead/=http://127.0.0.1:$DEAD" --proxy-timeout 1000 \
 	--proxy-conns 4
 
-"$PY" "$HERE/revproxy.py" client "$SERVER_PORT" "$UPORT" ||
+"$PY" "$HERE/revproxy.py" client "$SERVER_PORT" "$UPORT" "$SERVER_PID" ||
 	fail "revproxy.py client checks failed (see above)"
 
 # curl: the same bytes as from the upstream directly

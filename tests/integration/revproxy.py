@@ -73,12 +73,13 @@ class Upstream(http.server.BaseHTTPRequestHandler):
         elif path == "/up/count":
             self.send(200, str(Upstream.conns).encode())
         elif path.startswith("/up/big?n="):
-            data = pattern(int(path.split("=", 1)[1]))
+            n = int(path.split("=", 1)[1])
+            block = pattern(65536)
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for i in range(0, len(data), 65536):
-                piece = data[i:i + 65536]
+            for i in range(0, n, 65536):
+                piece = block[:min(65536, n - i)]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.write(b"0\r\n\r\n")
         elif path == "/up/sleep":
@@ -119,7 +120,33 @@ def get(port, path, method="GET", body=None, headers=None, timeout=10):
     return r, data
 
 
-def client(port, uport):
+def dechunk(raw, h, final=False):
+    """Consume complete chunks from the front of raw into hash h; returns
+    the data bytes consumed."""
+    n = 0
+    while True:
+        eol = raw.find(b"\r\n")
+        if eol < 0:
+            return n
+        size = int(raw[:eol].split(b";")[0], 16)
+        if size == 0:
+            return n
+        if len(raw) < eol + 2 + size + 2:
+            return n
+        h.update(raw[eol + 2:eol + 2 + size])
+        del raw[:eol + 2 + size + 2]
+        n += size
+
+
+def big_digest(n):
+    h = hashlib.sha256()
+    block = pattern(65536)
+    for i in range(0, n, 65536):
+        h.update(block[:min(65536, n - i)])
+    return h.hexdigest()
+
+
+def client(port, uport, proxy_pid=0):
     # keep-alive clients, many requests: the upstream sees few connections
     n = 0
     conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -173,6 +200,44 @@ def client(port, uport):
     if r.status != 200 or data != pattern(big):
         fail("GET /up/big: status %d, %d bytes, identical %s" % (r.status, len(data), data == pattern(big)))
 
+    # a client slower than the upstream: the proxy pauses the upstream
+    # (back-pressure), its memory stays bounded
+    if proxy_pid:
+        big = 128 << 20
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /up/big?n=%d HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: close\r\n\r\n" % big)
+        got, rss, want = 0, 0, hashlib.sha256()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        body = head.split(b"\r\n\r\n", 1)[1]
+        raw = bytearray(body)
+        i = 0
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+            i += 1
+            if i % 64 == 0:
+                time.sleep(0.05)
+                with open("/proc/%d/status" % proxy_pid) as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            rss = max(rss, int(line.split()[1]))
+            if len(raw) > (1 << 20):
+                got += dechunk(raw, want)
+        got += dechunk(raw, want, final=True)
+        ok = want.hexdigest() == big_digest(big)
+        print("slow reader: %d MiB through the proxy, identical %s, proxy "
+              "max RSS %d KiB" % (got >> 20, ok, rss))
+        if got != big or not ok:
+            fail("slow reader: %d bytes of %d, identical %s; head %r" % (got, big, ok, head[:200]))
+        if rss > 64 * 1024:
+            fail("proxy RSS %d KiB while relaying to a slow reader (want "
+                 "< 64 MiB: no back-pressure?)" % rss)
+
     # a slow upstream: 504 after the proxy's timeout (1 s)
     t = time.monotonic()
     r, data = get(port, "/up/sleep")
@@ -205,4 +270,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "upstream":
         upstream(sys.argv[2])
     else:
-        sys.exit(client(int(sys.argv[2]), int(sys.argv[3])))
+        sys.exit(client(int(sys.argv[2]), int(sys.argv[3]),
+                        int(sys.argv[4]) if len(sys.argv) > 4 else 0))

@@ -257,6 +257,59 @@ static void test_retry_and_cancel(void **st)
 	rm();
 }
 
+/* A consumer that pauses in its body callback: nothing more arrives until
+ * it resumes (no timeout meanwhile); a response that ended in the same
+ * input leaves the connection reading for the next call. */
+static void p_body(struct coil_http_call *c, const uint8_t *d, size_t n)
+{
+	g_body(c, d, n);
+	coil_http_call_pause(c);
+}
+
+static const struct coil_http_call_ops pops = {
+	.on_head = g_head, .on_body = p_body, .on_end = g_end,
+};
+
+static void test_pause(void **st)
+{
+	struct got g;
+	int id;
+
+	(void)st;
+	mk();
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(coil_http_call_start(CL, &g.call, &pops, GET,
+					      sizeof(GET) - 1, false), 0);
+	coil_fake_settle(F);
+	id = accept_conn();
+	expect_get(id);
+	feed(id, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc");
+	assert_string_equal(g.body, "abc");
+	feed(id, "def");
+	coil_fake_advance(F, 2000);   /* paused: no timeout either */
+	assert_int_equal(g.ends, 0);
+	assert_string_equal(g.body, "abc");
+	coil_http_call_resume(&g.call);
+	coil_fake_settle(F);
+	assert_int_equal(g.ends, 1);
+	assert_int_equal(g.err, 0);
+	assert_string_equal(g.body, "abcdef");
+	/* paused by the body callback as the response ended */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(coil_http_call_start(CL, &g.call, &pops, GET,
+					      sizeof(GET) - 1, false), 0);
+	coil_fake_settle(F);
+	expect_get(id);
+	feed(id, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	assert_int_equal(g.ends, 1);
+	start(&g);
+	expect_get(id);
+	feed(id, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno");
+	assert_int_equal(g.ends, 1);
+	assert_string_equal(g.body, "no");
+	rm();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_close_delimited),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_retry_and_cancel),
+		cmocka_unit_test(test_pause),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,8 @@ typedef void (*coil_http_body_cb)(struct coil_http_req *x,
  * server answers the error itself). `x` must not be used after this
  * returns; free what the answer held. `arg` is coil_http_defer's. */
 typedef void (*coil_http_cancel_cb)(struct coil_http_req *x, void *arg);
+/* The answer's output drained (see coil_http_on_drain). */
+typedef void (*coil_http_drain_cb)(struct coil_http_req *x, void *arg);
 
 enum { COIL_HTTP_NMETHODS = COIL_HTTP1_PATCH + 1 };
 
@@ -278,5 +280,17 @@ int coil_http_respond_start(struct coil_http_req *x, int status,
 int coil_http_respond_data(struct coil_http_req *x, const void *data,
 			   size_t len);
 int coil_http_respond_end(struct coil_http_req *x);
+
+/*
+ * Back-pressure for answers produced faster than the client reads (a
+ * producer: an upstream, a generator): coil_http_respond_busy is true once
+ * the connection's queued output passed the service's write_high_water;
+ * then stop producing and call coil_http_on_drain: `cb` (NULL: none) runs
+ * once, with `arg`, when the output fell below half of it. Not after the
+ * answer completed or was cancelled. on_drain returns 0 or -EPIPE.
+ */
+bool coil_http_respond_busy(const struct coil_http_req *x);
+int coil_http_on_drain(struct coil_http_req *x, coil_http_drain_cb cb,
+		       void *arg);
 
 #endif

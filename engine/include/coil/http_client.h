@@ -70,6 +70,7 @@ struct coil_http_call {
 	bool head_request;
 	bool got_bytes;            /* a response byte arrived */
 	bool retried;
+	bool paused;
 	uint8_t state;
 	void *data;                /* free for the caller */
 };
@@ -101,6 +102,12 @@ int coil_http_call_start(struct coil_http_client *cl,
 /* Abandon a call: no callback follows; a connection with the response in
  * flight is closed, not reused. Harmless after on_end. */
 void coil_http_call_cancel(struct coil_http_call *call);
+
+/* Stop / restart reading the response (back-pressure: the consumer of
+ * its body is full); the response timeout does not run meanwhile.
+ * Harmless when the call has no connection. */
+void coil_http_call_pause(struct coil_http_call *call);
+void coil_http_call_resume(struct coil_http_call *call);
 
 /* The pool's counters (reuse: stats.reuses of stats.gets). */
 void coil_http_client_stats(const struct coil_http_client *cl,
