@@ -135,6 +135,14 @@ static bool hop_by_hop(const struct coil_http1_header *h, unsigned nh,
 	return conn_lists(h, nh, name);
 }
 
+/* Answer a deferred request with an error and free it; when the client
+ * is already going, its cancel (still to come) frees instead. */
+static void fail_answer(struct preq *p, int status)
+{
+	if (coil_http_respond_error(p->x, status) != -EPIPE)
+		preq_free(p);
+}
+
 /* ---- the response ---- */
 
 static void px_head(struct coil_http_call *call,
@@ -144,6 +152,7 @@ static void px_head(struct coil_http_call *call,
 	struct coil_http_req *x = p->x;
 	char via[256] = "";
 	uint64_t len;
+	int ret;
 
 	for (unsigned i = 0; i < r->nheaders; i++) {
 		const struct coil_http1_header *h = &r->headers[i];
@@ -182,8 +191,21 @@ static void px_head(struct coil_http_call *call,
 				len = strtoull(r->headers[i].value.ptr, NULL,
 					       10);
 	}
-	if (!coil_http_respond_start(x, r->status, NULL, len))
-		p->started = true;
+	ret = coil_http_respond_start(x, r->status, NULL, len);
+	if (ret == -EPIPE)
+		return;   /* the client is going: its cancel frees */
+	if (ret) {
+		/* a head too large to relay: 502 without the upstream's
+		 * fields, and drop the call (allowed from here) */
+		coil__log("proxy %s: upstream %s: a response head too large "
+			  "to relay", p->px->prefix, p->px->host);
+		coil_http_call_cancel(call);
+		p->calling = false;
+		x->s->xh_len = 0;
+		fail_answer(p, 502);
+		return;
+	}
+	p->started = true;
 }
 
 static void px_drained(struct coil_http_req *x, void *arg)
@@ -228,8 +250,7 @@ static void px_end(struct coil_http_call *call, int err)
 		coil_conn_abort(x->conn);
 		return;
 	}
-	coil_http_respond_error(x, err == -ETIMEDOUT ? 504 : 502);
-	preq_free(p);
+	fail_answer(p, err == -ETIMEDOUT ? 504 : 502);
 }
 
 static const struct coil_http_call_ops px_ops = {
@@ -268,8 +289,7 @@ static void px_send(struct coil_http_req *x, struct preq *p)
 		coil__log("proxy %s: upstream %s: %s", px->prefix, px->host,
 			  strerror(-ret));
 		/* the deferred answer, now, from inside a callback */
-		coil_http_respond_error(x, ret == -ETIMEDOUT ? 504 : 502);
-		preq_free(p);
+		fail_answer(p, ret == -ETIMEDOUT ? 504 : 502);
 		return;
 	}
 	p->calling = true;
