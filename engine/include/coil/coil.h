@@ -14,5 +14,8 @@
 #include <coil/service.h>
 #include <coil/conn.h>
 #include <coil/udp.h>
+#include <coil/options.h>
+#include <coil/steer.h>
+#include <coil/version.h>
 
 #endif
