@@ -37,9 +37,11 @@ struct httpd_loop;
 #define COIL_HTTP_DEFAULT_CACHE_SIZE (32u << 20)       /* per loop */
 /* cache_size value that turns the response cache off. */
 #define COIL_HTTP_CACHE_OFF ((size_t)-1)
-/* Most header lines per request (a coil_http1_limits.max_headers above it
- * is lowered to it). */
-#define COIL_HTTP_MAX_HEADERS 64u
+/* Header lines per request: the default of limits.max_headers, and the
+ * most it may ask for (coil_http_server_create refuses more with -EINVAL).
+ * Each loop sets aside room for max_headers parsed lines (32 B each) once. */
+#define COIL_HTTP_DEFAULT_MAX_HEADERS 64u
+#define COIL_HTTP_MAX_HEADERS 1024u
 /* Bytes of per-request scratch a handler gets in coil_http_req.user. */
 #define COIL_HTTP_USER_SIZE 32u
 
@@ -56,6 +58,10 @@ struct coil_http_config {
 	const char *access_log;     /* file to append to; NULL: no log */
 	struct coil_http1_limits limits; /* request line, head, header count */
 	unsigned max_loops;         /* loops that may serve (default 1024) */
+	unsigned send_timeout_ms;   /* output queued for the client may make
+				       no progress this long, then the
+				       connection is reset (nginx's
+				       send_timeout; default: keep-alive) */
 };
 
 /* Most bytes of header lines a handler may add to one answer
@@ -135,7 +141,8 @@ struct coil_http_req {
  * static files when a root is given). Returns 0 and sets *out, or -errno
  * and, if `failed` is not NULL, sets *failed to what failed ("the root
  * '<dir>'", "the access log '<file>'", "memory"); -ENOSYS: the kernel has
- * no openat2. Main thread.
+ * no openat2; -EINVAL: limits.max_headers above COIL_HTTP_MAX_HEADERS.
+ * Main thread.
  */
 int coil_http_server_create(const struct coil_http_config *cfg,
 			    struct coil_http_server **out,
