@@ -38,8 +38,9 @@ enum { P_SEND = 1, P_RECV_CANCEL = 2, P_SEND_CANCEL = 4,
 struct gl {
 	struct coil__tcb *t;
 	struct coil_conn *pnext;
-	size_t unrep;          /* acknowledged, not yet reported sent */
-	size_t counted;        /* head bytes already in loop->tx_bytes */
+	/* Both are bounded by c->inflight (uint32_t) and the send window. */
+	uint32_t unrep;        /* acknowledged, not yet reported sent */
+	uint32_t counted;      /* head bytes already in loop->tx_bytes */
 	uint32_t pend;
 	bool queued;
 };
@@ -147,9 +148,7 @@ static void t_gone(void *uctx, int err)
 {
 	struct coil_conn *c = uctx;
 
-	if (!c->close_reason)
-		c->close_reason = err;
-	coil_conn_abort(c);
+	coil__conn_failed(c, err);
 }
 
 /* Bytes [off, off + len) of the send queue, after what was acknowledged
@@ -177,8 +176,7 @@ static void t_copy(void *uctx, size_t off, uint8_t *dst, size_t len)
 				/* the file shrank: zeros, and the connection
 				 * goes (at the next report) */
 				memset(dst, 0, n);
-				c->close_reason = r < 0 ? -errno : -EIO;
-				coil_conn_abort(c);
+				coil__conn_failed(c, r < 0 ? -errno : -EIO);
 			} else if ((size_t)r < n) {
 				memset(dst + r, 0, n - (size_t)r);
 			}

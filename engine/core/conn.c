@@ -671,6 +671,13 @@ void coil__conn_recv_failed(struct coil_conn *c, int err)
 	coil_conn_abort(c);
 }
 
+void coil__conn_failed(struct coil_conn *c, int err)
+{
+	if (!c->close_reason)
+		c->close_reason = err;
+	coil_conn_abort(c);
+}
+
 void coil__conn_recv_done(struct coil_conn *c, int res)
 {
 	c->flags &= ~(CONN_RECV_ARMED | CONN_CANCELING);

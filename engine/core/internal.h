@@ -350,6 +350,10 @@ void coil__conn_recv_done(struct coil_conn *c, int res);
  * `err` as its reason (unless it has one, or is lingering); the receive
  * still reports its end with coil__conn_recv_done(). */
 void coil__conn_recv_failed(struct coil_conn *c, int err);
+/* The connection failed with `err` (-errno) outside a receive: reset by
+ * the peer, timed out by the backend's own transport, a file that shrank
+ * under a send. It aborts with `err` as its reason unless it has one. */
+void coil__conn_failed(struct coil_conn *c, int err);
 /* Flush every dirty connection: sends, re-arms, closes. */
 void coil__loop_flush(struct coil_loop *loop);
 void coil__conn_mark(struct coil_conn *c);

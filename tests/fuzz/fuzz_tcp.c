@@ -267,7 +267,9 @@ static void advance(uint32_t ms)
 {
 	for (uint32_t i = 0; i < ms; i++) {
 		loop->now_ms++;
-		coil__wheel_run(&loop->wheel, loop->now_ms);
+		while (coil__wheel_run(&loop->wheel, loop->now_ms,
+				       COIL__TIMER_BUDGET))
+			;
 	}
 }
 

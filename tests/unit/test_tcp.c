@@ -232,7 +232,8 @@ static struct coil__tcp tcp;
 static void clock_to(uint64_t ms)
 {
 	loop->now_ms = ms;
-	coil__wheel_run(&loop->wheel, ms);
+	while (coil__wheel_run(&loop->wheel, ms, COIL__TIMER_BUDGET))
+		;  /* every due timer, over as many turns as the budget takes */
 }
 
 static void advance(uint64_t ms)
