@@ -79,6 +79,7 @@ struct coil__listener {
 	unsigned errors;
 	struct coil_timer retry;   /* re-arm accept after an error */
 	struct coil_steer_loop *steer; /* eBPF steering counters, or NULL */
+	uint64_t steer_mark;       /* steer->steered at the last reconcile */
 };
 
 /* ---- UDP (core/udp.c) ---- */

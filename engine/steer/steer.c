@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +118,21 @@ enum coil__steer_mode coil__steer_decide(const struct coil__steer_caps *c,
 		snprintf(why, n, "eBPF unavailable: %s", ebpf);
 		return COIL__STEER_KERNEL;
 	}
+	if (c->want != COIL__WANT_CPU) {
+		/* auto, least, a user program: what they want is balance.
+		 * Blind to load, the 4-tuple hash spreads any burst evenly
+		 * in expectation; classic BPF can only go by the receiving
+		 * CPU, and sends a burst one CPU handles (loopback, a NIC
+		 * with one receive queue) all to one loop. */
+		snprintf(why, n, "eBPF unavailable: %s; %s", ebpf,
+			 c->want == COIL__WANT_FILE
+				 ? "user program not loaded"
+				 : "least needs eBPF, and by receiving CPU a "
+				   "burst from one CPU would go to one loop");
+		return COIL__STEER_KERNEL;
+	}
 	if (!c->cbpf_err) {
-		snprintf(why, n, "eBPF unavailable: %s%s", ebpf,
-			 c->want == COIL__WANT_FILE ? "; user program not loaded"
-			 : c->want == COIL__WANT_LEAST ? "; least needs eBPF"
-						       : "");
+		snprintf(why, n, "eBPF unavailable: %s", ebpf);
 		return COIL__STEER_CBPF;
 	}
 	err_text(c->cbpf_err, NULL, cbpf, sizeof(cbpf));
@@ -130,7 +142,7 @@ enum coil__steer_mode coil__steer_decide(const struct coil__steer_caps *c,
 }
 
 /*
- * Classic BPF: the socket index (= loop id: the listeners joined the group
+ * Classic BPF (--steer cpu only): the socket index (= loop id: the listeners joined the group
  * in loop order) of the loop pinned to the CPU handling the SYN; an index
  * past the group (no loop on that CPU) makes the kernel hash.
  */
@@ -236,6 +248,34 @@ struct coil_steer_loop *coil__steer_slot(struct coil__steer *s, unsigned loop)
 	if (!s || !s->state || loop >= COIL_STEER_MAX_LOOPS)
 		return NULL;
 	return &s->state->loop[loop];
+}
+
+void coil__steer_reconcile(struct coil_steer_loop *s, int fd, uint64_t *mark)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	__u64 steered, queued = 0, keep;
+	__s64 forgot, pending;
+
+	if (!s)
+		return;
+	steered = __atomic_load_n(&s->steered, __ATOMIC_RELAXED);
+	forgot = __atomic_load_n(&s->forgot, __ATOMIC_RELAXED);
+	/* On a listener, tcpi_unacked is the accept queue's length. */
+	if (fd >= 0 &&
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ti.tcpi_state == TCP_LISTEN)
+		queued = ti.tcpi_unacked;
+	pending = (__s64)(steered - __atomic_load_n(&s->accepted,
+						     __ATOMIC_RELAXED)) -
+		  forgot;
+	keep = queued + (steered - *mark);
+	if (pending < 0)
+		forgot += pending;
+	else if ((__u64)pending > keep)
+		forgot += pending - (__s64)keep;
+	__atomic_store_n(&s->forgot, forgot, __ATOMIC_RELAXED);
+	*mark = steered;
 }
 
 void coil__steer_detach(struct coil__steer *s)

@@ -125,23 +125,29 @@ static void test_decide(void **unused)
 	assert_non_null(strstr(why, "one loop"));
 	c.want = COIL__WANT_LEAST;
 	assert_int_equal(decide(c, why), COIL__STEER_EBPF);
-	/* Without libbpf: classic BPF, saying so. */
+	/* Without libbpf: auto balances by the kernel's hash, saying why;
+	 * cpu gets classic BPF. */
 	c = base;
 	c.have_libbpf = false;
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	assert_non_null(strstr(why, "built without libbpf"));
+	assert_non_null(strstr(why, "burst from one CPU"));
+	c.want = COIL__WANT_CPU;
 	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
 	assert_non_null(strstr(why, "built without libbpf"));
-	/* eBPF refused (not root): classic BPF, saying why. */
+	/* eBPF refused (not root): least is the kernel's hash, saying why. */
 	c = base;
 	c.want = COIL__WANT_LEAST;
 	c.ebpf_err = -EPERM;
-	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
 	assert_non_null(strstr(why, "not permitted"));
 	assert_non_null(strstr(why, "least needs eBPF"));
 	/* A user program without eBPF: said, not silently dropped. */
 	c.want = COIL__WANT_FILE;
-	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
 	assert_non_null(strstr(why, "user program not loaded"));
 	/* ... and a reason text from the attempt wins over strerror. */
+	c.want = COIL__WANT_CPU;
 	c.ebpf_err = -EINVAL;
 	c.ebpf_why = "verifier said no";
 	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
@@ -153,6 +159,7 @@ static void test_decide(void **unused)
 	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
 	/* Classic BPF failing too: the kernel's hash, both reasons. */
 	c = base;
+	c.want = COIL__WANT_CPU;
 	c.ebpf_err = -EPERM;
 	c.cbpf_err = -ENOPROTOOPT;
 	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
@@ -161,6 +168,9 @@ static void test_decide(void **unused)
 	/* Forcing the fallbacks (the tests do). */
 	c = base;
 	c.force = "cbpf";
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	assert_non_null(strstr(why, "COIL_STEER_FORCE=cbpf"));
+	c.want = COIL__WANT_CPU;
 	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
 	assert_non_null(strstr(why, "COIL_STEER_FORCE=cbpf"));
 	c.force = "none";
