@@ -208,6 +208,8 @@ struct coil_loop {
 	_Alignas(16) unsigned id;
 	int cpu;
 	struct coil_engine *engine;
+	void (*turn_cb)(struct coil_loop *loop, void *arg); /* opts.loop_turn */
+	void *turn_arg;
 	const struct coil__backend_ops *be;
 	void *be_data;
 	const char *be_features;

@@ -111,6 +111,8 @@ void coil__loop_turn(struct coil_loop *loop, bool block)
 	loop->turns++;
 	coil__loop_clock(loop);
 	coil__wheel_run(&loop->wheel, loop->now_ms);
+	if (loop->turn_cb)
+		loop->turn_cb(loop, loop->turn_arg);
 	coil__loop_flush(loop);
 	if (!block || loop->dirty)
 		timeout = 0;
