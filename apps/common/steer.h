@@ -15,7 +15,7 @@
 
 #define APP_STEER_USAGE \
 	"  --steer S          which loop gets each new connection: auto (default:\n" \
-	"                     eBPF least, else classic BPF cpu, else kernel hash),\n" \
+	"                     eBPF least, else the kernel hash),\n" \
 	"                     hash, cpu, least, none (kernel hash) or a user\n" \
 	"                     program FILE.bpf.o; see coil-steer and README\n"
 
