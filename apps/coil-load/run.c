@@ -17,10 +17,11 @@
  *         soon as a connection has room: when a response frees one (on
  *         that one first), when one opens, and on every loop turn
  *         (loop_turn; with --poll always the loop turns every few
- *         microseconds, otherwise when I/O completes and on a 1 ms tick). A request that has to wait
- *         keeps its intended time, and its latency is measured from there
- *         (coordinated omission corrected). A rate the connections cannot
- *         carry is refused at start (open_loop_check).
+ *         microseconds, otherwise when I/O completes and on a 1 ms
+ *         tick). A request that has to wait keeps its intended time, and
+ *         its latency is measured from there (coordinated omission
+ *         corrected). A rate the connections cannot carry is refused at
+ *         start (open_loop_check).
  *
  * Latency is measured with the loop's clock (read once per turn).
  */

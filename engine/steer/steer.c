@@ -142,9 +142,10 @@ enum coil__steer_mode coil__steer_decide(const struct coil__steer_caps *c,
 }
 
 /*
- * Classic BPF (--steer cpu only): the socket index (= loop id: the listeners joined the group
- * in loop order) of the loop pinned to the CPU handling the SYN; an index
- * past the group (no loop on that CPU) makes the kernel hash.
+ * Classic BPF (--steer cpu only): the socket index (= loop id: the
+ * listeners joined the group in loop order) of the loop pinned to the CPU
+ * handling the SYN; an index past the group (no loop on that CPU) makes the
+ * kernel hash.
  */
 static int cbpf_attach(const struct coil__steer_setup *su)
 {

@@ -296,6 +296,57 @@ static int place_from(int cpu, const int *fds, uint16_t port)
 
 /* COIL_STEER_FORCE=cbpf: the classic BPF program sends a connection whose
  * SYN is handled on CPU k to the listener of the loop pinned to CPU k. */
+/* The loop's reconcile: of what it is owed (steered - accepted - forgot) it
+ * keeps what sits in its accept queue plus what was steered since the last
+ * call, and writes off the rest; a negative count is forgotten too. */
+static void test_reconcile(void **unused)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct coil_steer_loop l = { 0 };
+	uint16_t port = 0;
+	uint64_t mark;
+	int fd, c[2];
+
+	(void)unused;
+	fd = listener(&port);
+	/* 10 steered, 4 accepted, nothing queued, nothing new: 6 written off. */
+	l.steered = 10, l.accepted = 4, mark = 10;
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal(l.forgot, 6);
+	assert_int_equal(mark, 10);
+	/* 5 more steered since: those may still be in their handshake. */
+	l.steered = 15;
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal(l.forgot, 6);
+	assert_int_equal(mark, 15);
+	/* ... and one period later they are written off. */
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal(l.forgot, 11);
+	/* Two in the accept queue (TCP_INFO on the listener) are kept. */
+	sa.sin_port = htons(port);
+	for (int i = 0; i < 2; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(c[i] >= 0);
+		assert_int_equal(connect(c[i], (struct sockaddr *)&sa,
+					 sizeof(sa)), 0);
+	}
+	l.steered = 17;
+	mark = 17;
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal(l.steered - l.accepted - (uint64_t)l.forgot, 2);
+	/* More accepted than steered (picks the program never counted):
+	 * nothing owed, not less than nothing. */
+	l.accepted = 20;
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal((int64_t)(l.steered - l.accepted) - l.forgot, 0);
+	/* No slot (not eBPF): nothing to do. */
+	coil__steer_reconcile(NULL, fd, &mark);
+	close(c[0]);
+	close(c[1]);
+	close(fd);
+}
+
 static void test_cbpf(void **unused)
 {
 	cpu_set_t old;
@@ -336,6 +387,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_cbpf),
 	};
 
