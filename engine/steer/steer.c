@@ -144,23 +144,54 @@ enum coil__steer_mode coil__steer_decide(const struct coil__steer_caps *c,
 /*
  * Classic BPF (--steer cpu only): the socket index (= loop id: the
  * listeners joined the group in loop order) of the loop pinned to the CPU
- * handling the SYN; an index past the group (no loop on that CPU) makes the
- * kernel hash.
+ * handling the SYN, one of them at random (SKF_AD_RANDOM) when several
+ * loops share that CPU (more loops than CPUs); an index past the group (no
+ * loop on that CPU) makes the kernel hash.
  */
 static int cbpf_attach(const struct coil__steer_setup *su)
 {
-	struct sock_filter code[2 + 2 * COIL_STEER_MAX_LOOPS];
+	/* Per CPU: its test, and a return (1 loop) or random, mod and a
+	 * test and return per loop (k loops): at most 5 per loop. */
+	struct sock_filter code[2 + 5 * COIL_STEER_MAX_LOOPS];
 	struct sock_fprog prog = { .filter = code };
-	unsigned n = 0;
+	unsigned n = 0, grp[COIL_STEER_MAX_LOOPS];
+	bool seen[COIL_STEER_MAX_LOOPS] = { false };
 
 	if (su->nloops > COIL_STEER_MAX_LOOPS)
 		return -E2BIG;
 	code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 						 (__u32)(SKF_AD_OFF + SKF_AD_CPU));
 	for (unsigned i = 0; i < su->nloops; i++) {
+		unsigned k = 0, len;
+
+		if (seen[i])
+			continue;
+		for (unsigned j = i; j < su->nloops; j++)
+			if (su->cpus[j] == su->cpus[i]) {
+				grp[k++] = j;
+				seen[j] = true;
+			}
+		len = k == 1 ? 1 : 2 * k + 1;   /* what the test skips */
+		if (len > 255)
+			return -E2BIG;          /* a jump offset is 8 bits */
 		code[n++] = (struct sock_filter)BPF_JUMP(
-			BPF_JMP | BPF_JEQ | BPF_K, (__u32)su->cpus[i], 0, 1);
-		code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, i);
+			BPF_JMP | BPF_JEQ | BPF_K, (__u32)su->cpus[i], 0,
+			(__u8)len);
+		if (k > 1) {
+			code[n++] = (struct sock_filter)BPF_STMT(
+				BPF_LD | BPF_W | BPF_ABS,
+				(__u32)(SKF_AD_OFF + SKF_AD_RANDOM));
+			code[n++] = (struct sock_filter)BPF_STMT(
+				BPF_ALU | BPF_MOD | BPF_K, k);
+			for (unsigned j = 0; j + 1 < k; j++) {
+				code[n++] = (struct sock_filter)BPF_JUMP(
+					BPF_JMP | BPF_JEQ | BPF_K, j, 0, 1);
+				code[n++] = (struct sock_filter)BPF_STMT(
+					BPF_RET | BPF_K, grp[j]);
+			}
+		}
+		code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+							 grp[k - 1]);
 	}
 	code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
 	prog.len = (unsigned short)n;

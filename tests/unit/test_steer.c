@@ -267,7 +267,7 @@ static bool pin_to(int cpu)
 }
 
 /* Which listener got a connection made from `cpu`: 0, 1, or -1. */
-static int place_from(int cpu, const int *fds, uint16_t port)
+static int place_from_n(int cpu, const int *fds, int nfds, uint16_t port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
@@ -279,7 +279,7 @@ static int place_from(int cpu, const int *fds, uint16_t port)
 	assert_true(c >= 0);
 	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	for (int tries = 0; tries < 1000 && got < 0; tries++) {
-		for (int i = 0; i < 2 && got < 0; i++) {
+		for (int i = 0; i < nfds && got < 0; i++) {
 			int a = accept(fds[i], NULL, NULL);
 
 			if (a >= 0) {
@@ -292,6 +292,11 @@ static int place_from(int cpu, const int *fds, uint16_t port)
 	}
 	close(c);
 	return got;
+}
+
+static int place_from(int cpu, const int *fds, uint16_t port)
+{
+	return place_from_n(cpu, fds, 2, port);
 }
 
 /* COIL_STEER_FORCE=cbpf: the classic BPF program sends a connection whose
@@ -381,6 +386,49 @@ static void test_cbpf(void **unused)
 	close(fds[1]);
 }
 
+/* More loops than CPUs: the loops sharing the receiving CPU take turns at
+ * random, none is left out. */
+static void test_cbpf_shared(void **unused)
+{
+	cpu_set_t old;
+	uint16_t port = 0;
+	int fds[4], cpus[4] = { 1, 0, 1, 0 }, got[4] = { 0 };
+	struct coil__steer_spec spec = { .want = COIL__WANT_CPU };
+	struct coil__steer_setup su = { .name = "test", .nloops = 4,
+					.fds = fds, .cpus = cpus };
+	struct coil__steer *s = NULL;
+
+	(void)unused;
+	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
+	if (!CPU_ISSET(0, &old) || !CPU_ISSET(1, &old)) {
+		print_message("skipped: needs CPUs 0 and 1\n");
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		fds[i] = listener(&port);
+	su.port = port;
+	setenv("COIL_STEER_FORCE", "cbpf", 1);
+	assert_int_equal(coil__steer_attach(&spec, &su, &s), 0);
+	unsetenv("COIL_STEER_FORCE");
+	assert_int_equal(coil__steer_mode(s), COIL__STEER_CBPF);
+	for (int i = 0; i < 24; i++) {
+		int a = place_from_n(1, fds, 4, port);
+		int b = place_from_n(0, fds, 4, port);
+
+		assert_true(a == 0 || a == 2);
+		assert_true(b == 1 || b == 3);
+		got[a]++;
+		got[b]++;
+	}
+	/* All 24 on one loop of a pair: 2 * 2^-24, never by chance. */
+	for (int i = 0; i < 4; i++)
+		assert_true(got[i] > 0);
+	sched_setaffinity(0, sizeof(old), &old);
+	coil__steer_detach(s);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +437,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_cbpf),
+		cmocka_unit_test(test_cbpf_shared),
 	};
 
 	if (argc > 1)
