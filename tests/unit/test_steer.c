@@ -352,30 +352,47 @@ static void test_reconcile(void **unused)
 	close(fd);
 }
 
-static void test_cbpf(void **unused)
+/* Classic BPF forced onto n fresh listeners, loop i pinned to cpus[i].
+ * Returns the steering (detach it, close fds[0..n-1]), or NULL when this
+ * machine lacks CPUs 0 and 1 (said, nothing opened). */
+static struct coil__steer *cbpf_open(int *fds, const int *cpus, unsigned n,
+				     uint16_t *port)
 {
-	cpu_set_t old;
-	uint16_t port = 0;
-	int fds[2], cpus[2] = { 1, 0 };   /* loop 0 on CPU 1, loop 1 on CPU 0 */
 	struct coil__steer_spec spec = { .want = COIL__WANT_CPU };
-	struct coil__steer_setup su = { .name = "test", .nloops = 2,
+	struct coil__steer_setup su = { .name = "test", .nloops = n,
 					.fds = fds, .cpus = cpus };
 	struct coil__steer *s = NULL;
+	cpu_set_t set;
 
-	(void)unused;
-	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
-	if (!CPU_ISSET(0, &old) || !CPU_ISSET(1, &old)) {
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	if (!CPU_ISSET(0, &set) || !CPU_ISSET(1, &set)) {
 		print_message("skipped: needs CPUs 0 and 1\n");
-		return;
+		return NULL;
 	}
-	fds[0] = listener(&port);
-	fds[1] = listener(&port);
-	su.port = port;
+	*port = 0;
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = listener(port);
+	su.port = *port;
 	setenv("COIL_STEER_FORCE", "cbpf", 1);
 	assert_int_equal(coil__steer_attach(&spec, &su, &s), 0);
 	unsetenv("COIL_STEER_FORCE");
 	assert_int_equal(coil__steer_mode(s), COIL__STEER_CBPF);
 	assert_null(coil__steer_slot(s, 0));
+	return s;
+}
+
+static void test_cbpf(void **unused)
+{
+	cpu_set_t old;
+	uint16_t port;
+	int fds[2], cpus[2] = { 1, 0 };   /* loop 0 on CPU 1, loop 1 on CPU 0 */
+	struct coil__steer *s;
+
+	(void)unused;
+	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
+	s = cbpf_open(fds, cpus, 2, &port);
+	if (!s)
+		return;
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(place_from(1, fds, port), 0);
 		assert_int_equal(place_from(0, fds, port), 1);
@@ -391,26 +408,15 @@ static void test_cbpf(void **unused)
 static void test_cbpf_shared(void **unused)
 {
 	cpu_set_t old;
-	uint16_t port = 0;
+	uint16_t port;
 	int fds[4], cpus[4] = { 1, 0, 1, 0 }, got[4] = { 0 };
-	struct coil__steer_spec spec = { .want = COIL__WANT_CPU };
-	struct coil__steer_setup su = { .name = "test", .nloops = 4,
-					.fds = fds, .cpus = cpus };
-	struct coil__steer *s = NULL;
+	struct coil__steer *s;
 
 	(void)unused;
 	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
-	if (!CPU_ISSET(0, &old) || !CPU_ISSET(1, &old)) {
-		print_message("skipped: needs CPUs 0 and 1\n");
+	s = cbpf_open(fds, cpus, 4, &port);
+	if (!s)
 		return;
-	}
-	for (int i = 0; i < 4; i++)
-		fds[i] = listener(&port);
-	su.port = port;
-	setenv("COIL_STEER_FORCE", "cbpf", 1);
-	assert_int_equal(coil__steer_attach(&spec, &su, &s), 0);
-	unsetenv("COIL_STEER_FORCE");
-	assert_int_equal(coil__steer_mode(s), COIL__STEER_CBPF);
 	for (int i = 0; i < 24; i++) {
 		int a = place_from_n(1, fds, 4, port);
 		int b = place_from_n(0, fds, 4, port);
