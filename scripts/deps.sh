@@ -32,3 +32,21 @@ COIL_BUILD_PKGS+=(curl apache2-utils nghttp2-client wrk nginx-light)
 # scripts/bench: its peers (Twisted and Eventlet from /usr/bin/python3, h2o;
 # nginx and wrk above), the charts (gnuplot), and the bench smoke test.
 COIL_BUILD_PKGS+=(python3-twisted python3-eventlet h2o gnuplot-nox)
+
+# The build scripts/run serves from and scripts/test tests first: one
+# directory, one set of options, so that either command can follow the
+# other on the same clone and CI proves what README's first command builds.
+COIL_MAIN_BUILD=build
+COIL_MAIN_OPTS=(-Dbuildtype=release)
+
+# coil_setup DIR [MESON OPTIONS...]: configure DIR with exactly these options
+# (a DIR set up earlier with others is reconfigured, not silently reused).
+coil_setup() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coil-httpd internals shared by httpd.c (protocol, routes, responses, access
- * log) and files.c (static files, response cache). Not an API.
+ * coil-httpd internals shared by httpd.c (protocol, routes, responses),
+ * access_log.c (the access log) and files.c (static files, response
+ * cache). Not an API.
  */
 #ifndef COIL_HTTPD_INTERNAL_H
 #define COIL_HTTPD_INTERNAL_H

@@ -2,8 +2,10 @@
 /*
  * The backend interface: what a completion backend (io_uring), a readiness
  * backend (epoll) or a poll-mode driver (DPDK) provides to the loop core.
- * The core owns connection state and flags; a backend only performs I/O and
- * reports completions through coil__conn_* (core/internal.h).
+ * The core owns connection state, flags and close reasons; a backend only
+ * performs I/O and reports events through coil__conn_* (core/internal.h),
+ * coil__conn_recv_failed() included for a receive it has to give up on
+ * (tests/unit/backend_contract.sh checks that no backend sets them).
  */
 #ifndef COIL_BACKEND_H
 #define COIL_BACKEND_H
@@ -17,7 +19,9 @@ struct coil__backend_ops {
 	 * initialised already. Returns 0 or -errno. */
 	int (*loop_init)(struct coil_loop *loop);
 	void (*loop_fini)(struct coil_loop *loop);
-	/* Start / stop accepting on a listener (its fd is set). */
+	/* Start / stop accepting on a listener (its fd is set). Sockets the
+	 * backend accepts or connects carry the service's options
+	 * (coil__sock_tcp_opts): the core sets none. */
 	int (*listen_start)(struct coil__listener *lst);
 	void (*listen_stop)(struct coil__listener *lst);
 	/* Start receiving on `c` until coil__conn_recv_done() reports an end.
@@ -78,6 +82,13 @@ struct coil__backend_ops {
 		    struct sockaddr_storage *ss, socklen_t *len);
 };
 
+/* The service's TCP options (TCP_NODELAY unless COIL_SERVICE_NAGLE) on a
+ * socket a kernel-socket backend just accepted, or opened for a connect.
+ * (Set per socket, not once on the listener, whose setting Linux copies
+ * into each child: connections already queued when the loop starts
+ * would miss it.) Returns 0 or -errno. (backend/sock.c) */
+int coil__sock_tcp_opts(int fd, const struct coil_service *svc);
+
 /* shut_wr and sock_error for real sockets (shutdown(2) SHUT_WR,
  * getsockopt SO_ERROR). */
 void coil__sock_shut_wr(struct coil_conn *c);
@@ -85,7 +96,6 @@ int coil__sock_error(struct coil_conn *c);
 
 extern const struct coil__backend_ops coil__uring_ops;
 extern const struct coil__backend_ops coil__epoll_ops;
-extern const struct coil__backend_ops coil__fake_ops;
 #if COIL_HAVE_DPDK
 extern const struct coil__backend_ops coil__dpdk_ops;
 /* Initialise the EAL from opts->dpdk_args, the first port with up to
@@ -101,5 +111,8 @@ void coil__dpdk_teardown(void);
  * ring, multishot recv)? Returns 0, or -errno with the reason for people
  * in why[n]. Cheap enough to call once at engine create. */
 int coil__uring_probe(char *why, size_t n);
+/* Tests only: make io_uring loops started from now on fail their
+ * min-wait probe and use the plain waits (logged like a real failure). */
+extern bool coil__uring_no_min_wait;
 
 #endif

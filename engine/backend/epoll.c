@@ -222,9 +222,15 @@ static int ep_connect(struct coil_conn *c, const struct sockaddr *sa,
 	struct epc *x = X(c);
 	int fd = socket(sa->sa_family,
 			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int ret;
 
 	if (fd < 0)
 		return -errno;
+	ret = coil__sock_tcp_opts(fd, c->lst->svc);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	c->fd = fd;
 	x->st |= ST_CONN;
 	/* Registered after connect(2): a socket not yet connecting polls as
@@ -472,6 +478,7 @@ static void on_listener(struct coil__listener *lst)
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
+			(void)coil__sock_tcp_opts(fd, lst->svc);
 			coil__conn_accepted(lst, fd);
 			continue;
 		}

@@ -348,7 +348,7 @@ static int fake_addr(const struct coil_conn *c, bool peer,
 	return 0;
 }
 
-const struct coil__backend_ops coil__fake_ops = {
+static const struct coil__backend_ops fake_ops = {
 	.name = "fake",
 	.loop_init = fake_loop_init,
 	.loop_fini = fake_loop_fini,
@@ -395,7 +395,7 @@ int coil_fake_create(const struct coil_fake_opts *opts,
 	lo.max_conns = o.max_conns ? o.max_conns : 1024;
 	lo.state_size = f->svc.state_size;
 	lo.drain_ms = 5000;
-	ret = coil__loop_init(&f->loop, &lo, &coil__fake_ops);
+	ret = coil__loop_init(&f->loop, &lo, &fake_ops);
 	if (ret) {
 		free(f);
 		return ret;

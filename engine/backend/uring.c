@@ -13,6 +13,7 @@
 #include <liburing.h>
 
 #include <assert.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Kernel 6.12+: io_uring_getevents_arg.pad became min_wait_usec. */
@@ -65,7 +67,9 @@ struct uring {
 	unsigned setup_flags;
 	unsigned kfeatures;
 	unsigned last_batch;   /* completions reaped by the last turn */
-	char features[128];
+	bool min_wait;         /* wait_coalesced() passed its start-up probe */
+	char wait_note[192];   /* why not */
+	char features[320];
 };
 
 /* A UDP service's provided-buffer ring (coil_udp.be). */
@@ -74,6 +78,8 @@ struct udp_ring {
 	size_t br_size;
 	unsigned mask;
 };
+
+static int min_wait_probe(struct uring *u, char *why, size_t n);
 
 static inline struct uring *U(struct coil_loop *loop)
 {
@@ -226,13 +232,27 @@ static int uring_loop_init(struct coil_loop *loop)
 		goto fail;
 	}
 	wake_arm(loop);
+	if (loop->coalesce_us) {
+		char why[160];
+
+		u->min_wait = min_wait_probe(u, why, sizeof(why)) == 0;
+		if (!u->min_wait && (u->kfeatures & IORING_FEAT_MIN_TIMEOUT))
+			coil__log("loop %u: io_uring: min-wait coalescing off, "
+				  "plain waits: %s", loop->id, why);
+		if (!u->min_wait)
+			snprintf(u->wait_note, sizeof(u->wait_note),
+				 "plain wait (%s)", why);
+	}
 	snprintf(u->features, sizeof(u->features),
-		 "%s, multishot accept+recv, provided-buffer ring",
+		 "%s, multishot accept+recv, provided-buffer ring, %s",
 		 (u->setup_flags & IORING_SETUP_DEFER_TASKRUN)
 			 ? "single-issuer defer-taskrun"
 		 : (u->setup_flags & IORING_SETUP_COOP_TASKRUN)
 			 ? "coop-taskrun"
-			 : "plain task-run");
+			 : "plain task-run",
+		 u->min_wait ? "min-wait coalescing"
+		 : u->wait_note[0] ? u->wait_note
+				   : "plain wait (coalescing off)");
 	loop->be_features = u->features;
 	return 0;
 fail:
@@ -464,7 +484,7 @@ static int uring_connect(struct coil_conn *c, const struct sockaddr *sa,
 			 socklen_t len)
 {
 	struct io_uring_sqe *sqe;
-	int fd;
+	int fd, ret;
 
 	_Static_assert(sizeof(struct sockaddr_in6) <= sizeof(c->backend),
 		       "the address must fit the backend scratch");
@@ -474,6 +494,11 @@ static int uring_connect(struct coil_conn *c, const struct sockaddr *sa,
 		    0);
 	if (fd < 0)
 		return -errno;
+	ret = coil__sock_tcp_opts(fd, c->lst->svc);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	c->fd = fd;
 	memcpy(c->backend, sa, len);
 	sqe = sqe_get(U(c->loop));
@@ -508,6 +533,7 @@ static void uring_close(struct coil_conn *c, bool reset)
 static void on_accept(struct coil__listener *lst, int res, unsigned flags)
 {
 	if (res >= 0) {
+		(void)coil__sock_tcp_opts(res, lst->svc);
 		coil__conn_accepted(lst, res);
 	} else if (res != -ECANCELED) {
 		if (lst->errors++ % 1024 == 0)
@@ -541,10 +567,7 @@ static void on_recv(struct coil_conn *c, int res, unsigned flags)
 			  loop->pool.size);
 		coil__bufpool_lent(&loop->pool, bid);
 		coil__buf_put(&loop->pool, bid);
-		c->flags |= CONN_DOOMED;
-		if (!c->close_reason)
-			c->close_reason = -EIO;
-		coil_conn_abort(c);
+		coil__conn_recv_failed(c, -EIO);
 		res = -EIO;
 	} else if (res > 0) {
 		uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
@@ -737,15 +760,15 @@ static bool recv_fatal(int res)
 /*
  * A client that sends and resets at once (an abandoned pipeline, a flood)
  * leaves its bytes readable and the reset right behind them, often in the
- * same batch of completions. Nobody can read an answer any more: mark the
- * connection before its data is dispatched, so the protocol is spared the
+ * same batch of completions. Nobody can read an answer any more: report
+ * the failure before its data is dispatched, so the protocol is spared the
  * work (nginx learns it when its first write fails).
  */
-static void doom(uint64_t data)
+static void doom(uint64_t data, int res)
 {
 	struct coil_conn *c = (void *)(uintptr_t)(data & ~(uint64_t)TAG_MASK);
 
-	c->flags |= CONN_DOOMED;
+	coil__conn_recv_failed(c, res);
 }
 
 static unsigned reap(struct coil_loop *loop)
@@ -767,7 +790,7 @@ static unsigned reap(struct coil_loop *loop)
 			ev[i].flags = cqes[i]->flags;
 			if ((ev[i].data & TAG_MASK) == TAG_RECV &&
 			    recv_fatal(ev[i].res))
-				doom(ev[i].data);
+				doom(ev[i].data, ev[i].res);
 		}
 		io_uring_cq_advance(&u->ring, n);
 		for (unsigned i = 0; i < n; i++)
@@ -777,8 +800,26 @@ static unsigned reap(struct coil_loop *loop)
 	return total;
 }
 
-/* Publish queued SQEs to the kernel; returns how many await submission.
- * (liburing 2.3 keeps its own version of this private.) */
+/*
+ * ---- Beyond liburing's public API: sq_flush() and wait_coalesced() ----
+ *
+ * The min-timeout wait needs both in one io_uring_enter: liburing 2.3
+ * (Debian 12) has no call for it (2.8 added
+ * io_uring_submit_and_wait_min_timeout), so we publish the SQ ourselves
+ * and pass the new wait argument by hand. Each reliance lives in one
+ * function below, and min_wait_probe() checks both on every loop's ring
+ * at start: if either does not behave as expected, the loop logs why and
+ * uses liburing's plain waits.
+ */
+
+/*
+ * Publish queued SQEs to the kernel; returns how many await submission.
+ * Relies on liburing's PRIVATE struct io_uring_sq fields as liburing 2.2
+ * to 2.x keep them (2.3 here): sqe_tail counts the SQEs io_uring_get_sqe()
+ * handed out, sqe_head those already published in *ktail; this is
+ * liburing's own (unexported) __io_uring_flush_sq() for a ring without
+ * SQPOLL. Checked by min_wait_probe().
+ */
 static unsigned sq_flush(struct io_uring *ring)
 {
 	struct io_uring_sq *sq = &ring->sq;
@@ -792,14 +833,19 @@ static unsigned sq_flush(struct io_uring *ring)
 }
 
 /*
- * Submit and sleep, but batch the wake-up: return once COALESCE_NR
- * completions are there, or once min_us has passed and at least one is;
- * an idle loop still wakes on its first completion after that (kernel
- * min-timeout wait, 6.12+). Fewer, larger turns mean fewer syscalls and
- * wake-ups. Used only while the previous turn found COALESCE_MIN or more
- * completions.
+ * Submit and sleep, but batch the wake-up: return once `nr` completions
+ * are there, or once min_us has passed and at least one is; an idle loop
+ * still wakes on its first completion after that. Fewer, larger turns
+ * mean fewer syscalls and wake-ups. Relies on kernel 6.12+
+ * (IORING_FEAT_MIN_TIMEOUT), which reads io_uring_getevents_arg.pad as
+ * min_wait_usec (liburing 2.3's header still calls it pad; older kernels
+ * refuse a non-zero pad with -EINVAL). Checked by min_wait_probe().
  */
-static int wait_coalesced(struct uring *u, unsigned min_us, int64_t timeout_ms)
+_Static_assert(offsetof(struct io_uring_getevents_arg, pad) == 12 &&
+		       sizeof(struct io_uring_getevents_arg) == 24,
+	       "io_uring_getevents_arg: pad must be the kernel's min_wait_usec");
+static int wait_coalesced(struct uring *u, unsigned nr, unsigned min_us,
+			  int64_t timeout_ms)
 {
 	struct __kernel_timespec ts = {
 		.tv_sec = timeout_ms / 1000,
@@ -814,10 +860,93 @@ static int wait_coalesced(struct uring *u, unsigned min_us, int64_t timeout_ms)
 	unsigned submit = sq_flush(&u->ring);
 	long ret;
 
-	ret = syscall(__NR_io_uring_enter, u->ring.ring_fd, submit, COALESCE_NR,
+	ret = syscall(__NR_io_uring_enter, u->ring.ring_fd, submit, nr,
 		      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg,
 		      sizeof(arg));
 	return ret < 0 ? -errno : (int)ret;
+}
+
+/* Tests set it to make the probe fail (the fallback path). */
+bool coil__uring_no_min_wait;
+
+#define PROBE_MIN_US 1000   /* the min-wait the probe asks for */
+#define PROBE_MAX_MS 100    /* a wait longer than this ignored it */
+
+/*
+ * Run sq_flush() and wait_coalesced() once, for real, on the loop's own
+ * ring (its thread: SINGLE_ISSUER) before any I/O: a NOP is queued (with
+ * the wake-up read queued at init), sq_flush() must publish exactly what
+ * liburing counts as ready, and a wait for two completions with a 1 ms
+ * min-wait must return with the NOP's long before its 200 ms timeout.
+ * The NOP's completion stays in the CQ, ignored by the first reap.
+ * Returns 0, or -errno with the reason in why[n].
+ */
+static int min_wait_probe(struct uring *u, char *why, size_t n)
+{
+	struct io_uring *ring = &u->ring;
+	const uint64_t probe_ud = ud(u, TAG_IGNORE);
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct timespec t0, t1;
+	unsigned head, ready, submit;
+	bool seen = false;
+	int64_t ms;
+	int ret;
+
+	if (coil__uring_no_min_wait) {
+		snprintf(why, n, "forced off (coil__uring_no_min_wait)");
+		return -ECANCELED;
+	}
+	if (!(u->kfeatures & IORING_FEAT_MIN_TIMEOUT)) {
+		snprintf(why, n, "kernel before 6.12 (no IORING_FEAT_MIN_TIMEOUT)");
+		return -EOPNOTSUPP;
+	}
+	sqe = sqe_get(u);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, probe_ud);
+	/* Read-only first: sqe_head must be what was published (*ktail) and
+	 * sqe_tail - sqe_head what liburing's public count says is queued.
+	 * Only then is sq_flush() allowed to write sqe_head. */
+	ready = io_uring_sq_ready(ring);
+	if (!ready || IO_URING_READ_ONCE(*ring->sq.ktail) != ring->sq.sqe_head ||
+	    ring->sq.sqe_tail - ring->sq.sqe_head != ready) {
+		snprintf(why, n, "liburing's struct io_uring_sq does not behave "
+			 "as liburing 2.2-2.x's (sqe_head/sqe_tail)");
+		return -EPROTO;
+	}
+	submit = sq_flush(ring);
+	if (submit != ready ||
+	    IO_URING_READ_ONCE(*ring->sq.ktail) != ring->sq.sqe_tail) {
+		snprintf(why, n, "sq_flush() left *ktail at %u, not %u",
+			 IO_URING_READ_ONCE(*ring->sq.ktail),
+			 ring->sq.sqe_tail);
+		return -EPROTO;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = wait_coalesced(u, 2, PROBE_MIN_US, 200);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	io_uring_for_each_cqe(ring, head, cqe) {
+		if (cqe->user_data == probe_ud)
+			seen = true;
+	}
+	if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+		snprintf(why, n, "io_uring_enter with min_wait_usec: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	if (!seen) {
+		snprintf(why, n, "the probe's NOP never completed: sq_flush() "
+			 "did not submit it (liburing's private sqe_head)");
+		return -EPROTO;
+	}
+	if (ms > PROBE_MAX_MS) {
+		snprintf(why, n, "the kernel ignored min_wait_usec (waited "
+			 "%lld ms for a 1 ms min-wait)", (long long)ms);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 static void uring_wait(struct coil_loop *loop, int64_t timeout_ms)
@@ -839,8 +968,9 @@ static void uring_wait(struct coil_loop *loop, int64_t timeout_ms)
 	if (timeout_ms == 0) {
 		ret = io_uring_submit_and_get_events(&u->ring);
 	} else if (loop->coalesce_us && u->last_batch >= COALESCE_MIN &&
-		   (u->kfeatures & IORING_FEAT_MIN_TIMEOUT)) {
-		ret = wait_coalesced(u, loop->coalesce_us, timeout_ms);
+		   u->min_wait) {
+		ret = wait_coalesced(u, COALESCE_NR, loop->coalesce_us,
+				     timeout_ms);
 	} else if (timeout_ms < 0) {
 		ret = io_uring_submit_and_wait(&u->ring, 1);
 	} else {

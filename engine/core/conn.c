@@ -11,7 +11,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -248,11 +247,7 @@ static void conn_open(struct coil_conn *c)
 {
 	const struct coil_service *svc = c->lst->svc;
 
-	if (c->fd >= 0 && !(svc->flags & COIL_SERVICE_NAGLE)) {
-		int one = 1;
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
-				 sizeof(one));
-	}
+	/* (socket options are the backend's: set at listen or connect) */
 	if (svc->ops->on_open && svc->ops->on_open(c) < 0) {
 		/* Refused by the protocol: reset, and no on_close for it. It
 		 * may have written or closed already, so it goes through the
@@ -621,6 +616,14 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 		coil__buf_put(&loop->pool, (uint32_t)bid);
 	if (coil__conn_reading_stopped(c) && (c->flags & CONN_RECV_ARMED))
 		coil__conn_mark(c);  /* flush cancels the receive */
+}
+
+void coil__conn_recv_failed(struct coil_conn *c, int err)
+{
+	c->flags |= CONN_DOOMED;
+	if (!c->close_reason && !(c->flags & CONN_LINGER))
+		c->close_reason = err;
+	coil_conn_abort(c);
 }
 
 void coil__conn_recv_done(struct coil_conn *c, int res)

@@ -255,15 +255,16 @@ static int listen_one(struct sockaddr_storage *ss, socklen_t len, int backlog)
 }
 
 /* Copy `svc` into the next free slot (not yet counted) and parse its
- * address. Returns 0 or -EINVAL. */
+ * address. Returns 0, -EINVAL, or -ENOSPC when no slot is free. */
 static int svc_copy(struct coil_engine *eng, const struct coil_service *svc,
 		    struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct coil_service *copy;
 
-	if (eng->nsvc >= COIL__MAX_SERVICES || !svc || !svc->ops ||
-	    !svc->ops->on_data)
+	if (!svc || !svc->ops || !svc->ops->on_data)
 		return -EINVAL;
+	if (eng->nsvc >= COIL__MAX_SERVICES)
+		return -ENOSPC;
 	if (!eng->be->listen_start) {
 		coil__log("TCP is not available on the %s backend yet (UDP, "
 			  "ICMP and ARP only)", eng->be->name);

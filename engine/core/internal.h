@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private engine structures shared by core/, mem/ and backend/. Never
- * installed. Apps use engine/include/coil only.
+ * Private engine structures and calls: the connection core and loop
+ * (core/), what the backends see of them (backend/backend.h includes
+ * this), the listener and logging calls steer/ uses, and the unit tests
+ * that reach inside. Never installed: apps use engine/include/coil only.
  */
 #ifndef COIL_INTERNAL_H
 #define COIL_INTERNAL_H
@@ -18,7 +20,7 @@
 
 #include "../mem/mem.h"
 
-#define COIL__MAX_SERVICES 8
+#define COIL__MAX_SERVICES COIL_ENGINE_MAX_SERVICES
 #define COIL__SEND_IOV 16            /* segments gathered into one send */
 #define COIL__CHUNK_SIZE (16u << 10) /* send-side chunk for copied writes */
 #define COIL__WHEEL_SLOTS 1024u      /* 1 ms ticks: one revolution ~1 s */
@@ -305,11 +307,17 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 /* The outstanding receive ended: res 0 = EOF, -ENOBUFS = no buffers,
  * -ECANCELED = cancelled, 1 = ended but may be re-armed, else -errno. */
 void coil__conn_recv_done(struct coil_conn *c, int res);
-/* The outstanding send completed with `res` bytes or -errno. */
-void coil__conn_sent(struct coil_conn *c, int res);
+/* The outstanding receive failed with `err` (-errno) ahead of its end: an
+ * error seen further on in this batch, or a completion the backend cannot
+ * trust. Input is discarded from now on and the connection aborts with
+ * `err` as its reason (unless it has one, or is lingering); the receive
+ * still reports its end with coil__conn_recv_done(). */
+void coil__conn_recv_failed(struct coil_conn *c, int err);
 /* Flush every dirty connection: sends, re-arms, closes. */
 void coil__loop_flush(struct coil_loop *loop);
 void coil__conn_mark(struct coil_conn *c);
+/* Free every connection at once (loop teardown). */
+void coil__loop_kill_all(struct coil_loop *loop);
 
 /* ---- send queue (core/sendq.c) ---- */
 /* A segment from the loop's slabs (a 16 KiB chunk when `chunk`), falling
@@ -321,7 +329,8 @@ void coil__seg_free(struct coil_loop *loop, struct coil__seg *seg);
 void coil__sendq_drop(struct coil_conn *c);
 /* Issue one send for the head of the queue, if it holds bytes. */
 void coil__send_start(struct coil_conn *c);
-/* Free every connection at once (loop teardown). */
-void coil__loop_kill_all(struct coil_loop *loop);
+/* Event from the backends: the outstanding send completed with `res`
+ * bytes or -errno. */
+void coil__conn_sent(struct coil_conn *c, int res);
 
 #endif

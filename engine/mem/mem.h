@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ring-buffer allocator: memory reserved per loop at start and carved
- * into fixed-size pieces. Nothing here is thread-safe: each loop owns its
- * own pools.
+ * Per-loop memory: regions reserved at start and carved into fixed-size
+ * pieces (slabs of objects, a pool of receive buffers). Not a ring-buffer
+ * allocator: pieces are freed in any order, and the only ring is io_uring's
+ * provided-buffer ring, through which the receive pool is lent to the
+ * kernel. Nothing here is thread-safe: each loop owns its own pools.
  *
  *  - coil__region: one reservation (huge pages when the kernel has them,
  *    ordinary pages otherwise), untouched until used, so reserved memory

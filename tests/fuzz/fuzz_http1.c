@@ -60,6 +60,8 @@ static void normalize(struct norm *n, int rc,
 	if (rc < 0) {
 		int st = coil_http1_error_status(rc);
 
+		/* a parse error, never a -errno */
+		CHECK(coil_http1_is_error(rc));
 		CHECK(st == 400 || st == 414 || st == 431 || st == 501 ||
 		      st == 505);
 	}
@@ -172,6 +174,7 @@ static void body_cuts(const struct coil_http1_request *req,
 					      <= buf + used);
 				r->ntr = b.ntrailers;
 			} else if (rc < 0) {
+				CHECK(coil_http1_is_error(rc));
 				CHECK(used == 0);
 			}
 			free(buf);

@@ -284,6 +284,7 @@ static void shadow(struct client *c)
 
 			if (r == COIL_HTTP1_NEED_MORE)
 				return;
+			CHECK(r > 0 || coil_http1_is_error(r));
 			if (r < 0 || c->nreq == MAXREQ) {
 				c->in_state = IN_DEAD;
 				return;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The ring-buffer allocator: exhaustion, recycle, refcounted release order,
- * slabs. */
+/* Per-loop memory (mem/mem.h): the receive-buffer pool's exhaustion,
+ * recycle and refcounted release order, and the slabs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -581,17 +581,42 @@ static void test_pipeline_and_reset(void **state)
 
 static void test_errors_named(void **state)
 {
+	struct coil_http1_out o;
+	char small[4];
+	int n = 0;
+
 	(void)state;
-	for (int e = -1; e >= COIL_HTTP1_E_INPUT; e--) {
+	/* Every parse error has its own name and a status, and none is a
+	 * -errno (Linux's are -4095..-1): not the -EINVAL / -ENOSPC of the
+	 * out_* calls in the same header, nor any other. */
+	for (int e = COIL_HTTP1_E_FIRST; e >= COIL_HTTP1_E_LAST; e--, n++) {
 		const char *s = coil_http1_strerror(e);
 		int st = coil_http1_error_status(e);
 
+		assert_true(coil_http1_is_error(e));
+		assert_true(e < -4095);
 		assert_string_not_equal(s, "unknown error");
-		for (int f = e + 1; f < 0; f++)
+		for (int f = e + 1; f <= COIL_HTTP1_E_FIRST; f++)
 			assert_string_not_equal(s, coil_http1_strerror(f));
 		assert_true(st == 400 || st == 414 || st == 431 || st == 501 ||
 			    st == 505);
 	}
+	assert_int_equal(n, 27);
+	assert_int_equal(COIL_HTTP1_E_BAD_STATUS, COIL_HTTP1_E_LAST);
+	for (int e = -1; e >= -4095; e--)
+		assert_false(coil_http1_is_error(e));
+	assert_false(coil_http1_is_error(COIL_HTTP1_NEED_MORE));
+	assert_false(coil_http1_is_error(COIL_HTTP1_DONE));
+	coil_http1_out_init(&o, small, sizeof(small));
+	coil_http1_out_status(&o, 200, NULL);
+	assert_int_equal(coil_http1_out_end(&o), -ENOSPC);
+	assert_false(coil_http1_is_error(-ENOSPC));
+	coil_http1_out_init(&o, small, sizeof(small));
+	coil_http1_out_status(&o, 7, NULL);
+	assert_int_equal(coil_http1_out_end(&o), -EINVAL);
+	assert_false(coil_http1_is_error(-EINVAL));
+	assert_string_equal(coil_http1_strerror(-EINVAL), "unknown error");
+	assert_string_equal(coil_http1_strerror(-ENOSPC), "unknown error");
 	assert_string_equal(coil_http1_strerror(-1000), "unknown error");
 	assert_int_equal(coil_http1_error_status(COIL_HTTP1_E_VERSION), 505);
 	assert_int_equal(coil_http1_error_status(COIL_HTTP1_E_TE_UNSUPPORTED),

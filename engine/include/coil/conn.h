@@ -29,7 +29,13 @@ void *coil_conn_service_data(const struct coil_conn *conn);
  * Queue `len` bytes, copying them into the loop's send memory. Writes are
  * gathered per connection and sent once per loop turn, in order, with at
  * most one send in flight per socket; short sends are continued.
- * Returns 0, or -EPIPE when the connection is closing (nothing queued).
+ * Returns 0, -EPIPE when the connection is closing (nothing queued), or
+ * -ENOMEM when neither the loop's send memory nor the heap had room: the
+ * connection has then been aborted (part of the bytes may have been queued,
+ * so the stream is broken); its queued output is dropped and on_close
+ * follows from the loop, later, with -ENOMEM. The handle stays valid until
+ * on_close returns: every later write returns -EPIPE, close/abort are
+ * no-ops, state, peer and the other queries still work.
  */
 int coil_conn_write(struct coil_conn *conn, const void *data, size_t len);
 
@@ -37,14 +43,16 @@ int coil_conn_write(struct coil_conn *conn, const void *data, size_t len);
  * Queue bytes without copying. Inside on_data, `data` may point anywhere in
  * the bytes on_data was given: the receive buffer is then held (refcounted)
  * until the send completes. Outside on_data, or for bytes coil had to keep
- * aside, it falls back to a copy. Same return convention as coil_conn_write.
+ * aside, it falls back to a copy. Same return convention as coil_conn_write
+ * (-ENOMEM included: the connection is then aborted).
  */
 int coil_conn_write_ref(struct coil_conn *conn, const void *data, size_t len);
 
 /*
  * Queue bytes the caller guarantees stay valid and unchanged until the
  * connection is closed (string literals, a cache entry that outlives its
- * connections). No copy. Same return convention as coil_conn_write.
+ * connections). No copy. Same return convention as coil_conn_write
+ * (-ENOMEM included: the connection is then aborted).
  */
 int coil_conn_write_static(struct coil_conn *conn, const void *data,
 			   size_t len);
@@ -62,7 +70,8 @@ enum {
  * hold those bytes until they are sent: one that shrinks meanwhile aborts
  * the connection (-EIO). Without COIL_SENDFILE_CLOSE the caller keeps `fd`
  * open until then (until on_close at the latest). Returns 0, -EPIPE when
- * the connection is closing, -EINVAL for a bad fd, -ENOMEM.
+ * the connection is closing, -EINVAL for a bad fd, -ENOMEM (the
+ * connection aborted, as for coil_conn_write).
  */
 int coil_conn_sendfile(struct coil_conn *conn, int fd, uint64_t off,
 		       uint64_t len, unsigned flags);

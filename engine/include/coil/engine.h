@@ -84,6 +84,11 @@ struct coil_engine_opts {
 
 #define COIL_COALESCE_OFF 0xffffffffu
 
+/* Services one engine holds: coil_engine_listen and coil_engine_client
+ * share one table of this many, coil_engine_udp has its own. One more
+ * fails with -ENOSPC. */
+#define COIL_ENGINE_MAX_SERVICES 8
+
 struct coil_engine;
 
 /*
@@ -106,7 +111,8 @@ int coil_engine_create(const struct coil_engine_opts *opts,
  * Open one SO_REUSEPORT listening socket per loop for `svc` (copied) and
  * attach steering to them as opts.steer says (logging one line: which
  * steering and why). Call before coil_engine_run(). Returns the service
- * index (>= 0) or -errno (-EADDRINUSE, -EINVAL for a bad address, the
+ * index (>= 0) or -errno (-EADDRINUSE, -EINVAL for a bad address or no
+ * on_data, -ENOSPC when COIL_ENGINE_MAX_SERVICES TCP services exist, the
  * error of a user steering program that does not load...). Main thread.
  */
 int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc);
@@ -118,7 +124,8 @@ int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc);
  * IPv6 address and a non-zero port). Nothing listens. Connections are
  * opened with coil_loop_connect() on any loop. Call before
  * coil_engine_run(). Returns the service index (>= 0) or -errno (-EINVAL:
- * bad address, port 0, no on_data, too many services). Main thread.
+ * bad address, port 0, no on_data; -ENOSPC when COIL_ENGINE_MAX_SERVICES
+ * TCP services exist, as for coil_engine_listen). Main thread.
  */
 int coil_engine_client(struct coil_engine *eng, const struct coil_service *svc);
 

@@ -54,42 +54,58 @@ enum {
 	COIL_HTTP1_DONE = 2,
 };
 
-enum coil_http1_error {
-	COIL_HTTP1_E_BAD_METHOD = -1,        /* not a token, or empty */
-	COIL_HTTP1_E_BAD_TARGET = -2,        /* bad byte or form in the target */
-	COIL_HTTP1_E_BAD_VERSION = -3,       /* not HTTP/d.d */
-	COIL_HTTP1_E_VERSION = -4,           /* major version != 1 (505) */
-	COIL_HTTP1_E_BAD_EOL = -5,           /* bare CR or LF, not CRLF */
-	COIL_HTTP1_E_BAD_HEADER_NAME = -6,   /* not a token, or empty */
-	COIL_HTTP1_E_HEADER_NAME_WS = -7,    /* whitespace before the colon */
-	COIL_HTTP1_E_OBS_FOLD = -8,          /* a line starting with SP/HTAB */
-	COIL_HTTP1_E_BAD_HEADER_CHAR = -9,   /* a control byte in a value */
-	COIL_HTTP1_E_MISSING_HOST = -10,     /* HTTP/1.1 without Host */
-	COIL_HTTP1_E_DUP_HOST = -11,         /* more than one Host */
-	COIL_HTTP1_E_BAD_HOST = -12,         /* Host value not uri-host[:port] */
-	COIL_HTTP1_E_CL_AND_TE = -13,        /* Content-Length and
-						Transfer-Encoding */
-	COIL_HTTP1_E_DUP_CL_DIFFERENT = -14, /* Content-Lengths that differ */
-	COIL_HTTP1_E_BAD_CL = -15,           /* not 1*DIGIT, or overflow */
-	COIL_HTTP1_E_BAD_TE = -16,           /* chunked not last/once, or 1.0 */
-	COIL_HTTP1_E_TE_UNSUPPORTED = -17,   /* a coding besides chunked (501) */
-	COIL_HTTP1_E_TOO_MANY_HEADERS = -18, /* over max_headers (431) */
-	COIL_HTTP1_E_LINE_TOO_LONG = -19,    /* request line (414) */
-	COIL_HTTP1_E_HEAD_TOO_LARGE = -20,   /* header/trailer section (431) */
-	COIL_HTTP1_E_BAD_CHUNK_SIZE = -21,   /* no hex digit, or junk after */
-	COIL_HTTP1_E_CHUNK_OVERFLOW = -22,   /* chunk size over 2^64 - 1 */
-	COIL_HTTP1_E_BAD_CHUNK_EXT = -23,    /* control byte in an extension */
-	COIL_HTTP1_E_CHUNK_NO_CRLF = -24,    /* size line/data not ended by
-						CRLF */
-	COIL_HTTP1_E_CHUNK_LINE_TOO_LONG = -25, /* size line over 4 KiB */
-	COIL_HTTP1_E_INPUT = -26,            /* caller bug: input shorter than
-						what was already scanned */
-	COIL_HTTP1_E_BAD_STATUS = -27,       /* response: status not 3 digits
-						in 100..999, or bad reason */
+/*
+ * Parse errors have a range of their own, below every -errno (Linux's are
+ * -4095..-1), so that one is never read as an errno (-EINVAL, -ENOSPC of
+ * the coil_http1_out_* calls) or passed to strerror(): name them with
+ * coil_http1_strerror(). COIL_HTTP1_E_LAST <= err <= COIL_HTTP1_E_FIRST.
+ */
+enum coil_http1_error {   /* -4096 - n */
+	COIL_HTTP1_E_BAD_METHOD = -4097,    /* not a token, or empty */
+	COIL_HTTP1_E_BAD_TARGET = -4098,    /* bad byte or form in the target */
+	COIL_HTTP1_E_BAD_VERSION = -4099,   /* not HTTP/d.d */
+	COIL_HTTP1_E_VERSION = -4100,       /* major version != 1 (505) */
+	COIL_HTTP1_E_BAD_EOL = -4101,       /* bare CR or LF, not CRLF */
+	COIL_HTTP1_E_BAD_HEADER_NAME = -4102, /* not a token, or empty */
+	COIL_HTTP1_E_HEADER_NAME_WS = -4103, /* whitespace before the colon */
+	COIL_HTTP1_E_OBS_FOLD = -4104,      /* a line starting with SP/HTAB */
+	COIL_HTTP1_E_BAD_HEADER_CHAR = -4105, /* a control byte in a value */
+	COIL_HTTP1_E_MISSING_HOST = -4106,  /* HTTP/1.1 without Host */
+	COIL_HTTP1_E_DUP_HOST = -4107,      /* more than one Host */
+	COIL_HTTP1_E_BAD_HOST = -4108,      /* Host value not uri-host[:port] */
+	COIL_HTTP1_E_CL_AND_TE = -4109,     /* Content-Length and
+					       Transfer-Encoding */
+	COIL_HTTP1_E_DUP_CL_DIFFERENT = -4110, /* Content-Lengths that differ */
+	COIL_HTTP1_E_BAD_CL = -4111,        /* not 1*DIGIT, or overflow */
+	COIL_HTTP1_E_BAD_TE = -4112,        /* chunked not last/once, or 1.0 */
+	COIL_HTTP1_E_TE_UNSUPPORTED = -4113, /* a coding besides chunked
+						 (501) */
+	COIL_HTTP1_E_TOO_MANY_HEADERS = -4114, /* over max_headers (431) */
+	COIL_HTTP1_E_LINE_TOO_LONG = -4115, /* request line (414) */
+	COIL_HTTP1_E_HEAD_TOO_LARGE = -4116, /* header/trailer section (431) */
+	COIL_HTTP1_E_BAD_CHUNK_SIZE = -4117, /* no hex digit, or junk after */
+	COIL_HTTP1_E_CHUNK_OVERFLOW = -4118, /* chunk size over 2^64 - 1 */
+	COIL_HTTP1_E_BAD_CHUNK_EXT = -4119, /* control byte in an extension */
+	COIL_HTTP1_E_CHUNK_NO_CRLF = -4120, /* size line/data not ended
+						 by CRLF */
+	COIL_HTTP1_E_CHUNK_LINE_TOO_LONG = -4121, /* size line over 4 KiB */
+	COIL_HTTP1_E_INPUT = -4122,         /* caller bug: input shorter than
+					       what was already scanned */
+	COIL_HTTP1_E_BAD_STATUS = -4123,    /* response: status not 3 digits in
+					       100..999, or bad reason */
+	COIL_HTTP1_E_FIRST = COIL_HTTP1_E_BAD_METHOD,
+	COIL_HTTP1_E_LAST = COIL_HTTP1_E_BAD_STATUS,
 };
 
-/* A short fixed description of an error ("bad method"); "unknown error"
- * for anything else. Any thread. */
+/* Is `rc` (a result of the parse/read calls) an enum coil_http1_error? */
+static inline bool coil_http1_is_error(int rc)
+{
+	return rc >= COIL_HTTP1_E_LAST && rc <= COIL_HTTP1_E_FIRST;
+}
+
+/* A short fixed description of a parse error ("bad method"); "unknown
+ * error" for any other value (an errno included: use strerror for those).
+ * Any thread. */
 const char *coil_http1_strerror(int err);
 
 /* The status to answer an error with: 400, 414, 431, 501 or 505 (400 for

@@ -53,8 +53,8 @@ struct coil_proto_ops {
 };
 
 enum {
-	/* Leave Nagle on (TCP_NODELAY is set on every accepted socket
-	 * otherwise). */
+	/* Leave Nagle on (TCP_NODELAY is set on every accepted and
+	 * connected socket otherwise). */
 	COIL_SERVICE_NAGLE = 1u << 0,
 };
 

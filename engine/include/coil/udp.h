@@ -66,7 +66,7 @@ struct coil_udp_service {
  * before coil_engine_run(). Returns the UDP service index (>= 0; its own
  * numbering, apart from coil_engine_listen's) or -errno (-EADDRINUSE,
  * -EINVAL for a bad address, max_datagram > 65507 or port 0 on DPDK,
- * -ENOSPC when too many services). The service is refused by a loop that
+ * -ENOSPC when COIL_ENGINE_MAX_SERVICES UDP services exist). The service is refused by a loop that
  * cannot start it (coil_engine_run then fails). Main thread.
  */
 int coil_engine_udp(struct coil_engine *eng, const struct coil_udp_service *svc);
