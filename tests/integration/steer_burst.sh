@@ -33,7 +33,7 @@ loops_read() {
 	local out line i=0
 	out=$(steer --json stats) || fail "coil-steer stats failed"
 	while read -r line; do
-		read -r ACC[i] ACT[i] <<<"$line"
+		read -r "ACC[i]" "ACT[i]" <<<"$line"
 		i=$((i + 1))
 	done < <(/usr/bin/python3 -c '
 import json, sys
