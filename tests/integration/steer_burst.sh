@@ -6,8 +6,9 @@
 # loops (4 share the 2 CPUs here), per-loop placement read back with
 # coil-steer stats --json:
 #   burst   400 connections at once from one client thread, then 2,000 from
-#           4 client processes at once: every loop gets at least half of its
-#           fair share (before the fix one loop got 399 of 400)
+#           4 client processes at once, and 2,000 from one with 4 threads
+#           (coil-load): every loop gets at least half of its fair share
+#           (before the fix one loop got 399 of 400)
 #   waves   4 waves of 400: each opens while the previous one closes; every
 #           wave, and what is open after it, is spread the same way
 #   drain   a draining loop gets none of a burst; the others share it
@@ -190,6 +191,19 @@ for cores in 2 4; do
 	check_spread "burst of 2000 (4 processes)" 2000 -1 "${DELTA[@]}"
 	burst_release many
 	wait_idle
+
+	if [ -x "${COIL_LOAD:-}" ]; then
+		echo "== one client process, 4 threads (coil-load echo), 2,000 connections at once"
+		loops_read
+		b=("${ACC[@]}")
+		rc=0
+		timeout -k 5 60 "$COIL_LOAD" echo "127.0.0.1:$SERVER_PORT" -c 2000 -t 4 -d 1 \
+			--quiet >"$TMP_DIR/load.out" 2>&1 || rc=$?
+		[ "$rc" -eq 0 ] || { cat "$TMP_DIR/load.out"; fail "coil-load echo exited $rc"; }
+		deltas "${b[@]}"
+		check_spread "burst of 2000 (4 threads)" 2000 -1 "${DELTA[@]}"
+		wait_idle
+	fi
 
 	echo "== waves: each 400 opens while the previous 400 close"
 	b=("${ACC[@]}")
