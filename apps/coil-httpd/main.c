@@ -6,9 +6,6 @@
  */
 #include <coil/coil.h>
 
-#include "coil_config.h"
-#include "../common/args.h"
-#include "../common/steer.h"
 #include "httpd.h"
 
 #include <errno.h>
@@ -18,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PROG "coil-httpd"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -26,20 +25,6 @@ static void usage(FILE *f)
 		"  --port P               TCP port (default 8080; 0 = ephemeral)\n"
 		"  --root DIR             serve static files from DIR (default: none;\n"
 		"                         only /plaintext, /json and /echo answer)\n"
-		"  --cores N              loops, one pinned thread each (default: all CPUs)\n"
-		"  --backend B            auto|uring|epoll (default auto)\n"
-		"  --poll M               always|adaptive|never (default adaptive)\n"
-		"  --poll-us US           adaptive spin budget in microseconds (default 50)\n"
-		"  --coalesce-us US       under load, sleep until 32 completions or US\n"
-		"                         microseconds have passed (default 20; 0: off)\n"
-		"  --steer S              which loop gets each new connection: auto\n"
-		"                         (default: eBPF least, else the kernel\n"
-		"                         hash), hash, cpu, least, none\n"
-		"                         (kernel hash) or a user program FILE.bpf.o;\n"
-		"                         see coil-steer and README\n"
-		"  --bufs N               receive buffers per loop (default 2048)\n"
-		"  --buf-size B           bytes per receive buffer (default 4096)\n"
-		"  --max-conns N          connections per loop (default 65536)\n"
 		"  --max-body SIZE        request body limit, 413 above (default 1M)\n"
 		"  --max-head SIZE        request header section limit, 431 above (default 8K)\n"
 		"  --max-line SIZE        request line limit, 414 above (default 8K)\n"
@@ -51,49 +36,39 @@ static void usage(FILE *f)
 		"                         requests (default 30000)\n"
 		"  --idle-timeout MS      close connections without input this long\n"
 		"                         (engine-wide; default: never)\n"
-		"  --drain-ms MS          graceful shutdown limit (default 5000)\n"
 		"  --cache-size SIZE      in-memory cache for small files, per loop\n"
 		"                         (default 32M; 0: off)\n"
 		"  --access-log FILE      append a Combined Log Format line per request\n"
 		"                         (buffered per loop, flushed every second; off by default)\n"
 		"  --help, --version\n"
-		"SIZE takes a K, M or G suffix (powers of 1024).\n");
+		"SIZE takes a K, M or G suffix (powers of 1024).\n"
+		"engine options:\n");
+	coil_engine_opts_usage(f, COIL_ENGINE_FLAGS_SERVER);
 }
 
 static int num(const char *opt, const char *s, unsigned long min,
 	       unsigned long max, unsigned long *out)
 {
-	return app_num("coil-httpd", opt, s, min, max, out);
+	return coil_arg_number(PROG, opt, s, min, max, out, NULL);
 }
 
 static int size_arg(const char *opt, const char *s, unsigned long long min,
 		    unsigned long long max, unsigned long long *out)
 {
-	return app_size("coil-httpd", opt, s, min, max, out);
+	return coil_arg_size(PROG, opt, s, min, max, out, NULL);
 }
 
 int main(int argc, char **argv)
 {
 	enum {
-		O_ADDR = 256, O_PORT, O_ROOT, O_CORES, O_BACKEND, O_POLL,
-		O_POLL_US, O_COALESCE, O_STEER, O_BUFS, O_BUF_SIZE, O_MAX_CONNS,
-		O_MAX_BODY, O_MAX_HEAD, O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO,
-		O_BODY_TO, O_KA_TO, O_IDLE_TO, O_DRAIN, O_CACHE, O_LOG, O_HELP,
-		O_VERSION,
+		O_ADDR = 256, O_PORT, O_ROOT, O_MAX_BODY, O_MAX_HEAD,
+		O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO, O_BODY_TO, O_KA_TO,
+		O_IDLE_TO, O_CACHE, O_LOG, O_HELP, O_VERSION,
 	};
 	static const struct option longopts[] = {
 		{ "addr", required_argument, 0, O_ADDR },
 		{ "port", required_argument, 0, O_PORT },
 		{ "root", required_argument, 0, O_ROOT },
-		{ "cores", required_argument, 0, O_CORES },
-		{ "backend", required_argument, 0, O_BACKEND },
-		{ "poll", required_argument, 0, O_POLL },
-		{ "poll-us", required_argument, 0, O_POLL_US },
-		{ "coalesce-us", required_argument, 0, O_COALESCE },
-		{ "steer", required_argument, 0, O_STEER },
-		{ "bufs", required_argument, 0, O_BUFS },
-		{ "buf-size", required_argument, 0, O_BUF_SIZE },
-		{ "max-conns", required_argument, 0, O_MAX_CONNS },
 		{ "max-body", required_argument, 0, O_MAX_BODY },
 		{ "max-head", required_argument, 0, O_MAX_HEAD },
 		{ "max-line", required_argument, 0, O_MAX_LINE },
@@ -102,14 +77,13 @@ int main(int argc, char **argv)
 		{ "body-timeout", required_argument, 0, O_BODY_TO },
 		{ "keepalive-timeout", required_argument, 0, O_KA_TO },
 		{ "idle-timeout", required_argument, 0, O_IDLE_TO },
-		{ "drain-ms", required_argument, 0, O_DRAIN },
 		{ "cache-size", required_argument, 0, O_CACHE },
 		{ "access-log", required_argument, 0, O_LOG },
 		{ "help", no_argument, 0, O_HELP },
 		{ "version", no_argument, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
 	};
-	struct coil_engine_opts eo = { .sz = sizeof(eo), .name = "coil-httpd" };
+	struct coil_engine_opts eo = { .sz = sizeof(eo), .name = PROG };
 	struct httpd_config hc = { .sz = sizeof(hc) };
 	struct coil_service svc = {
 		.sz = sizeof(svc),
@@ -124,6 +98,9 @@ int main(int argc, char **argv)
 	int opt, ret, idx;
 
 	hc.limits.sz = sizeof(hc.limits);
+	if (coil_engine_opts_parse_args(&eo, COIL_ENGINE_FLAGS_SERVER, PROG,
+					&argc, argv, NULL))
+		return 2;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case O_ADDR:
@@ -136,67 +113,6 @@ int main(int argc, char **argv)
 			break;
 		case O_ROOT:
 			hc.root = optarg;
-			break;
-		case O_CORES:
-			if (num("cores", optarg, 1, 1024, &v))
-				return 2;
-			eo.cores = (unsigned)v;
-			break;
-		case O_BACKEND:
-			if (!strcmp(optarg, "auto"))
-				eo.backend = COIL_BACKEND_AUTO;
-			else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring"))
-				eo.backend = COIL_BACKEND_URING;
-			else if (!strcmp(optarg, "epoll"))
-				eo.backend = COIL_BACKEND_EPOLL;
-			else {
-				fprintf(stderr, "coil-httpd: --backend: expected auto, uring or epoll, got '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case O_POLL:
-			if (!strcmp(optarg, "always"))
-				eo.poll = COIL_POLL_ALWAYS;
-			else if (!strcmp(optarg, "adaptive"))
-				eo.poll = COIL_POLL_ADAPTIVE;
-			else if (!strcmp(optarg, "never"))
-				eo.poll = COIL_POLL_NEVER;
-			else {
-				fprintf(stderr, "coil-httpd: --poll: expected always, adaptive or never, got '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case O_POLL_US:
-			if (num("poll-us", optarg, 1, 1000000, &v))
-				return 2;
-			eo.poll_us = (unsigned)v;
-			break;
-		case O_COALESCE:
-			if (num("coalesce-us", optarg, 0, 100000, &v))
-				return 2;
-			eo.coalesce_us = v ? (unsigned)v : COIL_COALESCE_OFF;
-			break;
-		case O_STEER:
-			if (app_steer("coil-httpd", optarg))
-				return 2;
-			eo.steer = optarg;
-			break;
-		case O_BUFS:
-			if (num("bufs", optarg, 1, 32768, &v))
-				return 2;
-			eo.bufs = (unsigned)v;
-			break;
-		case O_BUF_SIZE:
-			if (num("buf-size", optarg, 64, 1u << 20, &v))
-				return 2;
-			eo.buf_size = (unsigned)v;
-			break;
-		case O_MAX_CONNS:
-			if (num("max-conns", optarg, 1, 1u << 24, &v))
-				return 2;
-			eo.max_conns = (unsigned)v;
 			break;
 		case O_MAX_BODY:
 			if (size_arg("max-body", optarg, 1, 1ull << 50, &sz))
@@ -237,11 +153,6 @@ int main(int argc, char **argv)
 			if (num("idle-timeout", optarg, 0, UINT_MAX, &v))
 				return 2;
 			svc.idle_timeout_ms = (unsigned)v;
-			break;
-		case O_DRAIN:
-			if (num("drain-ms", optarg, 1, UINT_MAX, &v))
-				return 2;
-			eo.drain_ms = (unsigned)v;
 			break;
 		case O_CACHE:
 			if (size_arg("cache-size", optarg, 0, 1ull << 40, &sz))

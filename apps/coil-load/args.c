@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* coil-load's command line: strict parsing, one clear message per error. */
 #include "load.h"
-#include "../common/args.h"
+
+#include <coil/options.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -14,6 +15,7 @@
 #include <sched.h>
 
 #define PROG "coil-load"
+#define ENGINE_FLAGS (COIL_ENGINE_FLAG_BACKEND | COIL_ENGINE_FLAG_POLL)
 
 void load_usage(FILE *f)
 {
@@ -33,9 +35,6 @@ void load_usage(FILE *f)
 		"      --timeout MS     a connection with work in flight and no\n"
 		"                       progress for MS is a timeout (default 5000)\n"
 		"      --json FILE      write every figure as JSON\n"
-		"      --backend B      auto|uring|epoll (default auto)\n"
-		"      --poll M         always|adaptive|never: how an idle loop waits\n"
-		"                       (default adaptive; see coil-echo --help)\n"
 		"      --quiet          no progress line (it is shown on a TTY only)\n"
 		"      --help\n"
 		"echo options:\n"
@@ -56,7 +55,10 @@ void load_usage(FILE *f)
 		"Latency percentiles come from a log-linear histogram: each value is\n"
 		"reported at most 0.78%% above the true one. The exit status is 1 when\n"
 		"there were connect/read/write/timeout errors, invalid responses, echo\n"
-		"mismatches or responses outside 2xx/3xx; 2 for bad arguments.\n");
+		"mismatches or responses outside 2xx/3xx; 2 for bad arguments.\n"
+		"\n"
+		"engine options:\n");
+	coil_engine_opts_usage(f, ENGINE_FLAGS);
 }
 
 int load_parse_duration(const char *s, uint64_t *ms)
@@ -303,7 +305,7 @@ static int header_ok(const char *h)
 }
 
 enum {
-	O_CORES = 256, O_POLL, O_TIMEOUT, O_JSON, O_BACKEND, O_QUIET, O_SIZE, O_DEPTH,
+	O_CORES = 256, O_TIMEOUT, O_JSON, O_QUIET, O_SIZE, O_DEPTH,
 	O_VERIFY, O_PIPELINE, O_RATE, O_METHOD, O_BODY, O_CLOSE, O_HELP,
 };
 
@@ -317,9 +319,7 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		{ "header", required_argument, 0, 'H' },
 		{ "cores", required_argument, 0, O_CORES },
 		{ "timeout", required_argument, 0, O_TIMEOUT },
-		{ "poll", required_argument, 0, O_POLL },
 		{ "json", required_argument, 0, O_JSON },
-		{ "backend", required_argument, 0, O_BACKEND },
 		{ "quiet", no_argument, 0, O_QUIET },
 		{ "size", required_argument, 0, O_SIZE },
 		{ "depth", required_argument, 0, O_DEPTH },
@@ -332,6 +332,7 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		{ "help", no_argument, 0, O_HELP },
 		{ 0, 0, 0, 0 },
 	};
+	struct coil_engine_opts eo = { .sz = sizeof(eo) };
 	const char *target = NULL, *mode_only = NULL;
 	bool threads_set = false;
 	unsigned long long big;
@@ -368,12 +369,17 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 	opterr = 0;
 	argc--;
 	argv++;
+	if (coil_engine_opts_parse_args(&eo, ENGINE_FLAGS, PROG, &argc, argv,
+					err))
+		return -1;
+	o->backend = (int)eo.backend;
+	o->poll = (int)eo.poll;
 	while ((opt = getopt_long(argc, argv, ":c:d:t:H:", longopts, NULL)) != -1) {
 		const char *name = NULL;
 
 		switch (opt) {
 		case 'c':
-			if (app_num(PROG, "connections", optarg, 1, 1000000, &v))
+			if (coil_arg_number(PROG, "connections", optarg, 1, 1000000, &v, err))
 				return -1;
 			o->conns = (unsigned)v;
 			break;
@@ -384,7 +390,7 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 			}
 			break;
 		case 't':
-			if (app_num(PROG, "threads", optarg, 1, LOAD_MAX_CPUS, &v))
+			if (coil_arg_number(PROG, "threads", optarg, 1, LOAD_MAX_CPUS, &v, err))
 				return -1;
 			o->threads = (unsigned)v;
 			threads_set = true;
@@ -398,50 +404,25 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 			o->ncpus = (unsigned)n;
 			break;
 		case O_TIMEOUT:
-			if (app_num(PROG, "timeout", optarg, 1, 3600000, &v))
+			if (coil_arg_number(PROG, "timeout", optarg, 1, 3600000, &v, err))
 				return -1;
 			o->timeout_ms = v;
 			break;
 		case O_JSON:
 			o->json = optarg;
 			break;
-		case O_BACKEND:
-			if (!strcmp(optarg, "auto"))
-				o->backend = 0;
-			else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring"))
-				o->backend = 1;
-			else if (!strcmp(optarg, "epoll"))
-				o->backend = 2;
-			else {
-				fprintf(err, PROG ": --backend: expected auto, uring or epoll, got '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case O_POLL:
-			/* enum coil_poll_mode: ADAPTIVE 0, NEVER 1, ALWAYS 2 */
-			if (!strcmp(optarg, "adaptive"))
-				o->poll = 0;
-			else if (!strcmp(optarg, "never"))
-				o->poll = 1;
-			else if (!strcmp(optarg, "always"))
-				o->poll = 2;
-			else {
-				fprintf(err, PROG ": --poll: expected always, adaptive or never, got '%s'\n", optarg);
-				return -1;
-			}
-			break;
 		case O_QUIET:
 			o->quiet = true;
 			break;
 		case O_SIZE:
 			name = "--size";
-			if (app_size(PROG, "size", optarg, 1, PAT_TAIL, &big))
+			if (coil_arg_size(PROG, "size", optarg, 1, PAT_TAIL, &big, err))
 				return -1;
 			o->size = (uint32_t)big;
 			break;
 		case O_DEPTH:
 			name = "--depth";
-			if (app_num(PROG, "depth", optarg, 1, 1024, &v))
+			if (coil_arg_number(PROG, "depth", optarg, 1, 1024, &v, err))
 				return -1;
 			o->depth = (uint32_t)v;
 			break;
@@ -450,13 +431,13 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 			o->verify = true;
 			break;
 		case O_PIPELINE:
-			if (app_num(PROG, "pipeline", optarg, 1, 1024, &v))
+			if (coil_arg_number(PROG, "pipeline", optarg, 1, 1024, &v, err))
 				return -1;
 			o->pipeline = (uint32_t)v;
 			mode_only = "--pipeline";
 			break;
 		case O_RATE:
-			if (app_num(PROG, "rate", optarg, 1, 100000000, &v))
+			if (coil_arg_number(PROG, "rate", optarg, 1, 100000000, &v, err))
 				return -1;
 			o->rate = v;
 			mode_only = "--rate";

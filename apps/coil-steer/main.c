@@ -7,25 +7,18 @@
  *     list | stats | policy hash|cpu|least | load FILE.bpf.o | unload |
  *     drain LOOP | undrain LOOP
  */
-#include "coil_config.h"
-#include "../common/args.h"
-#include "../../engine/steer/steering.h"
+#include <coil/options.h>
+#include <coil/steer.h>
+#include <coil/version.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PROG "coil-steer"
-
-struct server {
-	unsigned port, pid;
-	char dir[96];
-};
 
 static void usage(FILE *f)
 {
@@ -45,55 +38,20 @@ static void usage(FILE *f)
 		"  --pid PID          the server with process id PID\n"
 		"  --dir DIR          the server whose maps are pinned in DIR\n"
 		"                     (default: the only one running, or the one --port\n"
-		"                     and --pid select, under " COIL_STEER_PIN_ROOT ")\n"
+		"                     and --pid select, under %s)\n"
 		"  --json             machine-readable output\n"
 		"  --help, --version\n"
 		"Needs root (or CAP_BPF and CAP_NET_ADMIN). Servers steering with classic\n"
-		"BPF or the kernel's hash (see their log) have no maps to show.\n");
-}
-
-static bool alive(unsigned pid)
-{
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
-/* Servers under the pin root matching port/pid (0: any). Returns the count
- * (up to max kept), or -errno. */
-static int find_servers(unsigned port, unsigned pid, struct server *out,
-			int max)
-{
-	struct dirent *e;
-	DIR *d = opendir(COIL_STEER_PIN_ROOT);
-	int n = 0;
-
-	if (!d)
-		return -errno;
-	while ((e = readdir(d))) {
-		unsigned p, q;
-		char tail;
-
-		if (sscanf(e->d_name, "%u-%u%c", &p, &q, &tail) != 2)
-			continue;
-		if ((port && p != port) || (pid && q != pid) || !alive(q))
-			continue;
-		if (n < max) {
-			out[n].port = p;
-			out[n].pid = q;
-			snprintf(out[n].dir, sizeof(out[n].dir), "%s/%u-%u",
-				 COIL_STEER_PIN_ROOT, p, q);
-		}
-		n++;
-	}
-	closedir(d);
-	return n;
+		"BPF or the kernel's hash (see their log) have no maps to show.\n",
+		coil_steer_pin_root());
 }
 
 static int no_server(int err, unsigned port, unsigned pid)
 {
 	if (err == -EACCES || err == -EPERM)
-		fprintf(stderr, PROG ": cannot read " COIL_STEER_PIN_ROOT
-			": permission denied (needs root, or CAP_BPF and "
-			"CAP_NET_ADMIN)\n");
+		fprintf(stderr, PROG ": cannot read %s: permission denied "
+			"(needs root, or CAP_BPF and CAP_NET_ADMIN)\n",
+			coil_steer_pin_root());
 	else if (port || pid)
 		fprintf(stderr, PROG ": no coil server with eBPF steering "
 			"found%s%.0u%s%.0u (servers on classic BPF or the "
@@ -102,14 +60,14 @@ static int no_server(int err, unsigned port, unsigned pid)
 			pid);
 	else
 		fprintf(stderr, PROG ": no coil server with eBPF steering is "
-			"running (nothing under " COIL_STEER_PIN_ROOT ")\n");
+			"running (nothing under %s)\n", coil_steer_pin_root());
 	return 1;
 }
 
 static int cmd_list(unsigned port, unsigned pid, bool json)
 {
-	struct server sv[64];
-	int n = find_servers(port, pid, sv, 64);
+	struct coil_steer_server sv[64];
+	int n = coil_steer_list(port, pid, sv, 64);
 
 	if (n < 0 && n != -ENOENT)
 		return no_server(n, port, pid);
@@ -130,57 +88,74 @@ static int cmd_list(unsigned port, unsigned pid, bool json)
 	return 0;
 }
 
-static void print_stats(const char *dir, const struct coil_steer_state *st,
-			bool json)
+static void print_stats(const struct coil_steer_maps *m, bool json)
 {
-	unsigned n = st->hdr.nloops, id = st->hdr.user_id;
-	const char *pol = coil__steer_policy_name(st->hdr.policy);
+	struct coil_steer_loop_stats ls;
+	struct coil_steer_info in;
 
-	if (n > COIL_STEER_MAX_LOOPS)
-		n = COIL_STEER_MAX_LOOPS;
-	if (!pol)
-		pol = "unknown";
+	coil_steer_info(m, &in);
 	if (json) {
 		printf("{\"pid\": %u, \"port\": %u, \"dir\": \"%s\", "
 		       "\"policy\": \"%s\", \"user_program\": ",
-		       st->hdr.pid, st->hdr.port, dir, pol);
-		if (id)
-			printf("{\"name\": \"%.64s\", \"id\": %u}",
-			       st->hdr.user_name, id);
+		       in.pid, in.port, in.dir, in.policy);
+		if (in.user_id)
+			printf("{\"name\": \"%s\", \"id\": %u}", in.user_name,
+			       in.user_id);
 		else
 			printf("null");
 		printf(", \"loops\": [");
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < in.nloops; i++) {
+			coil_steer_loop_stats(m, i, &ls);
 			printf("%s{\"loop\": %u, \"cpu\": %d, \"accepted\": %llu, "
 			       "\"active\": %llu, \"draining\": %s}",
-			       i ? ", " : "", i, st->loop[i].cpu,
-			       (unsigned long long)st->loop[i].accepted,
-			       (unsigned long long)st->loop[i].active,
-			       st->loop[i].draining ? "true" : "false");
+			       i ? ", " : "", i, ls.cpu,
+			       (unsigned long long)ls.accepted,
+			       (unsigned long long)ls.active,
+			       ls.draining ? "true" : "false");
+		}
 		printf("]}\n");
 		return;
 	}
-	printf("server: pid %u, port %u (%s)\n", st->hdr.pid, st->hdr.port, dir);
-	printf("policy: %s\n", pol);
-	if (id)
-		printf("user program: %.64s (id %u)\n", st->hdr.user_name, id);
+	printf("server: pid %u, port %u (%s)\n", in.pid, in.port, in.dir);
+	printf("policy: %s\n", in.policy);
+	if (in.user_id)
+		printf("user program: %s (id %u)\n", in.user_name, in.user_id);
 	else
 		printf("user program: none\n");
 	printf("%-5s %-4s %12s %10s %s\n", "loop", "cpu", "accepted", "active",
 	       "draining");
-	for (unsigned i = 0; i < n; i++)
-		printf("%-5u %-4d %12llu %10llu %s\n", i, st->loop[i].cpu,
-		       (unsigned long long)st->loop[i].accepted,
-		       (unsigned long long)st->loop[i].active,
-		       st->loop[i].draining ? "yes" : "no");
+	for (unsigned i = 0; i < in.nloops; i++) {
+		coil_steer_loop_stats(m, i, &ls);
+		printf("%-5u %-4d %12llu %10llu %s\n", i, ls.cpu,
+		       (unsigned long long)ls.accepted,
+		       (unsigned long long)ls.active,
+		       ls.draining ? "yes" : "no");
+	}
 }
 
-static int open_state(const char *dir, struct coil_steer_state **st)
+/* Open the server `dir` names, or the one --port/--pid select; says why
+ * not on stderr. */
+static int open_maps(unsigned port, unsigned pid, const char *dir,
+		     struct coil_steer_maps **m)
 {
-	int ret = coil__steer_state_map(dir, st);
+	struct coil_steer_server sv[8];
+	int ret = coil_steer_open(port, pid, dir, m), n;
 
 	if (!ret)
 		return 0;
+	if (!dir && (ret == -ENOENT || ret == -EACCES || ret == -EPERM))
+		return no_server(ret, port, pid);
+	if (ret == -ENOTUNIQ) {
+		n = coil_steer_list(port, pid, sv, 8);
+		fprintf(stderr, PROG ": %d coil servers match; pick one with "
+			"--port, --pid or --dir:\n", n);
+		for (int i = 0; i < n && i < 8; i++)
+			fprintf(stderr, "  pid %u port %u %s\n", sv[i].pid,
+				sv[i].port, sv[i].dir);
+		return 1;
+	}
+	if (!dir)
+		dir = "the server's maps";
 	if (ret == -EPERM || ret == -EACCES)
 		fprintf(stderr, PROG ": %s: permission denied (needs root, or "
 			"CAP_BPF and CAP_NET_ADMIN)\n", dir);
@@ -195,19 +170,23 @@ static int open_state(const char *dir, struct coil_steer_state **st)
 	return 1;
 }
 
-static int parse_loop(const char *s, const struct coil_steer_state *st,
-		      unsigned *out)
+/* drain/undrain LOOP. Returns the exit status. */
+static int cmd_drain(struct coil_steer_maps *m, const char *arg, bool drain,
+		     bool json)
 {
+	struct coil_steer_info in;
 	unsigned long v;
 
-	if (app_num(PROG, "LOOP", s, 0, COIL_STEER_MAX_LOOPS - 1, &v))
-		return -1;
-	if (v >= st->hdr.nloops) {
+	if (coil_arg_number(PROG, "LOOP", arg, 0, 0xffffffffu, &v, NULL))
+		return 2;
+	if (coil_steer_drain(m, (unsigned)v, drain) == -ERANGE) {
+		coil_steer_info(m, &in);
 		fprintf(stderr, PROG ": loop %lu: the server has %u loops\n", v,
-			st->hdr.nloops);
-		return -1;
+			in.nloops);
+		return 2;
 	}
-	*out = (unsigned)v;
+	if (!json)
+		printf("loop %lu: %s\n", v, drain ? "draining" : "accepting");
 	return 0;
 }
 
@@ -222,24 +201,26 @@ int main(int argc, char **argv)
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
 	};
-	struct coil_steer_state *st = NULL;
-	unsigned port = 0, pid = 0, loop;
+	struct coil_steer_maps *m = NULL;
+	struct coil_steer_info in;
+	unsigned port = 0, pid = 0;
 	const char *dir = NULL, *cmd, *arg = NULL;
-	struct server sv[8];
 	bool json = false;
 	unsigned long v;
 	char err[256];
-	int opt, n, ret = 0, nargs;
+	int opt, ret = 0, nargs;
 
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
-			if (app_num(PROG, "port", optarg, 1, 65535, &v))
+			if (coil_arg_number(PROG, "port", optarg, 1, 65535, &v,
+					    NULL))
 				return 2;
 			port = (unsigned)v;
 			break;
 		case 'P':
-			if (app_num(PROG, "pid", optarg, 1, 0x7fffffff, &v))
+			if (coil_arg_number(PROG, "pid", optarg, 1, 0x7fffffff,
+					    &v, NULL))
 				return 2;
 			pid = (unsigned)v;
 			break;
@@ -284,70 +265,39 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(cmd, "policy")) {
-		struct coil__steer_spec spec;
-
-		if (coil__steer_parse(arg, &spec) ||
-		    (spec.want != COIL__WANT_HASH && spec.want != COIL__WANT_CPU &&
-		     spec.want != COIL__WANT_LEAST)) {
-			fprintf(stderr, PROG ": policy: expected hash, cpu or "
-				"least, got '%s'\n", arg);
-			return 2;
-		}
+	if (!strcmp(cmd, "policy") && coil_steer_policy_check(arg)) {
+		fprintf(stderr, PROG ": policy: expected hash, cpu or least, "
+			"got '%s'\n", arg);
+		return 2;
 	}
 	if (!strcmp(cmd, "list"))
 		return cmd_list(port, pid, json);
-
-	if (!dir) {
-		n = find_servers(port, pid, sv, 8);
-		if (n <= 0)
-			return no_server(n, port, pid);
-		if (n > 1) {
-			fprintf(stderr, PROG ": %d coil servers match; pick one "
-				"with --port, --pid or --dir:\n", n);
-			for (int i = 0; i < n && i < 8; i++)
-				fprintf(stderr, "  pid %u port %u %s\n",
-					sv[i].pid, sv[i].port, sv[i].dir);
-			return 1;
-		}
-		dir = sv[0].dir;
-	}
-	if (open_state(dir, &st))
+	if (open_maps(port, pid, dir, &m))
 		return 1;
 
 	if (!strcmp(cmd, "stats")) {
-		print_stats(dir, st, json);
+		print_stats(m, json);
 	} else if (!strcmp(cmd, "policy")) {
-		struct coil__steer_spec spec;
-		unsigned old = st->hdr.policy;
+		const char *old;
 
-		coil__steer_parse(arg, &spec);
-		__atomic_store_n(&st->hdr.policy, coil__steer_policy_of(&spec),
-				 __ATOMIC_RELEASE);
+		coil_steer_info(m, &in);
+		old = in.policy;
+		coil_steer_set_policy(m, arg);
+		coil_steer_info(m, &in);
 		if (!json)
-			printf("policy: %s (was %s)\n",
-			       coil__steer_policy_name(st->hdr.policy),
-			       coil__steer_policy_name(old) ? coil__steer_policy_name(old)
-							    : "unknown");
+			printf("policy: %s (was %s)\n", in.policy, old);
 	} else if (!strcmp(cmd, "drain") || !strcmp(cmd, "undrain")) {
-		if (parse_loop(arg, st, &loop)) {
-			ret = 2;
-		} else {
-			__atomic_store_n(&st->loop[loop].draining,
-					 cmd[0] == 'd', __ATOMIC_RELEASE);
-			if (!json)
-				printf("loop %u: %s\n", loop,
-				       cmd[0] == 'd' ? "draining" : "accepting");
-		}
+		ret = cmd_drain(m, arg, cmd[0] == 'd', json);
 	} else if (!strcmp(cmd, "load")) {
-		if (coil__steer_user_load(dir, arg, err, sizeof(err))) {
+		if (coil_steer_load(m, arg, err, sizeof(err))) {
 			fprintf(stderr, PROG ": %s\n", err);
 			ret = 1;
 		} else if (!json) {
-			printf("loaded %s (program id %u)\n", arg, st->hdr.user_id);
+			coil_steer_info(m, &in);
+			printf("loaded %s (program id %u)\n", arg, in.user_id);
 		}
 	} else if (!strcmp(cmd, "unload")) {
-		if (coil__steer_user_unload(dir, err, sizeof(err))) {
+		if (coil_steer_unload(m, err, sizeof(err))) {
 			fprintf(stderr, PROG ": %s\n", err);
 			ret = 1;
 		} else if (!json) {
@@ -355,7 +305,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (json && !ret && strcmp(cmd, "stats"))
-		print_stats(dir, st, true);
-	coil__steer_state_unmap(st);
+		print_stats(m, true);
+	coil_steer_close(m);
 	return ret;
 }

@@ -18,8 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-extern const char *coil__log_name;
-
 struct loop_slot {
 	struct coil_loop loop;  /* first: cache-aligned */
 	struct coil_engine *eng;

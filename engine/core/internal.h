@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "../mem/mem.h"
+#include "log.h"
 
 #define COIL__MAX_SERVICES COIL_ENGINE_MAX_SERVICES
 #define COIL__SEND_IOV 16            /* segments gathered into one send */
@@ -33,9 +34,6 @@
 
 struct coil__backend_ops;
 struct coil_steer_loop;
-
-/* Log one line to stderr, prefixed with the engine name. */
-void coil__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- timing wheel (core/timer.c) ---- */
 struct coil__wheel {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "internal.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * says -ENOTSUP.
  */
 #include "steering.h"
-#include "../core/internal.h"
+#include "../core/log.h"
 #include "coil_config.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
  * classic BPF -> the kernel's hash), and the classic BPF fallback itself.
  */
 #include "steering.h"
-#include "../core/internal.h"
+#include "../core/log.h"
 #include "coil_config.h"
 
 #include <errno.h>

@@ -27,6 +27,7 @@
 #include "steer/steering.h"
 
 #include <coil/engine.h>
+#include <coil/steer.h>
 
 #if COIL_HAVE_BPF
 #include <bpf/libbpf.h>
@@ -435,6 +436,152 @@ static void test_cbpf_shared(void **unused)
 		close(fds[i]);
 }
 
+/* The public face (coil/steer.h) without a server: names and refusals. */
+static void test_public_names(void **unused)
+{
+	static const char *const good[] = { "hash", "cpu", "least",
+					    "least-loaded" };
+	static const char *const bad[] = { NULL, "", "auto", "none", "off",
+					   "x.bpf.o", "HASH", "least-" };
+	struct coil_steer_maps *m = (void *)1;
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(coil_steer_policy_check(good[i]), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(coil_steer_policy_check(bad[i]), -EINVAL);
+	assert_string_equal(coil_steer_pin_root(), COIL_STEER_PIN_ROOT);
+	/* No server on port 1 in this process: nothing found, nothing set. */
+	assert_int_equal(coil_steer_list(1, (unsigned)getpid(), NULL, 0) > 0, 0);
+	assert_int_equal(coil_steer_open(1, (unsigned)getpid(), NULL, &m),
+			 -ENOENT);
+	assert_null(m);
+	coil_steer_close(NULL);
+}
+
+/*
+ * A "server" in this process (the engine's attach on two listeners), seen
+ * and changed through coil/steer.h as coil-steer does: list, open by port
+ * and pid, info, per-loop counters, policy, drain, user program. Needs
+ * eBPF (root); skipped with a message otherwise.
+ */
+static void test_public_maps(void **unused)
+{
+	uint16_t port = 0, port2 = 0;
+	int fds[2], fds2[2], cpus[2] = { 0, 1 };
+	struct coil__steer_spec spec = { .want = COIL__WANT_LEAST };
+	struct coil__steer_setup su = { .name = "test", .nloops = 2,
+					.fds = fds, .cpus = cpus };
+	struct coil__steer *s = NULL, *s2 = NULL;
+	struct coil_steer_server sv[4];
+	struct coil_steer_maps *m = NULL;
+	struct coil_steer_info in;
+	struct coil_steer_loop_stats ls;
+	unsigned pid = (unsigned)getpid();
+	char err[256];
+
+	(void)unused;
+	fds[0] = listener(&port);
+	fds[1] = listener(&port);
+	su.port = port;
+	assert_int_equal(coil__steer_attach(&spec, &su, &s), 0);
+	if (coil__steer_mode(s) != COIL__STEER_EBPF) {
+		print_message("skipped: no eBPF steering here (not root, or "
+			      "built without libbpf)\n");
+		goto out;
+	}
+	assert_int_equal(coil_steer_list(port, pid, sv, 4), 1);
+	assert_int_equal(sv[0].port, port);
+	assert_int_equal(sv[0].pid, pid);
+	assert_non_null(strstr(sv[0].dir, COIL_STEER_PIN_ROOT "/"));
+	assert_int_equal(coil_steer_open(port, pid, NULL, &m), 0);
+	assert_int_equal(coil_steer_info(m, &in), 0);
+	assert_int_equal(in.pid, pid);
+	assert_int_equal(in.port, port);
+	assert_int_equal(in.nloops, 2);
+	assert_string_equal(in.policy, "least");
+	assert_int_equal(in.user_id, 0);
+	assert_string_equal(in.user_name, "");
+	assert_string_equal(in.dir, sv[0].dir);
+
+	/* Counters the loops write are what the view reads. */
+	coil__steer_opened(coil__steer_slot(s, 1));
+	coil__steer_opened(coil__steer_slot(s, 1));
+	coil__steer_closed(coil__steer_slot(s, 1));
+	assert_int_equal(coil_steer_loop_stats(m, 1, &ls), 0);
+	assert_int_equal(ls.cpu, 1);
+	assert_int_equal(ls.accepted, 2);
+	assert_int_equal(ls.active, 1);
+	assert_false(ls.draining);
+	assert_int_equal(coil_steer_loop_stats(m, 0, &ls), 0);
+	assert_int_equal(ls.cpu, 0);
+	assert_int_equal(ls.accepted, 0);
+	assert_int_equal(coil_steer_loop_stats(m, 2, &ls), -ERANGE);
+
+	/* Policy and drain land in the server's shared state. */
+	assert_int_equal(coil_steer_set_policy(m, "hash"), 0);
+	assert_int_equal(s->state->hdr.policy, COIL_STEER_HASH);
+	assert_int_equal(coil_steer_set_policy(m, "bogus"), -EINVAL);
+	assert_int_equal(s->state->hdr.policy, COIL_STEER_HASH);
+	coil_steer_info(m, &in);
+	assert_string_equal(in.policy, "hash");
+	assert_int_equal(coil_steer_drain(m, 1, true), 0);
+	assert_int_equal(s->state->loop[1].draining, 1);
+	coil_steer_loop_stats(m, 1, &ls);
+	assert_true(ls.draining);
+	assert_int_equal(coil_steer_drain(m, 1, false), 0);
+	assert_int_equal(s->state->loop[1].draining, 0);
+	assert_int_equal(coil_steer_drain(m, 2, true), -ERANGE);
+
+	/* A user program: installed, named, removed. */
+	assert_int_not_equal(coil_steer_load(m, "/nonexistent.bpf.o", err,
+					     sizeof(err)), 0);
+	assert_non_null(strstr(err, "/nonexistent.bpf.o"));
+	if (example_obj) {
+		const char *base = strrchr(example_obj, '/');
+
+		assert_int_equal(coil_steer_load(m, example_obj, err,
+						 sizeof(err)), 0);
+		coil_steer_info(m, &in);
+		assert_int_not_equal(in.user_id, 0);
+		assert_string_equal(in.user_name, base ? base + 1 : example_obj);
+		assert_int_equal(coil_steer_unload(m, err, sizeof(err)), 0);
+		coil_steer_info(m, &in);
+		assert_int_equal(in.user_id, 0);
+	}
+	coil_steer_close(m);
+	m = NULL;
+
+	/* Two servers of this process: by pid alone is ambiguous. */
+	fds2[0] = listener(&port2);
+	fds2[1] = listener(&port2);
+	su.fds = fds2;
+	su.port = port2;
+	assert_int_equal(coil__steer_attach(&spec, &su, &s2), 0);
+	assert_int_equal(coil__steer_mode(s2), COIL__STEER_EBPF);
+	assert_true(coil_steer_list(0, pid, sv, 4) >= 2);
+	assert_int_equal(coil_steer_open(0, pid, NULL, &m), -ENOTUNIQ);
+	assert_null(m);
+	assert_int_equal(coil_steer_open(port2, 0, NULL, &m), 0);
+	coil_steer_info(m, &in);
+	assert_int_equal(in.port, port2);
+	coil_steer_close(m);
+	/* By directory; a directory that is not a server's is -ENOENT. */
+	assert_int_equal(coil_steer_open(0, 0, sv[0].dir, &m), 0);
+	coil_steer_close(m);
+	assert_int_equal(coil_steer_open(0, 0, COIL_STEER_PIN_ROOT "/0-0", &m),
+			 -ENOENT);
+	coil__steer_detach(s2);
+	close(fds2[0]);
+	close(fds2[1]);
+	/* Gone with its pins. */
+	assert_int_equal(coil_steer_list(port2, pid, sv, 4), 0);
+out:
+	coil__steer_detach(s);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +591,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_cbpf),
 		cmocka_unit_test(test_cbpf_shared),
+		cmocka_unit_test(test_public_names),
+		cmocka_unit_test(test_public_maps),
 	};
 
 	if (argc > 1)

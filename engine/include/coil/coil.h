@@ -13,5 +13,8 @@
 #include <coil/conn.h>
 #include <coil/udp.h>
 #include <coil/http1.h>
+#include <coil/options.h>
+#include <coil/steer.h>
+#include <coil/version.h>
 
 #endif
