@@ -513,6 +513,18 @@ static void test_public_maps(void **unused)
 	assert_int_equal(ls.accepted, 2);
 	assert_int_equal(ls.active, 1);
 	assert_false(ls.draining);
+	assert_int_equal(ls.steered, 0);
+	assert_int_equal(ls.pending, 0);   /* 2 accepted, none steered */
+	/* What the program steered and the loop has not accepted. */
+	s->state->loop[1].steered = 5;
+	assert_int_equal(coil_steer_loop_stats(m, 1, &ls), 0);
+	assert_int_equal(ls.steered, 5);
+	assert_int_equal(ls.pending, 3);
+	s->state->loop[1].forgot = 3;   /* written off by a reconcile */
+	assert_int_equal(coil_steer_loop_stats(m, 1, &ls), 0);
+	assert_int_equal(ls.pending, 0);
+	s->state->loop[1].steered = 0;
+	s->state->loop[1].forgot = 0;
 	assert_int_equal(coil_steer_loop_stats(m, 0, &ls), 0);
 	assert_int_equal(ls.cpu, 0);
 	assert_int_equal(ls.accepted, 0);
