@@ -27,6 +27,8 @@ COIL_BUILD_PKGS+=(libbpf-dev bpftool)
 # DPDK backend (meson feature, auto) and its tests: libdpdk, the veth
 # helper's ethtool (tx checksum offload off), iputils-ping
 COIL_BUILD_PKGS+=(dpdk-dev libdpdk-dev ethtool iputils-ping)
+# dpdk_tcp's lossy wire where the kernel has no sch_netem (nftables numgen)
+COIL_BUILD_PKGS+=(nftables)
 # HTTP clients and peers for the coil-httpd integration tests (tests/integration/httpd_*.sh)
 COIL_BUILD_PKGS+=(curl apache2-utils nghttp2-client wrk nginx-light)
 # scripts/bench: its peers (Twisted and Eventlet from /usr/bin/python3, h2o;

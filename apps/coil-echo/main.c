@@ -47,8 +47,8 @@ static void usage(FILE *f)
 		"                      (--bufs then defaults to 512)\n"
 		"  --idle-timeout MS   close connections idle this long (default: never)\n"
 		"  --help, --version\n"
-		"engine options (DPDK is kernel bypass: UDP, ICMP and ARP only, so\n"
-		"with --udp):\n");
+		"engine options (DPDK is kernel bypass over coil's own TCP/IP: TCP,\n"
+		"or UDP with --udp):\n");
 	coil_engine_opts_usage(f, ENGINE_FLAGS);
 }
 

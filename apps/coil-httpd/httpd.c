@@ -166,8 +166,11 @@ static struct httpd_loop *loop_get(struct httpd *h, struct coil_loop *loop)
 	memset(lp, 0, sizeof(*lp));
 	lp->h = h;
 	lp->loop = loop;
+	lp->hdrs = calloc(h->limits.max_headers, sizeof(*lp->hdrs));
+	if (!lp->hdrs)
+		goto fail;
 	coil_http1_parser_init(&lp->parser, &h->limits, lp->hdrs,
-			       HTTPD_MAX_HEADERS);
+			       h->limits.max_headers);
 	coil_http1_date_init(&lp->date);
 	if (h->logfd >= 0) {
 		lp->log = malloc(HTTPD__LOG_CAP);
@@ -182,6 +185,7 @@ static struct httpd_loop *loop_get(struct httpd *h, struct coil_loop *loop)
 	return lp;
 fail:
 	free(lp->log);
+	free(lp->hdrs);
 	free(lp);
 	return NULL;
 }
@@ -194,6 +198,7 @@ static void loop_free(struct httpd_loop *lp)
 	}
 	if (lp->h->cache_size)
 		httpd__cache_fini(&lp->cache);
+	free(lp->hdrs);
 	free(lp);
 }
 
@@ -218,6 +223,17 @@ static void arm(struct httpd_conn *s, uint64_t due)
 		return;
 	s->due = due;
 	coil_timer_start(&s->timer, due > now ? due - now : 0);
+}
+
+/* Output was queued at `now`: check on its progress a quarter of the send
+ * timeout later (so a stall is cut within 1.25 send timeouts). A timer due
+ * sooner stays (arm), so a busy connection touches the wheel at most once
+ * per quarter. */
+static void send_check(struct httpd_conn *s, uint64_t now)
+{
+	unsigned st = s->lp->h->cfg.send_timeout_ms;
+
+	arm(s, now + (st >= 4 ? st / 4 : 1));
 }
 
 static uint64_t deadline(const struct httpd_conn *s)
@@ -249,7 +265,8 @@ static void conn_close(struct httpd_conn *s)
 	 * forever (found by tests/fuzz/fuzz_httpd.c). */
 	if (coil_conn_queued(s->conn)) {
 		s->last_queued = 0;
-		arm(s, now_ms(s->lp) + s->lp->h->cfg.keepalive_timeout_ms);
+		s->moved = now_ms(s->lp);
+		send_check(s, s->moved);
 	}
 }
 
@@ -767,8 +784,13 @@ static void request_done(struct httpd_conn *s)
 	s->phase = HC_IDLE;
 	s->since = now_ms(s->lp);
 	s->unread = s->accepted = s->started = s->responded = false;
-	if (!s->keep_alive || s->shutting)
+	if (!s->keep_alive || s->shutting) {
 		conn_close(s);
+		return;
+	}
+	/* The answer is queued (or staged): its send timeout starts now. */
+	s->moved = s->since;
+	send_check(s, s->since);
 }
 
 /* Take back the current response if all of it is still staged (never
@@ -1014,54 +1036,45 @@ static void conn_timer(struct coil_timer *t)
 	uint64_t now = now_ms(lp), dl;
 	size_t q;
 
-	if (s->closed) {
-		/* Closing, output queued (see conn_close): fine while it
-		 * moves; 0 means coil is freeing the connection. */
-		q = coil_conn_queued(s->conn);
-		if (q && q != s->last_queued) {
+	q = coil_conn_queued(s->conn);
+	if (q) {
+		/* Output is waiting on the peer (also while closing, see
+		 * conn_close): fine while it moves, reset after the send
+		 * timeout without progress (nginx's send_timeout). */
+		if (q != s->last_queued) {
 			s->last_queued = q;
-			arm(s, now + lp->h->cfg.keepalive_timeout_ms);
-		} else if (q) {
-			coil_conn_abort(s->conn);
+			s->moved = now;
+		} else if (now - s->moved >= lp->h->cfg.send_timeout_ms) {
+			if (s->closed)
+				coil_conn_abort(s->conn);
+			else
+				conn_abort(s);
+			return;
 		}
+		send_check(s, now);
 		return;
 	}
+	if (s->closed)
+		return;   /* coil is freeing the connection */
 	dl = deadline(s);
 	if (now < dl) {
 		arm(s, dl);
 		return;
 	}
-	q = coil_conn_queued(s->conn);
-	if (q) {
-		/* Output is waiting on the peer: fine while it moves. */
-		if (q != s->last_queued) {
-			s->last_queued = q;
-			arm(s, now + lp->h->cfg.keepalive_timeout_ms);
-			return;
-		}
-		conn_abort(s);
-		return;
-	}
 	s->last_queued = 0;
 	if (s->nheld)
 		httpd__unpin_all(s);
-	if (s->phase == HC_IDLE) {
-		conn_close(s);   /* idle keep-alive: nothing to say */
+	if (s->phase == HC_IDLE || s->phase == HC_HEAD) {
+		/* Idle keep-alive: nothing to say. A head still incomplete
+		 * (slowloris): no request to answer either; nginx closes it
+		 * silently too, and composing thousands of 408s when a storm
+		 * of them falls due stalls the loop (issue 18). */
+		conn_close(s);
 		return;
 	}
 	date_tick(lp);
 	out_bind(lp, s->conn);
-	if (s->phase == HC_HEAD) {
-		struct httpd_ctx x;
-
-		fresh_request(s);
-		s->keep_alive = false;
-		ctx_init(&x, s);
-		httpd_respond_error(&x, 408);
-		request_done(s);
-	} else {
-		body_fail(s, 408);
-	}
+	body_fail(s, 408);
 	httpd__out_flush(lp);
 }
 
@@ -1097,17 +1110,20 @@ static void hd_close(struct coil_conn *c, int reason)
 	httpd__unpin_all(s);
 }
 
-/* SIGTERM: idle connections go at once, a request in progress is finished
- * and answered with "Connection: close", and so is the next one of a
- * pipeline that waits for output to drain (backlog): closing there would
- * leave requests the server has unanswered without a word (found by
- * tests/fuzz/fuzz_httpd.c). */
+/* SIGTERM: idle keep-alive connections go at once, a request in progress
+ * is finished and answered with "Connection: close", and so is the next one
+ * of a pipeline that waits for output to drain (backlog): closing there
+ * would leave requests the server has unanswered without a word (found by
+ * tests/fuzz/fuzz_httpd.c). A connection that has not been answered yet
+ * stays for its first request within the drain: its client does not retry
+ * (RFC 9112 9.3.1 covers only idle keep-alive connections), and nginx
+ * answers it too. */
 static void hd_shutdown(struct coil_conn *c)
 {
 	struct httpd_conn *s = coil_conn_state(c);
 
 	s->shutting = true;
-	if (s->phase == HC_IDLE && !s->closed && !s->backlog)
+	if (s->phase == HC_IDLE && s->served && !s->closed && !s->backlog)
 		conn_close(s);
 }
 
@@ -1230,6 +1246,8 @@ int httpd_create(const struct httpd_config *cfg, struct httpd **out,
 		c->body_timeout_ms = HTTPD_DEFAULT_BODY_TIMEOUT_MS;
 	if (!c->keepalive_timeout_ms)
 		c->keepalive_timeout_ms = HTTPD_DEFAULT_KEEPALIVE_TIMEOUT_MS;
+	if (!c->send_timeout_ms)
+		c->send_timeout_ms = c->keepalive_timeout_ms;
 	if (c->cache_size == HTTPD_CACHE_OFF)
 		h->cache_size = 0;
 	else
@@ -1237,8 +1255,14 @@ int httpd_create(const struct httpd_config *cfg, struct httpd **out,
 					      : HTTPD_DEFAULT_CACHE_SIZE;
 	h->limits = c->limits;
 	h->limits.sz = sizeof(h->limits);
-	if (!h->limits.max_headers || h->limits.max_headers > HTTPD_MAX_HEADERS)
-		h->limits.max_headers = HTTPD_MAX_HEADERS;
+	if (!h->limits.max_headers)
+		h->limits.max_headers = HTTPD_DEFAULT_MAX_HEADERS;
+	if (h->limits.max_headers > HTTPD_MAX_HEADERS) {
+		/* Never lowered behind the caller's back. */
+		what = "limits.max_headers";
+		ret = -EINVAL;
+		goto fail;
+	}
 	h->high_water = DEFAULT_HIGH_WATER;
 	h->nloops = c->max_loops ? c->max_loops : 1024;
 	h->loops = calloc(h->nloops, sizeof(*h->loops));
@@ -1296,7 +1320,8 @@ fail:
 void httpd_service_init(struct httpd *h, struct coil_service *svc)
 {
 	svc->ops = &httpd_ops;
-	svc->state_size = sizeof(struct httpd_conn);
+	svc->state_size = h->logfd >= 0 ? sizeof(struct httpd_conn)
+				       : offsetof(struct httpd_conn, ltarget);
 	svc->data = h;
 	if (!svc->write_high_water)
 		svc->write_high_water = DEFAULT_HIGH_WATER;

@@ -35,9 +35,11 @@ struct httpd_loop;
 #define HTTPD_DEFAULT_CACHE_SIZE (32u << 20)       /* per loop */
 /* cache_size value that turns the response cache off. */
 #define HTTPD_CACHE_OFF ((size_t)-1)
-/* Most header lines per request (a coil_http1_limits.max_headers above it
- * is lowered to it). */
-#define HTTPD_MAX_HEADERS 64u
+/* Header lines per request: the default of limits.max_headers, and the
+ * most it may ask for (httpd_create refuses more with -EINVAL). Each loop
+ * sets aside room for max_headers parsed lines (32 B each) once. */
+#define HTTPD_DEFAULT_MAX_HEADERS 64u
+#define HTTPD_MAX_HEADERS 1024u
 /* Bytes of per-request scratch a handler gets in httpd_ctx.user. */
 #define HTTPD_USER_SIZE 32u
 
@@ -54,6 +56,10 @@ struct httpd_config {
 	const char *access_log;     /* file to append to; NULL: no log */
 	struct coil_http1_limits limits; /* request line, head, header count */
 	unsigned max_loops;         /* loops that may serve (default 1024) */
+	unsigned send_timeout_ms;   /* output queued for the client may make
+				       no progress this long, then the
+				       connection is reset (nginx's
+				       send_timeout; default: keep-alive) */
 };
 
 /* A handler answers a request (or takes its body, see httpd_body_accept).
@@ -112,7 +118,8 @@ struct httpd_ctx {
  * static files when a root is given). Returns 0 and sets *out, or -errno
  * and, if `failed` is not NULL, sets *failed to what failed ("the root
  * '<dir>'", "the access log '<file>'", "memory"); -ENOSYS: the kernel has
- * no openat2. Main thread.
+ * no openat2; -EINVAL: limits.max_headers above HTTPD_MAX_HEADERS. Main
+ * thread.
  */
 int httpd_create(const struct httpd_config *cfg, struct httpd **out,
 		 const char **failed);

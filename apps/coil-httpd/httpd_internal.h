@@ -99,7 +99,7 @@ struct httpd_loop {
 	char json[192];
 	uint32_t json_len;
 	struct coil_http1_parser parser;    /* one per loop: see on_data */
-	struct coil_http1_header hdrs[HTTPD_MAX_HEADERS];
+	struct coil_http1_header *hdrs;     /* limits.max_headers of them */
 	char *log;
 	size_t log_len;
 	struct coil_timer log_timer;
@@ -119,6 +119,7 @@ struct httpd_conn {
 	uint64_t due;             /* when the armed timer fires */
 	uint64_t since;           /* start of the phase (body: last progress) */
 	size_t last_queued;       /* output left at the last timeout check */
+	uint64_t moved;           /* ... when it last changed */
 	uint32_t partial;         /* bytes of an incomplete head at the last
 				     parse attempt (0: none) */
 	uint32_t seen;            /* ... and offered at the last call */
@@ -149,11 +150,14 @@ struct httpd_conn {
 	const struct httpd_route *route;
 	struct coil_http1_body body;
 	struct httpd__centry *held[HTTPD__HELD];
+	uint64_t user[HTTPD_USER_SIZE / 8];
+	/* Last, for the access log only: without one, the connection's state
+	 * ends here (httpd_service_init), which halves what an idle
+	 * keep-alive connection costs. */
 	char ltarget[HTTPD__LOG_TARGET];
 	char lref[HTTPD__LOG_FIELD];
 	char lua[HTTPD__LOG_FIELD];
 	char lpeer[HTTPD__LOG_PEER];
-	uint64_t user[HTTPD_USER_SIZE / 8];
 };
 
 /* httpd.c */

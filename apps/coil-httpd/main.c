@@ -17,6 +17,9 @@
 
 #define PROG "coil-httpd"
 
+/* coil-httpd serves on kernel sockets or, with --dpdk, on coil's own TCP */
+#define ENGINE_FLAGS (COIL_ENGINE_FLAGS_SERVER | COIL_ENGINE_FLAG_DPDK)
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -28,12 +31,15 @@ static void usage(FILE *f)
 		"  --max-body SIZE        request body limit, 413 above (default 1M)\n"
 		"  --max-head SIZE        request header section limit, 431 above (default 8K)\n"
 		"  --max-line SIZE        request line limit, 414 above (default 8K)\n"
-		"  --max-headers N        header lines per request, 431 above (default 64)\n"
+		"  --max-headers N        header lines per request, 431 above (default 64,\n"
+		"                         at most 1024; --max-head bounds their bytes)\n"
 		"  --header-timeout MS    a request head must arrive within MS of its first\n"
 		"                         byte, else 408 and close (default 10000)\n"
 		"  --body-timeout MS      longest pause inside a request body (default 30000)\n"
 		"  --keepalive-timeout MS close connections idle this long between\n"
 		"                         requests (default 30000)\n"
+		"  --send-timeout MS      reset a connection whose queued output made no\n"
+		"                         progress this long (default: keep-alive timeout)\n"
 		"  --idle-timeout MS      close connections without input this long\n"
 		"                         (engine-wide; default: never)\n"
 		"  --cache-size SIZE      in-memory cache for small files, per loop\n"
@@ -43,7 +49,7 @@ static void usage(FILE *f)
 		"  --help, --version\n"
 		"SIZE takes a K, M or G suffix (powers of 1024).\n"
 		"engine options:\n");
-	coil_engine_opts_usage(f, COIL_ENGINE_FLAGS_SERVER);
+	coil_engine_opts_usage(f, ENGINE_FLAGS);
 }
 
 static int num(const char *opt, const char *s, unsigned long min,
@@ -63,7 +69,7 @@ int main(int argc, char **argv)
 	enum {
 		O_ADDR = 256, O_PORT, O_ROOT, O_MAX_BODY, O_MAX_HEAD,
 		O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO, O_BODY_TO, O_KA_TO,
-		O_IDLE_TO, O_CACHE, O_LOG, O_HELP, O_VERSION,
+		O_SEND_TO, O_IDLE_TO, O_CACHE, O_LOG, O_HELP, O_VERSION,
 	};
 	static const struct option longopts[] = {
 		{ "addr", required_argument, 0, O_ADDR },
@@ -76,6 +82,7 @@ int main(int argc, char **argv)
 		{ "header-timeout", required_argument, 0, O_HDR_TO },
 		{ "body-timeout", required_argument, 0, O_BODY_TO },
 		{ "keepalive-timeout", required_argument, 0, O_KA_TO },
+		{ "send-timeout", required_argument, 0, O_SEND_TO },
 		{ "idle-timeout", required_argument, 0, O_IDLE_TO },
 		{ "cache-size", required_argument, 0, O_CACHE },
 		{ "access-log", required_argument, 0, O_LOG },
@@ -98,7 +105,7 @@ int main(int argc, char **argv)
 	int opt, ret, idx;
 
 	hc.limits.sz = sizeof(hc.limits);
-	if (coil_engine_opts_parse_args(&eo, COIL_ENGINE_FLAGS_SERVER, PROG,
+	if (coil_engine_opts_parse_args(&eo, ENGINE_FLAGS, PROG,
 					&argc, argv, NULL))
 		return 2;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -148,6 +155,11 @@ int main(int argc, char **argv)
 			if (num("keepalive-timeout", optarg, 1, UINT_MAX, &v))
 				return 2;
 			hc.keepalive_timeout_ms = (unsigned)v;
+			break;
+		case O_SEND_TO:
+			if (num("send-timeout", optarg, 1, UINT_MAX, &v))
+				return 2;
+			hc.send_timeout_ms = (unsigned)v;
 			break;
 		case O_IDLE_TO:
 			if (num("idle-timeout", optarg, 0, UINT_MAX, &v))
@@ -210,6 +222,13 @@ int main(int argc, char **argv)
 	}
 	if (hc.root)
 		fprintf(stderr, "coil-httpd: serving %s\n", hc.root);
+	if (eo.ip) {
+		/* DPDK: the port's own address, without the prefix length */
+		static char ip[32];
+
+		snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(eo.ip, "/"), eo.ip);
+		svc.addr = ip;
+	}
 	fprintf(stderr, "coil-httpd: listening on %s:%u\n", svc.addr,
 		coil_engine_port(eng, idx));
 	ret = coil_engine_run(eng);

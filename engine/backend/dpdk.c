@@ -4,17 +4,17 @@
  * engine's dpdk_args; the first ethdev port gets one RX/TX queue pair per
  * loop (RSS spreads flows when the port has several queues; one queue and
  * one loop otherwise) and one mbuf pool. Each loop busy-polls its queue:
- * a turn is  rx_burst(32) -> engine/net (ARP, IPv4, ICMP, UDP) -> timers
+ * a turn is  rx_burst(32) -> engine/net (ARP, IPv4, ICMP, UDP, TCP) -> timers
  * -> tx_burst of what the turn produced, with an optional short sleep
  * after an idle turn (--idle-sleep-us, for VMs and shared cores).
  *
- * Only UDP, ICMP echo and ARP for now: there is no TCP here yet, so the
- * backend has no listen_start and coil_engine_listen refuses TCP services
- * with -EPROTONOSUPPORT. Loops are the engine's pinned threads, registered
+ * TCP is coil's own (engine/net/tcp.c), one instance per loop, tied to
+ * the connection core by dpdk_tcp.c. Loops are the engine's pinned threads, registered
  * with the EAL (rte_thread_register) so mempool caches work.
  */
 #define ALLOW_EXPERIMENTAL_API 1
 #include "backend.h"
+#include "dpdk_tcp.h"
 #include "../net/net.h"
 
 #include <rte_eal.h>
@@ -23,6 +23,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,18 +36,24 @@
 #define BURST 32
 #define NB_DESC 512
 #define MAX_EAL_ARGS 64
+#define MAX_Q 16          /* loops that steer TCP to each other */
+#define REDIR_RING 1024
 
 /* Process-wide: the EAL, the port and the pool (set up on the main thread
  * before the loops start, read-only afterwards). */
 static struct {
-	bool eal, started, cleaned, has_port;
+	bool eal, started, cleaned, has_port, tx_tcp_csum;
 	uint16_t port;
 	uint16_t nq;
+	unsigned mbufs;
 	struct rte_mempool *pool;
 	struct coil__net_cfg cfg;
 	unsigned idle_sleep_us;
 	char driver[64];
 	char *argbuf;
+	/* TCP segments a loop received for another loop's flow: [from][to]
+	 * (single producer, single consumer). */
+	struct rte_ring *redir[MAX_Q][MAX_Q];
 } g;
 
 struct dl {
@@ -55,12 +62,19 @@ struct dl {
 	unsigned ntx;
 	struct rte_mbuf *tx[BURST];
 	uint64_t rx_multiseg, tx_full;
+	uint64_t redir_out, redir_in, redir_drop;
 	struct coil__net net;
+	struct coil__dpdk_tcp tcp;
 };
 
 static inline struct dl *D(struct coil_loop *loop)
 {
 	return loop->be_data;
+}
+
+struct coil__dpdk_tcp *coil__dpdk_tcp_of(struct coil_loop *loop)
+{
+	return loop->be_data ? &D(loop)->tcp : NULL;
 }
 
 /* ---- the packet-buffer abstraction over mbufs ---- */
@@ -132,7 +146,8 @@ static void io_xmit(void *ctx, struct coil__pkt *p)
 	m->data_len = (uint16_t)p->len;
 	m->pkt_len = p->len;
 	m->ol_flags = 0;
-	if (p->flags & (COIL__PKT_TX_IP_CSUM | COIL__PKT_TX_UDP_CSUM)) {
+	if (p->flags & (COIL__PKT_TX_IP_CSUM | COIL__PKT_TX_UDP_CSUM |
+			COIL__PKT_TX_TCP_CSUM)) {
 		m->l2_len = COIL__ETH_HLEN;
 		m->l3_len = COIL__IP_HLEN;
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4;
@@ -140,6 +155,8 @@ static void io_xmit(void *ctx, struct coil__pkt *p)
 			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
 		if (p->flags & COIL__PKT_TX_UDP_CSUM)
 			m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+		if (p->flags & COIL__PKT_TX_TCP_CSUM)
+			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
 	}
 	d->tx[d->ntx++] = m;
 	if (d->ntx == BURST)
@@ -225,6 +242,11 @@ static int dpdk_loop_init(struct coil_loop *loop)
 	d->q = (uint16_t)loop->id;
 	io.ctx = d;
 	coil__net_init(&d->net, &g.cfg, &io, loop->now_ms);
+	if (coil__dpdk_tcp_init(&d->tcp, loop, &d->net, g.tx_tcp_csum,
+				loop->conns.count, g.mbufs / g.nq)) {
+		free(d);
+		return -ENOMEM;
+	}
 	loop->be_data = d;
 	loop->be_features = g.driver;
 	return 0;
@@ -236,11 +258,71 @@ static void dpdk_loop_fini(struct coil_loop *loop)
 
 	if (!d)
 		return;
+	coil__dpdk_tcp_fini(&d->tcp);
 	tx_flush(d);
 	coil__net_fini(&d->net);
 	loop->be_data = NULL;
 	free(d);
 	rte_thread_unregister();
+}
+
+/*
+ * Software steering of TCP between loops: a flow belongs to the loop
+ * that a symmetric hash of its addresses and ports names, whichever queue
+ * its segments arrive on (af_packet's fanout hashes the kernel's skb hash,
+ * which for TCP changes with the sender's txhash; RSS keys are seldom
+ * symmetric, and active opens must come back to their loop). A segment
+ * that arrives elsewhere crosses to its loop through an SPSC ring.
+ */
+static unsigned flow_owner(uint32_t a, uint32_t b, uint16_t pa, uint16_t pb)
+{
+	uint64_t h = ((uint64_t)(a ^ b) << 16) ^ (uint16_t)(pa ^ pb);
+
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return (unsigned)(h % g.nq);
+}
+
+bool coil__dpdk_flow_mine(void *loop, uint32_t raddr, uint16_t rport,
+			  uint16_t lport)
+{
+	return g.nq < 2 ||
+	       flow_owner(raddr, g.cfg.ip, rport, lport) ==
+		       D(loop)->q;
+}
+
+/* The loop a received TCP segment belongs to, or -1 (not TCP: stays). */
+static int tcp_owner(struct rte_mbuf *m)
+{
+	const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+	const struct coil__ip_hdr *ip;
+	const uint16_t *ports;
+	uint32_t hlen;
+
+	if (rte_pktmbuf_data_len(m) < COIL__ETH_HLEN + COIL__IP_HLEN + 4 ||
+	    f[12] != 0x08 || f[13] != 0x00)
+		return -1;
+	ip = (const struct coil__ip_hdr *)(f + COIL__ETH_HLEN);
+	hlen = (uint32_t)(ip->vihl & 0x0f) * 4;
+	if (ip->proto != COIL__IPPROTO_TCP || hlen < COIL__IP_HLEN ||
+	    rte_pktmbuf_data_len(m) < COIL__ETH_HLEN + hlen + 4)
+		return -1;
+	ports = (const uint16_t *)((const uint8_t *)ip + hlen);
+	return (int)flow_owner(ip->src, ip->dst, ports[0], ports[1]);
+}
+
+static void rx_one(struct dl *d, struct rte_mbuf *m)
+{
+	struct coil__pkt p;
+
+	if (m->nb_segs != 1) {
+		/* jumbo frames in chained mbufs: not handled */
+		d->rx_multiseg++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	to_pkt(m, &p);
+	coil__net_input(&d->net, &p);
 }
 
 static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
@@ -249,20 +331,35 @@ static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 	struct rte_mbuf *rx[BURST];
 	uint16_t n;
 
+	coil__dpdk_tcp_poll(&d->tcp);
 	n = rte_eth_rx_burst(g.port, d->q, rx, BURST);
 	for (uint16_t i = 0; i < n; i++) {
-		struct coil__pkt p;
+		int o;
 
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
-		if (rx[i]->nb_segs != 1) {
-			/* jumbo frames in chained mbufs: not handled */
-			d->rx_multiseg++;
-			rte_pktmbuf_free(rx[i]);
+		if (g.nq > 1 && (o = tcp_owner(rx[i])) >= 0 && o != d->q) {
+			if (rte_ring_sp_enqueue(g.redir[d->q][o], rx[i])) {
+				d->redir_drop++;
+				rte_pktmbuf_free(rx[i]);
+			} else {
+				d->redir_out++;
+			}
 			continue;
 		}
-		to_pkt(rx[i], &p);
-		coil__net_input(&d->net, &p);
+		rx_one(d, rx[i]);
+	}
+	for (uint16_t from = 0; g.nq > 1 && from < g.nq; from++) {
+		unsigned k;
+
+		if (from == d->q)
+			continue;
+		k = rte_ring_sc_dequeue_burst(g.redir[from][d->q],
+					      (void **)rx, BURST, NULL);
+		d->redir_in += k;
+		n = (uint16_t)(n + k);
+		for (unsigned i = 0; i < k; i++)
+			rx_one(d, rx[i]);
 	}
 	coil__net_tick(&d->net, loop->now_ms);
 	if (d->ntx)
@@ -295,9 +392,15 @@ static void dpdk_log_stats(struct coil_loop *loop)
 	if (!d)
 		return;
 	coil__net_format_stats(&d->net.st, buf, sizeof(buf));
-	coil__log("loop %u: net: %s; rx_multiseg %llu tx_full %llu", loop->id,
-		  buf, (unsigned long long)d->rx_multiseg,
-		  (unsigned long long)d->tx_full);
+	coil__log("loop %u: net: %s; rx_multiseg %llu tx_full %llu redir_out "
+		  "%llu redir_in %llu redir_drop %llu", loop->id, buf,
+		  (unsigned long long)d->rx_multiseg,
+		  (unsigned long long)d->tx_full,
+		  (unsigned long long)d->redir_out,
+		  (unsigned long long)d->redir_in,
+		  (unsigned long long)d->redir_drop);
+	coil__tcp_format_stats(&d->tcp.tcp.st, buf, sizeof(buf));
+	coil__log("loop %u: %s", loop->id, buf);
 	if (loop->id == 0) {
 		/* what the port itself dropped (no descriptor, no mbuf) */
 		struct rte_eth_stats es;
@@ -315,12 +418,23 @@ static void dpdk_log_stats(struct coil_loop *loop)
 	}
 }
 
-/* TCP is not here yet: listen_start and the connection ops stay NULL and
- * coil_engine_listen refuses TCP services before any of them is used. */
+/* TCP: coil's own (engine/net/tcp.c) through dpdk_tcp.c. */
 const struct coil__backend_ops coil__dpdk_ops = {
 	.name = "dpdk",
 	.loop_init = dpdk_loop_init,
 	.loop_fini = dpdk_loop_fini,
+	.listen_start = coil__dpdk_listen_start,
+	.listen_stop = coil__dpdk_listen_stop,
+	.recv_arm = coil__dpdk_recv_arm,
+	.recv_cancel = coil__dpdk_recv_cancel,
+	.send = coil__dpdk_send,
+	.send_cancel = coil__dpdk_send_cancel,
+	.send_file = coil__dpdk_send,
+	.connect = coil__dpdk_connect,
+	.connect_cancel = coil__dpdk_connect_cancel,
+	.shut_wr = coil__dpdk_shut_wr,
+	.close = coil__dpdk_close,
+	.addr = coil__dpdk_addr,
 	.wait = dpdk_wait,
 	.wake = dpdk_wake,
 	.udp_start = dpdk_udp_start,
@@ -461,6 +575,8 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 			  info.driver_name, nq);
 	if (!nq)
 		nq = 1;
+	if (nq > MAX_Q)
+		nq = MAX_Q;   /* TCP steering between loops covers MAX_Q */
 	memset(&conf, 0, sizeof(conf));
 	if (nq > 1 && (info.flow_type_rss_offloads &
 			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP))) {
@@ -470,13 +586,16 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 			info.flow_type_rss_offloads;
 	}
 	txo = info.tx_offload_capa &
-	      (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+	      (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
+	       RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
 	rxo = info.rx_offload_capa &
-	      (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+	      (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM |
+	       RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
 	conf.txmode.offloads = txo;
 	conf.rxmode.offloads = rxo;
 	g.cfg.tx_ip_csum = txo & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 	g.cfg.tx_udp_csum = txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+	g.tx_tcp_csum = txo & RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
 	/* A cache per lcore must stay well below the pool (DPDK: at most
 	 * size / 1.5). */
 	g.pool = rte_pktmbuf_pool_create("coil_mbufs", mbufs,
@@ -529,7 +648,24 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 		if (rte_eth_dev_get_mtu(port, &mtu) == 0 && mtu >= 576)
 			g.cfg.mtu = mtu;
 	}
+	for (unsigned a = 0; nq > 1 && a < nq; a++)
+		for (unsigned b = 0; b < nq; b++) {
+			char name[32];
+
+			if (a == b)
+				continue;
+			snprintf(name, sizeof(name), "coil_redir_%u_%u", a, b);
+			g.redir[a][b] = rte_ring_create(name, REDIR_RING,
+							(int)rte_socket_id(),
+							RING_F_SP_ENQ |
+								RING_F_SC_DEQ);
+			if (!g.redir[a][b]) {
+				ret = -ENOMEM;
+				goto fail_port;
+			}
+		}
 	g.nq = (uint16_t)nq;
+	g.mbufs = mbufs;
 	if (nq < *nloops)
 		coil__log("dpdk: the port has %u usable queue pair(s): "
 			  "running %u loop(s)", nq, nq);
@@ -544,7 +680,7 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 		inet_ntop(AF_INET, &g.cfg.ip, ip, sizeof(ip));
 		coil__log("dpdk: port %u (%s) %02x:%02x:%02x:%02x:%02x:%02x "
 			  "%s, mtu %u, %u queue pair(s), %u mbufs, checksum "
-			  "offload tx %s%s rx %s%s",
+			  "offload tx %s%s%s rx %s%s%s",
 			  port, info.driver_name, mac.addr_bytes[0],
 			  mac.addr_bytes[1], mac.addr_bytes[2],
 			  mac.addr_bytes[3], mac.addr_bytes[4],
@@ -552,8 +688,10 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 			  nq, mbufs,
 			  (txo & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) ? "ip " : "",
 			  (txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) ? "udp" : "-",
+			  (txo & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) ? " tcp" : "",
 			  (rxo & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) ? "ip " : "",
-			  (rxo & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) ? "udp" : "-");
+			  (rxo & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) ? "udp" : "-",
+			  (rxo & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) ? " tcp" : "");
 	}
 	return 0;
 fail_port:
@@ -573,6 +711,18 @@ void coil__dpdk_teardown(void)
 		g.cleaned = true;
 		if (g.has_port)
 			(void)rte_eth_dev_close(g.port);
+		for (unsigned a = 0; a < MAX_Q; a++)
+			for (unsigned b = 0; b < MAX_Q; b++) {
+				struct rte_ring *r = g.redir[a][b];
+				void *m;
+
+				if (!r)
+					continue;
+				while (rte_ring_dequeue(r, &m) == 0)
+					rte_pktmbuf_free(m);
+				rte_ring_free(r);
+				g.redir[a][b] = NULL;
+			}
 		if (g.pool)
 			rte_mempool_free(g.pool);
 		g.pool = NULL;

@@ -532,6 +532,7 @@ static void ep_listen_stop(struct coil__listener *lst)
 {
 	if (lst->closed)
 		return;
+	coil__listener_drain(lst, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	lst->closed = true;
 	lst->armed = false;
 	coil_timer_stop(&lst->retry);

@@ -517,7 +517,9 @@ void coil_fake_settle(struct coil_fake *f)
 	for (int i = 0; i < 1000; i++) {
 		f->progress = 0;
 		coil_fake_turn(f);
-		if (!f->progress && !f->loop.dirty)
+		/* (a wheel behind the clock has due timers left over) */
+		if (!f->progress && !f->loop.dirty &&
+		    f->loop.wheel.cur_ms >= f->loop.now_ms)
 			break;
 	}
 }

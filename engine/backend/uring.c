@@ -331,6 +331,7 @@ static void uring_listen_stop(struct coil__listener *lst)
 
 	if (lst->closed)
 		return;
+	coil__listener_drain(lst, SOCK_CLOEXEC);
 	lst->closed = true;
 	coil_timer_stop(&lst->retry);
 	if (!lst->armed) {
@@ -461,13 +462,11 @@ static void uring_send(struct coil_conn *c)
 {
 	struct io_uring_sqe *sqe = sqe_get(U(c->loop));
 
-	_Static_assert(sizeof(struct msghdr) <= sizeof(c->backend),
-		       "msghdr must fit the backend scratch");
 	if (c->niov == 1) {
 		io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base,
 				   c->iov[0].iov_len, MSG_NOSIGNAL);
 	} else {
-		struct msghdr *m = (struct msghdr *)c->backend;
+		struct msghdr *m = coil__send_msghdr(c);
 
 		memset(m, 0, sizeof(*m));
 		m->msg_iov = c->iov;
@@ -544,6 +543,8 @@ static void on_accept(struct coil__listener *lst, int res, unsigned flags)
 		return;
 	lst->armed = false;
 	if (lst->closed) {
+		/* Handshakes completed since listen_stop drained it. */
+		coil__listener_drain(lst, SOCK_CLOEXEC);
 		close(lst->fd);
 		lst->fd = -1;
 	} else if (res < 0 && res != -ECANCELED) {

@@ -287,6 +287,16 @@ int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
 	if (ret)
 		return ret;
 	copy = &eng->svc[idx];
+	if (eng->be->own_stack) {
+		/* The backend's own TCP listens on every loop (listen_start):
+		 * no kernel sockets, no steering; a port must be given. */
+		if (!copy->port)
+			return -EINVAL;
+		for (i = 0; i < eng->nloops; i++)
+			eng->lfd[idx * eng->nloops + i] = -1;
+		eng->port[idx] = copy->port;
+		goto done;
+	}
 	backlog = copy->backlog > 0 ? copy->backlog : 4096;
 	for (i = 0; i < eng->nloops; i++) {
 		int fd = listen_one(&ss, len, backlog);
@@ -322,6 +332,7 @@ int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
 		if (ret)
 			goto fail;
 	}
+done:
 	if (copy->state_size > eng->state_size)
 		eng->state_size = copy->state_size;
 	eng->nsvc++;

@@ -43,25 +43,43 @@ struct coil__wheel {
 	uint32_t count;   /* armed timers */
 };
 void coil__wheel_init(struct coil__wheel *w, uint64_t now_ms);
-/* Fire every timer due at or before now_ms, in expiry order per ms. */
-void coil__wheel_run(struct coil__wheel *w, uint64_t now_ms);
+/* Fire the timers due at or before now_ms, in expiry order per ms, at most
+ * `budget` of them: a storm of timeouts falling due together (15,000
+ * slowloris connections) is spread over turns so that I/O keeps flowing
+ * in between. Returns true if some due timers were left for the next
+ * turn. */
+bool coil__wheel_run(struct coil__wheel *w, uint64_t now_ms,
+		     unsigned budget);
+/* Timer callbacks per loop turn. */
+#define COIL__TIMER_BUDGET 64u
 /* Milliseconds until the next timer may be due (a lower bound), or -1. */
 int64_t coil__wheel_timeout(const struct coil__wheel *w);
 
 /* ---- send queue segments ---- */
-enum { SEG_CHUNK = -1, SEG_STATIC = -2, SEG_FILE = -3 };
+enum { SEG_CHUNK = -1, SEG_STATIC = -2, SEG_FILE = -3, SEG_SMALL = -4 };
 /* (a kind >= 0 is a receive buffer id) */
 
 struct coil__seg {
 	struct coil__seg *next;
 	const uint8_t *data;  /* first unsent byte (memory kinds) */
 	uint32_t len;         /* unsent bytes */
-	int32_t kind;         /* SEG_CHUNK, SEG_STATIC, SEG_FILE or a buffer id */
-	uint32_t room;        /* SEG_CHUNK: free bytes after data+len */
+	int32_t kind;         /* SEG_CHUNK, SEG_STATIC, SEG_FILE, SEG_SMALL or
+				 a buffer id */
+	uint32_t room;        /* SEG_CHUNK, SEG_SMALL: free bytes after
+				 data+len */
 	uint16_t heap;        /* allocated with malloc (slab was full) */
 	uint16_t close_fd;    /* SEG_FILE: close fd when the segment goes */
-	int fd;               /* SEG_FILE: the file */
-	uint64_t off;         /* SEG_FILE: offset of the first unsent byte */
+	union {
+		struct {
+			int fd;       /* SEG_FILE: the file */
+			uint64_t off; /* SEG_FILE: offset of the first unsent
+					 byte */
+		};
+		/* SEG_SMALL: a short copy between references (an HTTP
+		 * chunk's framing) held in the segment itself rather than
+		 * in a 16 KiB chunk of its own. */
+		uint8_t small[16];
+	};
 };
 
 /* Most file bytes one send covers (a pipe's worth on io_uring). */
@@ -198,10 +216,27 @@ struct coil_conn {
 	struct coil__conn_link all;     /* in loop->all */
 	uint64_t last_rx_ms;
 	struct coil_timer idle;
-	struct iovec iov[COIL__SEND_IOV];
-	uint64_t backend[8];            /* backend scratch (msghdr...) */
+	/* The iovec of the send in flight (niov of them), in a coil__sendv
+	 * from loop->sendvs: only a connection with a send of bytes in
+	 * flight holds one. NULL otherwise. */
+	struct iovec *iov;
+	uint64_t backend[4];            /* backend scratch (epoll state, the
+					   connect address) */
 	_Alignas(16) uint8_t state[];
 };
+
+/* What a send in flight needs besides its segments: taken in
+ * coil__send_start, given back in coil__conn_sent, so that an idle
+ * connection holds none of it (issue 18: idle keep-alive memory). */
+struct coil__sendv {
+	struct iovec iov[COIL__SEND_IOV];
+	struct msghdr msg;              /* for a backend's sendmsg */
+};
+
+static inline struct msghdr *coil__send_msghdr(struct coil_conn *c)
+{
+	return &((struct coil__sendv *)(void *)c->iov)->msg;
+}
 
 /* ---- loop ---- */
 struct coil_loop {
@@ -222,6 +257,7 @@ struct coil_loop {
 	struct coil__wheel wheel;
 	struct coil__bufpool pool;
 	struct coil__slab conns, segs, chunks;
+	struct coil__slab sendvs;        /* one per connection sending */
 	uint32_t conn_size;
 	unsigned seg_heap, chunk_heap;   /* malloc fallbacks taken (stats) */
 
@@ -297,6 +333,12 @@ static inline bool coil__conn_reading_stopped(const struct coil_conn *c)
 
 /* ---- connection core (core/conn.c): events from the backends ---- */
 void coil__conn_accepted(struct coil__listener *lst, int fd);
+/* A stopping loop's listener, before it closes: adopt every connection
+ * the kernel has queued on it (accept4 with `flags`, the backend's), so
+ * that its request is answered instead of reset. */
+void coil__listener_drain(struct coil__listener *lst, int flags);
+/* Tell the protocol the engine is stopping (on_shutdown, or a close). */
+void coil__conn_shutdown(struct coil_conn *c);
 /* The outstanding connect (coil_loop_connect) ended: 0 connected, or
  * -errno (-ECANCELED after connect_cancel). */
 void coil__conn_connected(struct coil_conn *c, int res);
@@ -311,6 +353,10 @@ void coil__conn_recv_done(struct coil_conn *c, int res);
  * `err` as its reason (unless it has one, or is lingering); the receive
  * still reports its end with coil__conn_recv_done(). */
 void coil__conn_recv_failed(struct coil_conn *c, int err);
+/* The connection failed with `err` (-errno) outside a receive: reset by
+ * the peer, timed out by the backend's own transport, a file that shrank
+ * under a send. It aborts with `err` as its reason unless it has one. */
+void coil__conn_failed(struct coil_conn *c, int err);
 /* Flush every dirty connection: sends, re-arms, closes. */
 void coil__loop_flush(struct coil_loop *loop);
 void coil__conn_mark(struct coil_conn *c);

@@ -81,7 +81,15 @@ int coil__loop_init(struct coil_loop *loop, const struct coil__loop_opts *o,
 	ret = coil__slab_init(&loop->chunks, COIL__CHUNK_SIZE, nchunks);
 	if (ret)
 		goto fail_segs;
+	/* One per connection at most (one send in flight each): reserved,
+	 * resident only as far as sends at once have used it. */
+	ret = coil__slab_init(&loop->sendvs, sizeof(struct coil__sendv),
+			      o->max_conns);
+	if (ret)
+		goto fail_chunks;
 	return 0;
+fail_chunks:
+	coil__slab_fini(&loop->chunks);
 fail_segs:
 	coil__slab_fini(&loop->segs);
 fail_conns:
@@ -98,6 +106,7 @@ void coil__loop_fini(struct coil_loop *loop)
 	for (unsigned i = 0; i < loop->nudp; i++)
 		coil__udp_fini(&loop->udp[i]);
 	loop->nudp = 0;
+	coil__slab_fini(&loop->sendvs);
 	coil__slab_fini(&loop->chunks);
 	coil__slab_fini(&loop->segs);
 	coil__slab_fini(&loop->conns);
@@ -107,14 +116,15 @@ void coil__loop_fini(struct coil_loop *loop)
 void coil__loop_turn(struct coil_loop *loop, bool block)
 {
 	int64_t timeout;
+	bool more;
 
 	loop->turns++;
 	coil__loop_clock(loop);
-	coil__wheel_run(&loop->wheel, loop->now_ms);
+	more = coil__wheel_run(&loop->wheel, loop->now_ms, COIL__TIMER_BUDGET);
 	if (loop->turn_cb)
 		loop->turn_cb(loop, loop->turn_arg);
 	coil__loop_flush(loop);
-	if (!block || loop->dirty)
+	if (!block || loop->dirty || more)
 		timeout = 0;
 	else
 		timeout = coil__wheel_timeout(&loop->wheel);
@@ -148,25 +158,23 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 		return;
 	loop->stopping = true;
 	loop->drain_deadline_ms = loop->now_ms + loop->drain_ms;
-	for (unsigned i = 0; i < loop->nlst; i++) {
-		/* Steer nothing more here first: the requests still queued
-		 * on the listener are migrated to other loops as it closes. */
+	/* Steer nothing more here first. */
+	for (unsigned i = 0; i < loop->nlst; i++)
 		coil__steer_draining(loop->lst[i].steer);
-		loop->be->listen_stop(&loop->lst[i]);
-	}
 	for (unsigned i = 0; i < loop->nudp; i++)
 		if (loop->be->udp_stop)
 			loop->be->udp_stop(&loop->udp[i]);
 	for (l = loop->all.next; l != &loop->all; l = next) {
 		c = coil__conn_of_link(l);
 		next = l->next;
-		if (c->flags & CONN_CLOSING)
-			continue;
-		if (c->lst->svc->ops->on_shutdown)
-			c->lst->svc->ops->on_shutdown(c);
-		else
-			coil_conn_close(c);
+		if (!(c->flags & CONN_CLOSING))
+			coil__conn_shutdown(c);
 	}
+	/* Then close the listeners: the backend adopts what their queues
+	 * hold (coil__listener_drain), and those connections hear of the
+	 * shutdown as they open. */
+	for (unsigned i = 0; i < loop->nlst; i++)
+		loop->be->listen_stop(&loop->lst[i]);
 }
 
 int coil__loop_run(struct coil_loop *loop)
@@ -217,6 +225,10 @@ int coil__loop_run(struct coil_loop *loop)
 			  (unsigned long long)loop->sends,
 			  (unsigned long long)loop->tx_bytes,
 			  atomic_load(&loop->accepted));
+	if (getenv("COIL_STATS"))
+		coil__log("loop %u: send memory from the heap (slabs used up): "
+			  "%u chunks, %u segments",
+			  loop->id, loop->chunk_heap, loop->seg_heap);
 	if (getenv("COIL_STATS")) {
 		coil__udp_log_stats(loop);
 		if (loop->be->log_stats)

@@ -65,12 +65,20 @@ void coil__seg_free(struct coil_loop *loop, struct coil__seg *seg)
 		coil__buf_put(&loop->pool, (uint32_t)seg->kind);
 	else if (seg->kind == SEG_FILE && seg->close_fd)
 		close(seg->fd);
-	if (seg->heap)
+	if (seg->heap) {
 		free(seg);
-	else
-		coil__slab_put(seg->kind == SEG_CHUNK ? &loop->chunks
-						       : &loop->segs,
-			       seg);
+	} else if (seg->kind == SEG_CHUNK) {
+		coil__slab_put(&loop->chunks, seg);
+		/* A burst that used every chunk of the loop (and then the
+		 * heap) is over: give the chunks' memory back. Not after
+		 * smaller ones, whose pages the next one would fault in again
+		 * (and RSS would swing with the timing). */
+		if (!loop->chunks.used &&
+		    loop->chunks.bumped == loop->chunks.count)
+			coil__slab_trim(&loop->chunks);
+	} else {
+		coil__slab_put(&loop->segs, seg);
+	}
 }
 
 static void seg_append(struct coil_conn *c, struct coil__seg *seg)
@@ -112,10 +120,18 @@ int coil_conn_write(struct coil_conn *c, const void *data, size_t len)
 		struct coil__seg *t = c->sq_tail;
 		uint32_t n;
 
-		if (!t || t->kind != SEG_CHUNK || !t->room) {
-			t = coil__seg_new(c->loop, true);
+		if (!t || (t->kind != SEG_CHUNK && t->kind != SEG_SMALL) ||
+		    !t->room) {
+			bool small = left <= sizeof(t->small);
+
+			t = coil__seg_new(c->loop, !small);
 			if (!t)
 				goto nomem;
+			if (small) {
+				t->kind = SEG_SMALL;
+				t->data = t->small;
+				t->room = sizeof(t->small);
+			}
 			seg_append(c, t);
 		}
 		n = left < t->room ? (uint32_t)left : t->room;
@@ -255,6 +271,10 @@ void coil__conn_sent(struct coil_conn *c, int res)
 
 	c->flags &= ~(CONN_SENDING | CONN_SEND_CANCEL);
 	c->file_seg = NULL;
+	if (c->iov) {
+		coil__slab_put(&loop->sendvs, c->iov);
+		c->iov = NULL;
+	}
 	coil__conn_mark(c);
 	if (res < 0) {
 		if (!c->close_reason)
@@ -276,21 +296,17 @@ void coil__conn_sent(struct coil_conn *c, int res)
 			s->data += n;
 		s->len -= n;
 		done -= n;
-		if (s->len == 0 && (s->kind != SEG_CHUNK || s != c->sq_tail ||
-				    !s->room)) {
+		/* An emptied chunk goes back at once, also the tail with room
+		 * left: an idle connection then holds no send memory, and the
+		 * loop's chunks serve the connections with output in flight,
+		 * not every connection ever answered (which made the heap
+		 * take over past the slab: issue 18). */
+		if (s->len == 0) {
 			c->sq_head = s->next;
 			if (!c->sq_head)
 				c->sq_tail = NULL;
 			coil__seg_free(loop, s);
 		}
-	}
-	/* An emptied tail chunk with room stays for the next write; reset it
-	 * to its start so the room is not wasted. */
-	if (c->sq_head && c->sq_head == c->sq_tail && c->sq_head->len == 0 &&
-	    c->sq_head->kind == SEG_CHUNK) {
-		struct coil__seg *s = c->sq_head;
-		s->data = (const uint8_t *)(s + 1);
-		s->room = COIL__CHUNK_SIZE - (uint32_t)sizeof(*s);
 	}
 	if ((c->flags & CONN_WPAUSED) && c->queued <= high_water(c) / 2) {
 		c->flags &= ~CONN_WPAUSED;
@@ -320,6 +336,11 @@ void coil__send_start(struct coil_conn *c)
 		c->loop->be->send_file(c);
 		return;
 	}
+	if (!s)
+		return;
+	/* Never NULL: one per connection, one send in flight each. */
+	c->iov = coil__slab_get(&c->loop->sendvs);
+	assert(c->iov);
 	while (s && n < COIL__SEND_IOV && total < (1u << 30) &&
 	       s->kind != SEG_FILE) {
 		if (s->len) {
@@ -330,8 +351,11 @@ void coil__send_start(struct coil_conn *c)
 		}
 		s = s->next;
 	}
-	if (!n)
+	if (!n) {
+		coil__slab_put(&c->loop->sendvs, c->iov);
+		c->iov = NULL;
 		return;
+	}
 	c->niov = n;
 	c->inflight = (uint32_t)total;
 	c->flags |= CONN_SENDING;

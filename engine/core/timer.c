@@ -93,14 +93,18 @@ void coil_timer_stop(struct coil_timer *t)
 	w->count--;
 }
 
-/* Fire the timers of slot `s` whose expiry is <= `upto`. */
-static void run_slot(struct coil__wheel *w, uint32_t s, uint64_t upto)
+/* Fire the timers of slot `s` whose expiry is <= `upto`, as long as the
+ * budget lasts. Returns false if it ran out with due timers left. */
+static bool run_slot(struct coil__wheel *w, uint32_t s, uint64_t upto,
+		     unsigned *budget)
 {
 	struct coil_timer *head = &w->slots[s];
 	struct coil_timer pending;
 
+	bool done = true;
+
 	if (head->next == head)
-		return;
+		return true;
 	/* Move the slot aside: callbacks may start/stop any timer, including
 	 * ones still in this list, and may re-arm into this very slot. */
 	pending.next = head->next;
@@ -114,17 +118,20 @@ static void run_slot(struct coil__wheel *w, uint32_t s, uint64_t upto)
 		struct coil_timer *t = pending.next;
 
 		list_del(t);
-		if (t->expire_ms <= upto) {
+		if (t->expire_ms <= upto && *budget) {
+			(*budget)--;
 			w->count--;
 			t->cb(t);
 		} else {
+			done &= t->expire_ms > upto;
 			list_add(head, t);
 			slot_set(w, s);
 		}
 	}
+	return done;
 }
 
-void coil__wheel_run(struct coil__wheel *w, uint64_t now_ms)
+bool coil__wheel_run(struct coil__wheel *w, uint64_t now_ms, unsigned budget)
 {
 	while (w->cur_ms < now_ms && w->count) {
 		uint64_t next = w->cur_ms + 1;
@@ -140,11 +147,15 @@ void coil__wheel_run(struct coil__wheel *w, uint64_t now_ms)
 			if (next > now_ms)
 				next = now_ms;
 		}
+		if (!run_slot(w, (uint32_t)(next & MASK), next, &budget)) {
+			/* The rest of this ms waits for the next turn. */
+			return true;
+		}
 		w->cur_ms = next;
-		run_slot(w, (uint32_t)(next & MASK), next);
 	}
 	if (w->cur_ms < now_ms)
 		w->cur_ms = now_ms;
+	return false;
 }
 
 int64_t coil__wheel_timeout(const struct coil__wheel *w)

@@ -50,6 +50,10 @@ void coil__slab_fini(struct coil__slab *s);
 /* An object (not zeroed), or NULL when the slab is full. */
 void *coil__slab_get(struct coil__slab *s);
 void coil__slab_put(struct coil__slab *s, void *obj);
+/* With no object in use: give the pages that objects touched back to the
+ * kernel (not huge pages: reserved anyway) and start over from the first
+ * object. A no-op while any object is out. */
+void coil__slab_trim(struct coil__slab *s);
 static inline bool coil__slab_owns(const struct coil__slab *s, const void *p)
 {
 	const uint8_t *q = p;

@@ -2,6 +2,7 @@
 #include "mem.h"
 
 #include <assert.h>
+#include <sys/mman.h>
 
 int coil__slab_init(struct coil__slab *s, size_t obj_size, uint32_t count)
 {
@@ -31,6 +32,16 @@ void *coil__slab_get(struct coil__slab *s)
 	}
 	s->used++;
 	return obj;
+}
+
+void coil__slab_trim(struct coil__slab *s)
+{
+	if (s->used || !s->bumped || s->mem.huge)
+		return;
+	(void)madvise(s->mem.base, (size_t)s->bumped * s->obj_size,
+		      MADV_DONTNEED);
+	s->free_list = NULL;
+	s->bumped = 0;
 }
 
 void coil__slab_put(struct coil__slab *s, void *obj)

@@ -6,6 +6,7 @@
  * the port's offload, routed on-link or through the gateway.
  */
 #include "net.h"
+#include "tcp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,10 +75,15 @@ void coil__ipv4_input(struct coil__net *n, struct coil__pkt *p)
 	case COIL__IPPROTO_UDP:
 		coil__udp_input(n, p, ip, tot - hlen);
 		return;
+	case COIL__IPPROTO_TCP:
+		if (!n->tcp)
+			break;
+		coil__tcp_input(n->tcp, p, ip, tot - hlen);
+		return;
 	default:
-		n->st.drop_proto++;
 		break;
 	}
+	n->st.drop_proto++;
 drop:
 	n->io.free(n->io.ctx, p);
 }

@@ -8,7 +8,7 @@
  * three driver callbacks (struct coil__net_io), never over DPDK directly:
  * dpdk.c maps them to mbufs and rte_eth_tx_burst, the unit tests to
  * malloc'd buffers. One struct coil__net per loop, used by that loop only
- * (nothing here is thread-safe, nothing is shared). TCP will plug in as
+ * (nothing here is thread-safe, nothing is shared). TCP (tcp.h) plugs in as
  * one more protocol under ipv4.c.
  *
  * All addresses and ports in this header are in network byte order unless
@@ -32,6 +32,7 @@ enum {
 	COIL__PKT_TX_UDP_CSUM = 1u << 9,  /* NIC: fill the UDP checksum (the
 					     field holds the pseudo-header
 					     sum) */
+	COIL__PKT_TX_TCP_CSUM = 1u << 10, /* NIC: fill the TCP checksum (same) */
 };
 
 /* One frame in one contiguous buffer (the driver's: an mbuf segment). */
@@ -78,6 +79,8 @@ struct coil__net_io {
 #define COIL__ARP_LEN 28
 #define COIL__IPPROTO_ICMP 1
 #define COIL__IPPROTO_UDP 17
+#define COIL__IPPROTO_TCP 6
+#define COIL__TCP_HLEN 20
 #define COIL__IP_TTL 64
 
 struct coil__eth_hdr {
@@ -105,6 +108,14 @@ struct coil__ip_hdr {
 
 struct coil__udp_hdr {
 	uint16_t sport, dport, len, csum;
+} __attribute__((packed));
+
+struct coil__tcp_hdr {
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t off;          /* data offset << 4 */
+	uint8_t flags;
+	uint16_t win, csum, urp;
 } __attribute__((packed));
 
 struct coil__icmp_hdr {
@@ -138,7 +149,7 @@ struct coil__net_stats {
 	uint64_t drop_ip_opts;    /* IPv4 options are not supported */
 	uint64_t drop_ip_ttl;     /* TTL 0 */
 	uint64_t drop_ip_dst;     /* not our address, not broadcast */
-	uint64_t drop_proto;      /* not ICMP or UDP */
+	uint64_t drop_proto;      /* not ICMP, UDP or (with TCP on) TCP */
 	uint64_t drop_icmp_bad;   /* checksum or length */
 	uint64_t drop_udp_bad;    /* length */
 	uint64_t drop_udp_csum;
@@ -183,8 +194,11 @@ struct coil__net_cfg {
 	uint32_t arp_ttl_ms;      /* default COIL__ARP_TTL_MS */
 };
 
+struct coil__tcp;
+
 struct coil__net {
 	struct coil__net_cfg cfg;
+	struct coil__tcp *tcp;    /* TCP segments go here (tcp.h); NULL: none */
 	struct coil__net_io io;
 	struct coil__net_stats st;
 	uint64_t now_ms;          /* the loop's clock, set by the driver */

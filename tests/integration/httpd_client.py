@@ -39,7 +39,8 @@ import time
 
 PLAINTEXT = b"Hello, World!"
 JSON = b'{"message":"Hello, World!"}'
-HOST = "127.0.0.1"
+# the server's address: 127.0.0.1, or coil on DPDK across a veth (dpdk_tcp)
+HOST = os.environ.get("COIL_HTTPD_HOST", "127.0.0.1")
 
 
 class Fail(Exception):

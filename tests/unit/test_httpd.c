@@ -651,14 +651,9 @@ static void test_header_timeout(void **st)
 	assert_false(closed(id));
 	assert_int_equal(take(id), 0);
 	coil_fake_advance(F, 2);
-	{
-		size_t n = take(id), off = 0;
-
-		next_resp(n, &off, &r, false);
-	}
-	assert_int_equal(r.status, 408);
-	assert_true(hdr(&r, "Connection", NULL, 0));
+	/* an incomplete head is closed without an answer, as nginx does */
 	assert_true(closed(id));
+	assert_int_equal(take(id), 0);
 	/* the silent one goes without a word */
 	assert_true(closed(idle));
 	assert_int_equal(take(idle), 0);

@@ -209,6 +209,37 @@ static void test_callback_rearm(void **st)
 	coil_fake_destroy(f);
 }
 
+/* A storm of timers due in the same ms fires COIL__TIMER_BUDGET per turn,
+ * so I/O runs between the batches; none is lost and none fires early. */
+static void test_budget(void **st)
+{
+	struct coil_fake *f = mk();
+	uint64_t t0 = coil_loop_now_ms(cur_loop);
+	unsigned n = 3 * COIL__TIMER_BUDGET + 10;
+
+	(void)st;
+	for (unsigned i = 0; i < n; i++) {
+		coil_timer_init(&many[i].t, cur_loop, rec_cb, NULL);
+		many[i].fired_at = 0;
+		coil_timer_start(&many[i].t, 5);
+	}
+	coil_fake_advance(f, 4);
+	assert_int_equal(fire_seq, 0);
+	cur_loop->now_ms++;
+	for (unsigned turn = 1; turn <= 4; turn++) {
+		coil_fake_turn(f);
+		assert_int_equal(fire_seq, turn < 4 ? turn * COIL__TIMER_BUDGET
+						    : n);
+		/* the wheel stays behind the clock while timers are left */
+		assert_true(cur_loop->wheel.cur_ms < cur_loop->now_ms ||
+			    turn == 4);
+	}
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(many[i].fired_at, t0 + 5);
+	assert_int_equal(cur_loop->wheel.count, 0);
+	coil_fake_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_callback_rearm),
+		cmocka_unit_test(test_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
