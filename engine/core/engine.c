@@ -511,6 +511,8 @@ static void *loop_main(void *arg)
 	if (ret)
 		goto fail;
 	loop->engine = eng;
+	loop->turn_cb = eng->opts.loop_turn;
+	loop->turn_arg = eng->opts.loop_arg;
 	for (unsigned i = 0; i < eng->nsvc; i++) {
 		struct coil__listener *l = &loop->lst[i];
 
