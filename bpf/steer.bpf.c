@@ -28,13 +28,21 @@ static __always_inline __u32 scale(__u32 h, __u32 n)
 	return (__u32)(((__u64)h * n) >> 32);
 }
 
+/* A loop's load for `least`: connections open plus those steered to it
+ * and not yet accepted (counted the moment they are steered, so a burst
+ * sees its own earlier picks). Draining or past the end: never chosen. */
 static __always_inline __u64 load_of(struct coil_steer_state *st, __u32 i)
 {
+	struct coil_steer_loop *l;
+	__s64 pending;
+
 	if (i >= COIL_STEER_MAX_LOOPS)
 		return ~0ull;
-	if (st->loop[i].draining)
+	l = &st->loop[i];
+	if (l->draining)
 		return ~0ull;
-	return st->loop[i].active;
+	pending = (__s64)(l->steered - l->accepted) - l->forgot;
+	return l->active + (pending > 0 ? (__u64)pending : 0);
 }
 
 static __always_inline __u32 choose(struct sk_reuseport_md *md,
@@ -53,14 +61,20 @@ static __always_inline __u32 choose(struct sk_reuseport_md *md,
 		}
 	} else if (policy == COIL_STEER_LEAST && n > 1) {
 		/* Power of two choices: two distinct random loops, the one
-		 * with fewer open connections wins (with 2 loops: both). */
+		 * with the lower load wins (with 2 loops: both), a tie goes
+		 * to either at random. */
 		__u32 r = bpf_get_prandom_u32();
 		__u32 a = scale(r, n);
 		__u32 b = a + 1 + scale(r << 16 | r >> 16, n - 1);
+		__u64 la, lb;
 
 		if (b >= n)
 			b -= n;
-		return load_of(st, b) < load_of(st, a) ? b : a;
+		la = load_of(st, a);
+		lb = load_of(st, b);
+		if (la == lb)
+			return bpf_get_prandom_u32() & 1 ? b : a;
+		return lb < la ? b : a;
 	}
 	return scale(md->hash, n);
 }
@@ -69,7 +83,7 @@ SEC("sk_reuseport/migrate")
 int coil_steer(struct sk_reuseport_md *md)
 {
 	struct coil_steer_state *st;
-	__u32 zero = 0, n, pick;
+	__u32 zero = 0, n, pick, sel = COIL_STEER_MAX_LOOPS;
 
 	st = bpf_map_lookup_elem(&coil_state, &zero);
 	if (!st)
@@ -90,9 +104,15 @@ int coil_steer(struct sk_reuseport_md *md)
 			break;
 		if (st->loop[i].draining)
 			continue;
-		if (bpf_sk_select_reuseport(md, &coil_socks, &i, 0) == 0)
+		if (bpf_sk_select_reuseport(md, &coil_socks, &i, 0) == 0) {
+			sel = i;
 			break;
+		}
 	}
+	/* Owed to the loop from now on, until it accepts (or its reconcile
+	 * writes it off). */
+	if (sel < COIL_STEER_MAX_LOOPS)
+		__sync_fetch_and_add(&st->loop[sel].steered, 1);
 	/* Migrations stay with the built-in policy: a user program sees only
 	 * new connections. */
 	if (!md->migrating_sk)

@@ -33,17 +33,27 @@
 enum coil_steer_policy {
 	COIL_STEER_HASH = 0,   /* md->hash: the 4-tuple hash, stable */
 	COIL_STEER_CPU = 1,    /* the loop pinned to the CPU handling the SYN */
-	COIL_STEER_LEAST = 2,  /* power of two choices over active counts */
+	COIL_STEER_LEAST = 2,  /* power of two choices over open + pending */
 	COIL_STEER_NPOLICIES
 };
 
-/* One loop's slot: a cache line of its own, written by that loop only. */
+/*
+ * One loop's slot, a cache line of its own. The loop writes everything but
+ * `steered`, which the program adds to atomically (from any CPU) each time
+ * it picks the loop. What the loop is still owed, pending = steered -
+ * accepted - forgot, counts against it at once, so a burst of SYNs is
+ * spread before any of it is accepted; the loop's periodic reconcile moves
+ * into `forgot` what will never arrive (handshakes that did not complete,
+ * a user program's override), and below 0 what arrived uncounted.
+ */
 struct coil_steer_loop {
 	__u64 accepted;   /* connections accepted so far */
 	__u64 active;     /* connections open now */
 	__u32 draining;   /* non-zero: never chosen for new connections */
 	__s32 cpu;        /* the CPU the loop is pinned to */
-	__u8 pad[40];
+	__u64 steered;    /* connections the program sent here (atomic) */
+	__s64 forgot;     /* steered but written off by the loop (see above) */
+	__u8 pad[24];
 } __attribute__((aligned(64)));
 
 struct coil_steer_hdr {

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coil-httpd: an HTTP/1.1 server on the public coil API (the twisted.web of
- * coil). Flags in, engine out: the protocol, routes and static files are in
- * httpd.c and files.c.
+ * coil-httpd: an HTTP/1.1 server on the public coil API. Flags in, engine
+ * out: the protocol, routes and static files are coil's HTTP library
+ * (engine/http, <coil/http.h>).
  */
 #include <coil/coil.h>
-
-#include "httpd.h"
+#include <coil/http.h>
+#include <coil/http_client.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,10 +48,102 @@ static void usage(FILE *f)
 		"                         (buffered per loop, flushed every second; off by default)\n"
 		"  --metrics-path PATH    serve Prometheus metrics at PATH (e.g. /metrics;\n"
 		"                         default: none)\n"
+		"  --proxy /PREFIX=http://HOST:PORT[/PATH]\n"
+		"                         reverse-proxy requests under /PREFIX to HOST:PORT\n"
+		"                         (numeric address; keep-alive upstream connections;\n"
+		"                         with /PATH, it replaces /PREFIX in the target;\n"
+		"                         repeatable, up to 8)\n"
+		"  --proxy-timeout MS     upstream connect and response timeout, 504 after\n"
+		"                         (default 30000)\n"
+		"  --proxy-conns N        upstream connections per loop and upstream\n"
+		"                         (default 16)\n"
 		"  --help, --version\n"
 		"SIZE takes a K, M or G suffix (powers of 1024).\n"
 		"engine options:\n");
 	coil_engine_opts_usage(f, ENGINE_FLAGS);
+}
+
+#define MAX_PROXIES 8
+
+struct proxy_arg {
+	char *prefix;        /* "/api" */
+	char *host;          /* numeric address */
+	char *hostport;      /* Host header: "HOST:PORT" */
+	char *path;          /* replaces the prefix, or NULL */
+	uint16_t port;
+};
+
+/* "/PREFIX=http://HOST:PORT" (HOST: IPv4 or [IPv6]). Returns 0 or 2. */
+static int proxy_arg(const char *s, struct proxy_arg *pa)
+{
+	char *dup = strdup(s), *eq, *h, *colon, *end;
+	unsigned long port;
+
+	if (!dup)
+		return 2;
+	eq = strchr(dup, '=');
+	if (dup[0] != '/' || !eq || strncmp(eq + 1, "http://", 7))
+		goto bad;
+	*eq = '\0';
+	pa->prefix = dup;
+	pa->hostport = eq + 8;
+	h = eq + 8;
+	pa->path = NULL;
+	if ((end = strchr(h, '/'))) {
+		/* the path: copied, then the host part ends there */
+		pa->path = strdup(end);
+		*end = '\0';
+		if (!pa->path)
+			goto bad;
+	}
+	colon = strrchr(h, ':');
+	if (!colon || colon == h)
+		goto bad;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || !port || port > 65535)
+		goto bad;
+	pa->port = (uint16_t)port;
+	if (*h == '[') {
+		if (colon[-1] != ']')
+			goto bad;
+		pa->host = strndup(h + 1, (size_t)(colon - h - 2));
+	} else {
+		pa->host = strndup(h, (size_t)(colon - h));
+	}
+	return pa->host ? 0 : 2;
+bad:
+	fprintf(stderr, "coil-httpd: --proxy: expected /PREFIX=http://HOST:PORT, got '%s'\n",
+		s);
+	free(dup);
+	return 2;
+}
+
+/* Register each upstream as a client service and its prefix as a route. */
+static int proxies_add(struct coil_engine *eng, struct coil_http_server *h,
+		       struct proxy_arg *pa, unsigned n,
+		       struct coil_http_client_opts *co)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct coil_service cs = {
+			.sz = sizeof(cs), .addr = pa[i].host, .port = pa[i].port,
+			.ops = &coil_http_client_ops,
+			.state_size = coil_http_client_state_size(),
+		};
+		int ret = coil_engine_client(eng, &cs);
+
+		if (ret >= 0) {
+			co->service = ret;
+			ret = coil_http_server_proxy(h, pa[i].prefix,
+						     pa[i].hostport, pa[i].path,
+						     co);
+		}
+		if (ret < 0) {
+			fprintf(stderr, "coil-httpd: --proxy %s=http://%s: %s\n",
+				pa[i].prefix, pa[i].hostport, strerror(-ret));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int num(const char *opt, const char *s, unsigned long min,
@@ -67,16 +159,16 @@ static int size_arg(const char *opt, const char *s, unsigned long long min,
 }
 
 /* GET --metrics-path: the engine's counters, Prometheus text format. */
-static void metrics_get(struct httpd_ctx *x)
+static void metrics_get(struct coil_http_req *x)
 {
 	struct coil_engine *eng = coil_loop_engine(coil_conn_loop(x->conn));
 	size_t len;
 	char *buf = coil_stats_prometheus_dup(eng, &len);
 
 	if (!buf)
-		httpd_respond_error(x, 500);
+		coil_http_respond_error(x, 500);
 	else
-		httpd_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8",
+		coil_http_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8",
 			      buf, len);
 	free(buf);
 }
@@ -86,7 +178,8 @@ int main(int argc, char **argv)
 	enum {
 		O_ADDR = 256, O_PORT, O_ROOT, O_MAX_BODY, O_MAX_HEAD,
 		O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO, O_BODY_TO, O_KA_TO,
-		O_SEND_TO, O_IDLE_TO, O_CACHE, O_LOG, O_HELP, O_VERSION, O_METRICS,
+		O_SEND_TO, O_IDLE_TO, O_CACHE, O_LOG, O_HELP, O_VERSION,
+		O_PROXY, O_PROXY_TO, O_PROXY_CONNS, O_METRICS,
 	};
 	const char *metrics_path = NULL;
 	static const struct option longopts[] = {
@@ -105,20 +198,26 @@ int main(int argc, char **argv)
 		{ "cache-size", required_argument, 0, O_CACHE },
 		{ "access-log", required_argument, 0, O_LOG },
 		{ "metrics-path", required_argument, 0, O_METRICS },
+		{ "proxy", required_argument, 0, O_PROXY },
+		{ "proxy-timeout", required_argument, 0, O_PROXY_TO },
+		{ "proxy-conns", required_argument, 0, O_PROXY_CONNS },
 		{ "help", no_argument, 0, O_HELP },
 		{ "version", no_argument, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
 	};
 	struct coil_engine_opts eo = { .sz = sizeof(eo), .name = PROG };
-	struct httpd_config hc = { .sz = sizeof(hc) };
+	struct coil_http_config hc = { .sz = sizeof(hc) };
 	struct coil_service svc = {
 		.sz = sizeof(svc),
 		.addr = "0.0.0.0",
 		.port = 8080,
 	};
+	struct coil_http_client_opts co = { .sz = sizeof(co) };
+	struct proxy_arg proxies[MAX_PROXIES];
+	unsigned nproxies = 0;
 	const char *what = "";
 	struct coil_engine *eng;
-	struct httpd *h;
+	struct coil_http_server *h;
 	unsigned long v;
 	unsigned long long sz;
 	int opt, ret, idx;
@@ -156,7 +255,7 @@ int main(int argc, char **argv)
 			hc.limits.max_request_line = (uint32_t)sz;
 			break;
 		case O_MAX_HEADERS:
-			if (num("max-headers", optarg, 1, HTTPD_MAX_HEADERS, &v))
+			if (num("max-headers", optarg, 1, COIL_HTTP_MAX_HEADERS, &v))
 				return 2;
 			hc.limits.max_headers = (uint32_t)v;
 			break;
@@ -188,7 +287,7 @@ int main(int argc, char **argv)
 		case O_CACHE:
 			if (size_arg("cache-size", optarg, 0, 1ull << 40, &sz))
 				return 2;
-			hc.cache_size = sz ? (size_t)sz : HTTPD_CACHE_OFF;
+			hc.cache_size = sz ? (size_t)sz : COIL_HTTP_CACHE_OFF;
 			break;
 		case O_LOG:
 			hc.access_log = optarg;
@@ -200,6 +299,25 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			metrics_path = optarg;
+			break;
+		case O_PROXY:
+			if (nproxies == MAX_PROXIES) {
+				fprintf(stderr, "coil-httpd: at most %d --proxy\n",
+					MAX_PROXIES);
+				return 2;
+			}
+			if (proxy_arg(optarg, &proxies[nproxies++]))
+				return 2;
+			break;
+		case O_PROXY_TO:
+			if (num("proxy-timeout", optarg, 1, UINT_MAX, &v))
+				return 2;
+			co.timeout_ms = (unsigned)v;
+			break;
+		case O_PROXY_CONNS:
+			if (num("proxy-conns", optarg, 1, 1u << 20, &v))
+				return 2;
+			co.max_conns = (unsigned)v;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -218,7 +336,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	hc.max_loops = eo.cores ? eo.cores : 1024;
-	ret = httpd_create(&hc, &h, &what);
+	ret = coil_http_server_create(&hc, &h, &what);
 	if (ret) {
 		if (ret == -ENOSYS)
 			fprintf(stderr, "coil-httpd: --root needs openat2(2) (Linux 5.6 or later)\n");
@@ -233,29 +351,34 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (metrics_path) {
-		struct httpd_route r = { .path = metrics_path };
+		struct coil_http_route r = { .path = metrics_path };
 
 		r.on[COIL_HTTP1_GET] = metrics_get;
-		ret = httpd_route(h, &r);
+		ret = coil_http_server_route(h, &r);
 		if (ret) {
 			fprintf(stderr, "coil-httpd: --metrics-path: %s\n", strerror(-ret));
-			httpd_destroy(h);
+			coil_http_server_destroy(h);
 			return 1;
 		}
 	}
 	ret = coil_engine_create(&eo, &eng);
 	if (ret) {
 		fprintf(stderr, "coil-httpd: cannot create the engine: %s\n", strerror(-ret));
-		httpd_destroy(h);
+		coil_http_server_destroy(h);
 		return 1;
 	}
-	httpd_service_init(h, &svc);
+	if (proxies_add(eng, h, proxies, nproxies, &co)) {
+		coil_engine_destroy(eng);
+		coil_http_server_destroy(h);
+		return 1;
+	}
+	coil_http_server_service_init(h, &svc);
 	idx = coil_engine_listen(eng, &svc);
 	if (idx < 0) {
 		fprintf(stderr, "coil-httpd: cannot listen on %s:%u: %s\n", svc.addr,
 			svc.port, strerror(-idx));
 		coil_engine_destroy(eng);
-		httpd_destroy(h);
+		coil_http_server_destroy(h);
 		return 1;
 	}
 	if (hc.root)
@@ -271,7 +394,12 @@ int main(int argc, char **argv)
 		coil_engine_port(eng, idx));
 	ret = coil_engine_run(eng);
 	coil_engine_destroy(eng);
-	httpd_destroy(h);   /* flushes the access log */
+	coil_http_server_destroy(h);   /* flushes the access log */
+	for (unsigned i = 0; i < nproxies; i++) {
+		free(proxies[i].prefix);
+		free(proxies[i].host);
+		free(proxies[i].path);
+	}
 	if (ret) {
 		fprintf(stderr, "coil-httpd: %s\n", strerror(-ret));
 		return 1;

@@ -12,16 +12,23 @@
  *         response replaced at once; the requests of one turn go out in one
  *         write of a prebuilt buffer of copies (no formatting, no copy, no
  *         allocation per request). Responses are parsed in place from the
- *         receive buffer. Open loop (--rate): a 1 ms tick issues every
- *         request due by the schedule start + i / rate; a request that has
- *         to wait for a free connection keeps its intended time, and its
- *         latency is measured from there (coordinated omission corrected).
+ *         receive buffer. Open loop (--rate): request i is due at start +
+ *         i / rate (the loop's share of the rate); due requests go out as
+ *         soon as a connection has room: when a response frees one (on
+ *         that one first), when one opens, and on every loop turn
+ *         (loop_turn; with --poll always the loop turns every few
+ *         microseconds, otherwise when I/O completes and on a 1 ms
+ *         tick). A request that has to wait keeps its intended time, and
+ *         its latency is measured from there (coordinated omission
+ *         corrected). A rate the connections cannot carry is refused at
+ *         start (open_loop_check).
  *
  * Latency is measured with the loop's clock (read once per turn).
  */
 #include "load.h"
 
 #include <coil/coil.h>
+#include <coil/http1.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,8 +64,11 @@ struct lctx {
 	uint64_t next_check_ns;
 	uint64_t next_progress_ns;
 	uint64_t last_progress_done;
-	unsigned rr;                 /* open loop: next slot to try */
+	unsigned *free;              /* open loop: slots that may have room */
+	uint8_t *in_free;            /* open loop: slot is on `free` */
+	unsigned nfree;
 	uint64_t issued;             /* open loop: requests issued */
+	uint64_t behind;             /* open loop: due at the end, not issued */
 	double rate;                 /* open loop: this loop's requests/s */
 	uint8_t *pat;                /* echo pattern */
 	atomic_ullong snap_done, snap_err;
@@ -152,6 +162,20 @@ static void send_reqs(struct coil_conn *c, struct cs *s, unsigned k,
 			return;
 		k -= n;
 	}
+}
+
+static void free_push(struct lctx *lc, unsigned slot);
+static void dispatch(struct lctx *lc, uint64_t now);
+
+/* Open loop: a connection has room again (or just opened): what is due
+ * goes out now, on it first. */
+static void open_room(struct lctx *lc, struct cs *s, uint64_t now)
+{
+	if (s->opened != 1 || s->invalid || s->timed_out ||
+	    s->inflight >= lc->ld->depth)
+		return;
+	free_push(lc, s->slot);
+	dispatch(lc, now);
 }
 
 /* ---- completions ---- */
@@ -308,6 +332,8 @@ out:
 	lc->st.rx_bytes += used;
 	if (again && !s->invalid)
 		send_reqs(c, s, again, now);
+	if (ld->o->rate)
+		open_room(lc, s, now);
 	return used;
 }
 
@@ -363,6 +389,8 @@ static int on_open(struct coil_conn *c)
 		send_msgs(c, s, ld->depth);
 	else if (!ld->o->rate)
 		send_reqs(c, s, ld->depth, coil_loop_now_ns(lc->loop));
+	else
+		open_room(lc, s, coil_loop_now_ns(lc->loop));
 	return 0;
 }
 
@@ -477,34 +505,64 @@ static void check_timeouts(struct lctx *lc, uint64_t now)
 	}
 }
 
-/* Open loop: issue every request due by now on connections with room. */
+/* Open loop: the slot's connection may have room for a request. */
+static void free_push(struct lctx *lc, unsigned slot)
+{
+	if (lc->in_free[slot])
+		return;
+	lc->in_free[slot] = 1;
+	lc->free[lc->nfree++] = slot;
+}
+
+/* Open loop: issue every request due by now on connections with room, the
+ * most recently freed first. */
 static void dispatch(struct lctx *lc, uint64_t now)
 {
 	struct load *ld = lc->ld;
 	uint64_t due = (uint64_t)((double)(now - lc->start_ns) * lc->rate / 1e9);
 
-	while (lc->issued < due) {
-		struct coil_conn *c = NULL;
-		struct cs *s = NULL;
-		unsigned tries;
+	while (lc->issued < due && lc->nfree) {
+		unsigned slot = lc->free[lc->nfree - 1];
+		struct coil_conn *c = lc->slot[slot];
+		struct cs *s = c ? coil_conn_state(c) : NULL;
 
-		for (tries = 0; tries < lc->nconns; tries++) {
-			unsigned i = lc->rr++ % lc->nconns;
-
-			c = lc->slot[i];
-			if (!c)
-				continue;
-			s = coil_conn_state(c);
-			if (s->opened == 1 && s->inflight < ld->depth &&
-			    !s->invalid && !s->timed_out)
-				break;
+		if (!s || s->opened != 1 || s->inflight >= ld->depth ||
+		    s->invalid || s->timed_out) {
+			lc->nfree--;   /* full, closed or closing */
+			lc->in_free[slot] = 0;
+			continue;
 		}
-		if (tries == lc->nconns)
-			break;   /* all busy: the backlog keeps its times */
 		send_reqs(c, s, 1, lc->start_ns +
 			  (uint64_t)((double)lc->issued * 1e9 / lc->rate));
 		lc->issued++;
 	}
+}
+
+/*
+ * Open loop: can `conns` connections carry `rate` requests/s? Each has at
+ * most `depth` requests in flight (--pipeline) and a request takes at
+ * least a round trip, which we take to be OPEN_MIN_RTT_US: the rate needs
+ * rate <= conns * depth / round trip. Returns 0, or -EINVAL after saying
+ * why on stderr.
+ */
+#define OPEN_MIN_RTT_US 100
+static int open_loop_check(const struct load_opts *o, unsigned depth)
+{
+	uint64_t per = (uint64_t)depth * (1000000 / OPEN_MIN_RTT_US);
+	uint64_t cap = (uint64_t)o->conns * per;
+
+	if (!o->rate || o->rate <= cap)
+		return 0;
+	fprintf(stderr,
+		"coil-load: --rate %llu cannot be reached with %u connections: "
+		"each carries %u request%s at a time (--pipeline) and a round "
+		"trip takes at least %u us, so at most %llu requests/s per "
+		"connection, %llu in all; use -c %llu or more\n",
+		(unsigned long long)o->rate, o->conns, depth,
+		depth == 1 ? "" : "s", OPEN_MIN_RTT_US,
+		(unsigned long long)per, (unsigned long long)cap,
+		(unsigned long long)((o->rate + per - 1) / per));
+	return -EINVAL;
 }
 
 static void tick_fired(struct coil_timer *t)
@@ -545,6 +603,9 @@ static void end_fired(struct coil_timer *t)
 
 	lc->done = true;
 	lc->end_ns = coil_loop_now_ns(lc->loop);
+	if (lc->rate > 0)
+		lc->behind = (uint64_t)((double)(lc->end_ns - lc->start_ns) *
+					lc->rate / 1e9) - lc->issued;
 	publish(lc);
 	coil_timer_stop(&lc->tick);
 	for (unsigned i = 0; i < lc->nconns; i++)
@@ -552,6 +613,18 @@ static void end_fired(struct coil_timer *t)
 			coil_conn_abort(lc->slot[i]);
 	if (atomic_fetch_add(&ld->loops_done, 1) + 1 == ld->nloops)
 		coil_engine_stop(ld->eng);
+}
+
+/* Open loop: every loop turn sends what has come due, so the schedule is as
+ * fine as the turns (every few microseconds with --poll always; with
+ * adaptive polling while busy, else at the 1 ms tick). */
+static void loop_turn(struct coil_loop *loop, void *arg)
+{
+	struct load *ld = arg;
+	struct lctx *lc = &ld->lc[coil_loop_id(loop)];
+
+	if (lc->started && !lc->done)
+		dispatch(lc, coil_loop_now_ns(loop));
 }
 
 static void loop_start(struct coil_loop *loop, void *arg)
@@ -653,6 +726,7 @@ int load_run(const struct load_opts *o, struct load_result *res)
 	};
 	struct coil_service svc = { .sz = sizeof(svc) };
 	char *one = NULL, *copies = NULL;
+	uint64_t behind = 0;
 	struct timespec ts;
 	unsigned per;
 	int ret;
@@ -674,6 +748,9 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		free(one);
 		ld.req = copies;
 	}
+	ret = open_loop_check(o, ld.depth);
+	if (ret)
+		goto out_req;
 	if (o->ncpus) {
 		cpu_set_t set;
 
@@ -686,6 +763,8 @@ int load_run(const struct load_opts *o, struct load_result *res)
 			goto out_req;
 		}
 	}
+	if (o->rate)
+		eo.loop_turn = loop_turn;
 	ld.nloops = o->threads;
 	per = (o->conns + ld.nloops - 1) / ld.nloops;
 	eo.cores = ld.nloops;
@@ -722,16 +801,21 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		hist_init(&lc->st.lat);
 		/* connections and rate split as evenly as they go */
 		lc->nconns = o->conns / ld.nloops + (i < o->conns % ld.nloops);
+		/* the rate in proportion (a loop without connections, when
+		 * -t exceeds -c, gets none) */
 		if (o->rate)
-			lc->rate = (double)o->rate / ld.nloops;
+			lc->rate = (double)o->rate * lc->nconns / o->conns;
 		lc->slot = calloc(lc->nconns + 1, sizeof(*lc->slot));
 		lc->retry = calloc(lc->nconns + 1, 1);
+		lc->free = calloc(lc->nconns + 1, sizeof(*lc->free));
+		lc->in_free = calloc(lc->nconns + 1, 1);
 		if (o->mode == MODE_ECHO) {
 			lc->pat = malloc(PAT_LEN + PAT_TAIL);
 			if (lc->pat)
 				pattern_fill(lc->pat, mix64(i + 1));
 		}
-		if (!lc->slot || !lc->retry || (o->mode == MODE_ECHO && !lc->pat)) {
+		if (!lc->slot || !lc->retry || !lc->free || !lc->in_free ||
+		    (o->mode == MODE_ECHO && !lc->pat)) {
 			ret = -ENOMEM;
 			goto out_lc;
 		}
@@ -756,11 +840,24 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		if (el > res->elapsed_s)
 			res->elapsed_s = el;
 		load_stats_merge(&res->st, &lc->st);
+		behind += lc->behind;
 	}
+	if (o->rate && behind > (uint64_t)((double)o->rate * res->elapsed_s / 100))
+		fprintf(stderr,
+			"coil-load: the rate was not reached: %llu requests "
+			"were due but still waited for a free connection at "
+			"the end (%.0f/s of %llu/s issued): the server is "
+			"slower than -c %u connections need\n",
+			(unsigned long long)behind,
+			((double)o->rate * res->elapsed_s - (double)behind) /
+				res->elapsed_s,
+			(unsigned long long)o->rate, o->conns);
 out_lc:
 	for (unsigned i = 0; i < ld.nloops; i++) {
 		free(ld.lc[i].slot);
 		free(ld.lc[i].retry);
+		free(ld.lc[i].free);
+		free(ld.lc[i].in_free);
 		free(ld.lc[i].pat);
 	}
 	free(ld.lc);

@@ -107,10 +107,13 @@ static void print_stats(const struct coil_steer_maps *m, bool json)
 		for (unsigned i = 0; i < in.nloops; i++) {
 			coil_steer_loop_stats(m, i, &ls);
 			printf("%s{\"loop\": %u, \"cpu\": %d, \"accepted\": %llu, "
-			       "\"active\": %llu, \"draining\": %s}",
+			       "\"active\": %llu, \"steered\": %llu, "
+			       "\"pending\": %llu, \"draining\": %s}",
 			       i ? ", " : "", i, ls.cpu,
 			       (unsigned long long)ls.accepted,
 			       (unsigned long long)ls.active,
+			       (unsigned long long)ls.steered,
+			       (unsigned long long)ls.pending,
 			       ls.draining ? "true" : "false");
 		}
 		printf("]}\n");
@@ -122,13 +125,15 @@ static void print_stats(const struct coil_steer_maps *m, bool json)
 		printf("user program: %s (id %u)\n", in.user_name, in.user_id);
 	else
 		printf("user program: none\n");
-	printf("%-5s %-4s %12s %10s %s\n", "loop", "cpu", "accepted", "active",
-	       "draining");
+	printf("%-5s %-4s %12s %10s %12s %8s %s\n", "loop", "cpu", "accepted",
+	       "active", "steered", "pending", "draining");
 	for (unsigned i = 0; i < in.nloops; i++) {
 		coil_steer_loop_stats(m, i, &ls);
-		printf("%-5u %-4d %12llu %10llu %s\n", i, ls.cpu,
+		printf("%-5u %-4d %12llu %10llu %12llu %8llu %s\n", i, ls.cpu,
 		       (unsigned long long)ls.accepted,
 		       (unsigned long long)ls.active,
+		       (unsigned long long)ls.steered,
+		       (unsigned long long)ls.pending,
 		       ls.draining ? "yes" : "no");
 	}
 }

@@ -183,6 +183,11 @@ void coil_conn_resume(struct coil_conn *c)
 	coil__conn_mark(c);
 }
 
+bool coil_conn_closing(const struct coil_conn *c)
+{
+	return c->flags & (CONN_CLOSING | CONN_ABORT | CONN_EOF);
+}
+
 /* ---- accept ---- */
 
 /* Close a socket that never became a connection, through the backend (the

@@ -530,6 +530,8 @@ static void *loop_main(void *arg)
 	loop->engine = eng;
 	loop->inbox = &slot->inbox;
 	slot->inbox.loop = loop;
+	loop->turn_cb = eng->opts.loop_turn;
+	loop->turn_arg = eng->opts.loop_arg;
 	for (unsigned i = 0; i < eng->nsvc; i++) {
 		struct coil__listener *l = &loop->lst[i];
 

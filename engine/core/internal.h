@@ -109,6 +109,7 @@ struct coil__listener {
 	unsigned errors;
 	struct coil_timer retry;   /* re-arm accept after an error */
 	struct coil_steer_loop *steer; /* eBPF steering counters, or NULL */
+	uint64_t steer_mark;       /* steer->steered at the last reconcile */
 };
 
 /* ---- UDP (core/udp.c) ---- */
@@ -254,6 +255,8 @@ struct coil_loop {
 	_Alignas(16) unsigned id;
 	int cpu;
 	struct coil_engine *engine;
+	void (*turn_cb)(struct coil_loop *loop, void *arg); /* opts.loop_turn */
+	void *turn_arg;
 	const struct coil__backend_ops *be;
 	void *be_data;
 	const char *be_features;

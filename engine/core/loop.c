@@ -124,6 +124,8 @@ void coil__loop_turn(struct coil_loop *loop, bool block)
 	if (loop->inbox)
 		coil__inbox_run(loop->inbox);
 	more = coil__wheel_run(&loop->wheel, loop->now_ms, COIL__TIMER_BUDGET);
+	if (loop->turn_cb)
+		loop->turn_cb(loop, loop->turn_arg);
 	coil__loop_flush(loop);
 	if (!block || loop->dirty || more)
 		timeout = 0;
@@ -135,6 +137,19 @@ void coil__loop_turn(struct coil_loop *loop, bool block)
 static void drain_check(struct coil_timer *t)
 {
 	(void)t;
+}
+
+/* eBPF steering counts a connection against a loop when it picks the loop;
+ * the loop settles what it was never going to get. */
+static void steer_tick(struct coil_timer *t)
+{
+	struct coil_loop *loop = t->data;
+
+	for (unsigned i = 0; i < loop->nlst; i++)
+		coil__steer_reconcile(loop->lst[i].steer, loop->lst[i].fd,
+				      &loop->lst[i].steer_mark);
+	if (!loop->stopping)
+		coil_timer_start(t, COIL__STEER_RECONCILE_MS);
 }
 
 void coil__loop_begin_stop(struct coil_loop *loop)
@@ -167,11 +182,15 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 
 int coil__loop_run(struct coil_loop *loop)
 {
-	struct coil_timer wake;
+	struct coil_timer wake, steer;
 
 	/* While draining, a timer makes sure the loop wakes for the deadline
 	 * even if every connection is silent. */
 	coil_timer_init(&wake, loop, drain_check, NULL);
+	coil_timer_init(&steer, loop, steer_tick, loop);
+	for (unsigned i = 0; i < loop->nlst; i++)
+		if (loop->lst[i].steer)
+			coil_timer_start(&steer, COIL__STEER_RECONCILE_MS);
 	for (;;) {
 		if (atomic_load_explicit(&loop->stop_req, memory_order_relaxed) &&
 		    !loop->stopping) {
@@ -203,6 +222,7 @@ int coil__loop_run(struct coil_loop *loop)
 		coil__loop_turn(loop, true);
 	}
 	coil_timer_stop(&wake);
+	coil_timer_stop(&steer);
 	if (loop->inbox)
 		coil__inbox_close(loop->inbox);
 	if (getenv("COIL_STATS"))

@@ -51,10 +51,10 @@ static const struct flag flags[] = {
 	  "microseconds have passed (default 20; 0: off)" },
 	{ "steer", COIL_ENGINE_FLAG_STEER, STEER, 0, 0, OFF(steer), "S",
 	  "which loop gets each new connection: auto\n"
-	  "(default: eBPF least, else classic BPF cpu, else\n"
-	  "kernel hash), hash, cpu, least, none (kernel\n"
-	  "hash) or a user program FILE.bpf.o; see\n"
-	  "coil-steer and README" },
+	  "(default: eBPF least, else the kernel hash),\n"
+	  "hash, cpu, least, none (kernel hash) or a\n"
+	  "user program FILE.bpf.o; see coil-steer and\n"
+	  "README" },
 	{ "bufs", COIL_ENGINE_FLAG_BUFS, NUM, 1, 32768, OFF(bufs), "N",
 	  "receive buffers per loop (default 2048)" },
 	{ "buf-size", COIL_ENGINE_FLAG_BUFS, NUM, 64, 1u << 20, OFF(buf_size),

@@ -132,6 +132,7 @@ int coil_steer_loop_stats(const struct coil_steer_maps *m, unsigned loop,
 			  struct coil_steer_loop_stats *out)
 {
 	const struct coil_steer_loop *l;
+	int64_t owed;
 
 	if (loop >= nloops(m))
 		return -ERANGE;
@@ -140,6 +141,10 @@ int coil_steer_loop_stats(const struct coil_steer_maps *m, unsigned loop,
 	out->accepted = __atomic_load_n(&l->accepted, __ATOMIC_RELAXED);
 	out->active = __atomic_load_n(&l->active, __ATOMIC_RELAXED);
 	out->draining = __atomic_load_n(&l->draining, __ATOMIC_ACQUIRE) != 0;
+	out->steered = __atomic_load_n(&l->steered, __ATOMIC_RELAXED);
+	owed = (int64_t)(out->steered - out->accepted) -
+	       __atomic_load_n(&l->forgot, __ATOMIC_RELAXED);
+	out->pending = owed > 0 ? (uint64_t)owed : 0;
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +118,21 @@ enum coil__steer_mode coil__steer_decide(const struct coil__steer_caps *c,
 		snprintf(why, n, "eBPF unavailable: %s", ebpf);
 		return COIL__STEER_KERNEL;
 	}
+	if (c->want != COIL__WANT_CPU) {
+		/* auto, least, a user program: what they want is balance.
+		 * Blind to load, the 4-tuple hash spreads any burst evenly
+		 * in expectation; classic BPF can only go by the receiving
+		 * CPU, and sends a burst one CPU handles (loopback, a NIC
+		 * with one receive queue) all to one loop. */
+		snprintf(why, n, "eBPF unavailable: %s; %s", ebpf,
+			 c->want == COIL__WANT_FILE
+				 ? "user program not loaded"
+				 : "least needs eBPF, and by receiving CPU a "
+				   "burst from one CPU would go to one loop");
+		return COIL__STEER_KERNEL;
+	}
 	if (!c->cbpf_err) {
-		snprintf(why, n, "eBPF unavailable: %s%s", ebpf,
-			 c->want == COIL__WANT_FILE ? "; user program not loaded"
-			 : c->want == COIL__WANT_LEAST ? "; least needs eBPF"
-						       : "");
+		snprintf(why, n, "eBPF unavailable: %s", ebpf);
 		return COIL__STEER_CBPF;
 	}
 	err_text(c->cbpf_err, NULL, cbpf, sizeof(cbpf));
@@ -130,24 +142,56 @@ enum coil__steer_mode coil__steer_decide(const struct coil__steer_caps *c,
 }
 
 /*
- * Classic BPF: the socket index (= loop id: the listeners joined the group
- * in loop order) of the loop pinned to the CPU handling the SYN; an index
- * past the group (no loop on that CPU) makes the kernel hash.
+ * Classic BPF (--steer cpu only): the socket index (= loop id: the
+ * listeners joined the group in loop order) of the loop pinned to the CPU
+ * handling the SYN, one of them at random (SKF_AD_RANDOM) when several
+ * loops share that CPU (more loops than CPUs); an index past the group (no
+ * loop on that CPU) makes the kernel hash.
  */
 static int cbpf_attach(const struct coil__steer_setup *su)
 {
-	struct sock_filter code[2 + 2 * COIL_STEER_MAX_LOOPS];
+	/* Per CPU: its test, and a return (1 loop) or random, mod and a
+	 * test and return per loop (k loops): at most 5 per loop. */
+	struct sock_filter code[2 + 5 * COIL_STEER_MAX_LOOPS];
 	struct sock_fprog prog = { .filter = code };
-	unsigned n = 0;
+	unsigned n = 0, grp[COIL_STEER_MAX_LOOPS];
+	bool seen[COIL_STEER_MAX_LOOPS] = { false };
 
 	if (su->nloops > COIL_STEER_MAX_LOOPS)
 		return -E2BIG;
 	code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 						 (__u32)(SKF_AD_OFF + SKF_AD_CPU));
 	for (unsigned i = 0; i < su->nloops; i++) {
+		unsigned k = 0, len;
+
+		if (seen[i])
+			continue;
+		for (unsigned j = i; j < su->nloops; j++)
+			if (su->cpus[j] == su->cpus[i]) {
+				grp[k++] = j;
+				seen[j] = true;
+			}
+		len = k == 1 ? 1 : 2 * k + 1;   /* what the test skips */
+		if (len > 255)
+			return -E2BIG;          /* a jump offset is 8 bits */
 		code[n++] = (struct sock_filter)BPF_JUMP(
-			BPF_JMP | BPF_JEQ | BPF_K, (__u32)su->cpus[i], 0, 1);
-		code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, i);
+			BPF_JMP | BPF_JEQ | BPF_K, (__u32)su->cpus[i], 0,
+			(__u8)len);
+		if (k > 1) {
+			code[n++] = (struct sock_filter)BPF_STMT(
+				BPF_LD | BPF_W | BPF_ABS,
+				(__u32)(SKF_AD_OFF + SKF_AD_RANDOM));
+			code[n++] = (struct sock_filter)BPF_STMT(
+				BPF_ALU | BPF_MOD | BPF_K, k);
+			for (unsigned j = 0; j + 1 < k; j++) {
+				code[n++] = (struct sock_filter)BPF_JUMP(
+					BPF_JMP | BPF_JEQ | BPF_K, j, 0, 1);
+				code[n++] = (struct sock_filter)BPF_STMT(
+					BPF_RET | BPF_K, grp[j]);
+			}
+		}
+		code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+							 grp[k - 1]);
 	}
 	code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
 	prog.len = (unsigned short)n;
@@ -236,6 +280,34 @@ struct coil_steer_loop *coil__steer_slot(struct coil__steer *s, unsigned loop)
 	if (!s || !s->state || loop >= COIL_STEER_MAX_LOOPS)
 		return NULL;
 	return &s->state->loop[loop];
+}
+
+void coil__steer_reconcile(struct coil_steer_loop *s, int fd, uint64_t *mark)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	__u64 steered, queued = 0, keep;
+	__s64 forgot, pending;
+
+	if (!s)
+		return;
+	steered = __atomic_load_n(&s->steered, __ATOMIC_RELAXED);
+	forgot = __atomic_load_n(&s->forgot, __ATOMIC_RELAXED);
+	/* On a listener, tcpi_unacked is the accept queue's length. */
+	if (fd >= 0 &&
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ti.tcpi_state == TCP_LISTEN)
+		queued = ti.tcpi_unacked;
+	pending = (__s64)(steered - __atomic_load_n(&s->accepted,
+						     __ATOMIC_RELAXED)) -
+		  forgot;
+	keep = queued + (steered - *mark);
+	if (pending < 0)
+		forgot += pending;
+	else if ((__u64)pending > keep)
+		forgot += pending - (__s64)keep;
+	__atomic_store_n(&s->forgot, forgot, __ATOMIC_RELAXED);
+	*mark = steered;
 }
 
 void coil__steer_detach(struct coil__steer *s)

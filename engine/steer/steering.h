@@ -11,10 +11,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* What --steer asked for. */
 enum coil__steer_want {
-	COIL__WANT_AUTO = 0,  /* eBPF least, else classic BPF cpu, else hash */
+	COIL__WANT_AUTO = 0,  /* eBPF least, else the kernel's hash */
 	COIL__WANT_HASH,
 	COIL__WANT_CPU,
 	COIL__WANT_LEAST,
@@ -60,7 +61,9 @@ struct coil__steer_caps {
 
 /*
  * The next mode to try, given what failed so far: eBPF, then classic BPF
- * (not for `hash`, which the kernel does itself), then the kernel hash.
+ * for `cpu` only (the kernel hashes `hash` itself, and balances auto,
+ * least and user programs better by hash than by receiving CPU), then the
+ * kernel hash.
  * Writes why the better modes were not taken into why[n] ("" for eBPF).
  * Pure: the engine calls it again after each failed attempt.
  */
@@ -158,6 +161,25 @@ static inline void coil__steer_closed(struct coil_steer_loop *s)
 			 __atomic_load_n(&s->active, __ATOMIC_RELAXED) - 1,
 			 __ATOMIC_RELAXED);
 }
+
+/*
+ * How often each loop reconciles what the program counted against it
+ * (coil__steer_reconcile), in ms: a handshake that never completes is
+ * owed at most this long, plus the while it sits in the SYN queue.
+ */
+#define COIL__STEER_RECONCILE_MS 100
+
+/*
+ * Settle the count of connections steered to this loop but not accepted:
+ * of them, keep at most those in the listener's accept queue (`fd`, read
+ * with TCP_INFO) plus those steered since the last call (*mark, updated),
+ * which may still be in their handshake; write off the rest (handshakes
+ * that never completed, picks a user program overrode), and forget a
+ * negative count (connections accepted that the program never counted).
+ * NULL `s` does nothing. The loop's own thread, every
+ * COIL__STEER_RECONCILE_MS.
+ */
+void coil__steer_reconcile(struct coil_steer_loop *s, int fd, uint64_t *mark);
 
 /* The loop stops accepting: no new connection may be steered to it. */
 static inline void coil__steer_draining(struct coil_steer_loop *s)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for coil-httpd as a whole: the real protocol, routes,
- * static files, response cache and access log (apps/coil-httpd/httpd.c and
- * files.c) on the real connection core, over the fake backend
+ * static files, response cache and access log (engine/http: server.c,
+ * files.c, access_log.c) on the real connection core, over the fake backend
  * (coil/testing.h), with two client connections. Built by tests/fuzz/
  * meson.build in a clang build; scripts/test runs it for a bounded time.
  *
@@ -80,7 +80,7 @@
 
 #include "core/internal.h"   /* coil__loop_begin_stop: SIGTERM */
 #include "fuzz_check.h"
-#include "httpd.h"
+#include <coil/http.h>
 
 #define MARKER "COIL-FUZZ-SECRET-d41c8e"
 #define MAX_BODY 300u
@@ -228,7 +228,7 @@ struct client {
 	size_t in_pos;
 	int in_state;
 	struct coil_http1_parser parser;
-	struct coil_http1_header hdrs[HTTPD_MAX_HEADERS];
+	struct coil_http1_header hdrs[COIL_HTTP_MAX_HEADERS];
 	struct coil_http1_body body;
 	bool head_req[MAXREQ];
 	unsigned nreq;           /* heads complete */
@@ -265,7 +265,7 @@ static void client_init(struct client *c, int id)
 	c->in.len = c->out.len = c->rdata.len = 0;
 	c->id = id;
 	coil_http1_parser_init(&c->parser, &limits, c->hdrs,
-			       HTTPD_MAX_HEADERS);
+			       COIL_HTTP_MAX_HEADERS);
 }
 
 /* The shadow parse of what the client sent so far. */
@@ -625,10 +625,10 @@ static const struct coil_http1_limits limit_sets[4] = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned buf_sizes[4] = { 64, 256, 1024, 4096 };
-	struct httpd_config cfg = { .sz = sizeof(cfg) };
+	struct coil_http_config cfg = { .sz = sizeof(cfg) };
 	struct coil_service svc = { .sz = sizeof(svc) };
 	struct coil_fake_opts fo = { .sz = sizeof(fo), .bufs = NBUFS };
-	struct httpd *h;
+	struct coil_http_server *h;
 	size_t pos = 1;
 	uint8_t c0;
 
@@ -644,14 +644,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.keepalive_timeout_ms = 50;
 	/* 24 KiB: mid.bin (6000 bytes) is just cacheable, three or so
 	 * entries of it fill the cache */
-	cfg.cache_size = (c0 & 4) ? HTTPD_CACHE_OFF : 24u << 10;
+	cfg.cache_size = (c0 & 4) ? COIL_HTTP_CACHE_OFF : 24u << 10;
 	cfg.access_log = (c0 & 8) ? "/dev/null" : NULL;
 	cfg.limits = limits;
 	cfg.max_loops = 4;
-	CHECK(httpd_create(&cfg, &h, NULL) == 0);
+	CHECK(coil_http_server_create(&cfg, &h, NULL) == 0);
 	if (c0 & 16)
 		svc.write_high_water = 1024;
-	httpd_service_init(h, &svc);
+	coil_http_server_service_init(h, &svc);
 	fo.buf_size = buf_sizes[c0 & 3];
 	CHECK(coil_fake_create(&fo, &svc, &F) == 0);
 	reconnect(&cl[0]);
@@ -754,7 +754,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(cl[0].done && cl[1].done);
 	CHECK(coil_fake_free_bufs(F) == NBUFS);
 	coil_fake_destroy(F);
-	httpd_destroy(h);
+	coil_http_server_destroy(h);
 	F = NULL;
 	return 0;
 }

@@ -5,7 +5,8 @@
 # pipelining (depth 8) completes every response in order, HEAD responses
 # carry no body, --close opens one connection per request, nginx's chunked
 # (gzip) responses parse, and the open loop (--rate) holds its target rate
-# within 5% on a server with spare capacity.
+# within 5% on a server with spare capacity, also above connections x
+# 1000/s, and refuses a rate its connections cannot carry.
 #
 # usage: load_http.sh <coil-httpd>  (COIL_LOAD set)
 set -euo pipefail
@@ -40,6 +41,25 @@ run_load 0 http "$BASE/plaintext" -c 10 -d 3 -t 1 --rate 2000
 expect "open loop sent 2000/s within 5%" 'abs(j["sent"] / j["elapsed_s"] - 2000) <= 100'
 expect "open loop answered 2000/s within 5%" 'abs(j["per_second"] - 2000) <= 100'
 expect "latency from the intended send time" 'j["latency_ns"]["from"] == "intended send time"'
+
+# Open loop above connections x 1000/s: 2 connections at 6000/s, 3000/s
+# each (a 1 ms tick issuing one request per connection capped this at
+# 2000/s): a due request goes out as soon as a response frees a connection.
+run_load 0 http "$BASE/plaintext" -c 2 -d 3 -t 1 --rate 6000
+expect "open loop, 3000/s per connection: sent 6000/s within 5%" 'abs(j["sent"] / j["elapsed_s"] - 6000) <= 300'
+expect "open loop, 3000/s per connection: answered 6000/s within 5%" 'abs(j["per_second"] - 6000) <= 300'
+expect "open loop, 3000/s per connection: no errors" 'j["errors"]["total"] == 0'
+
+# A rate the connections cannot carry (one request in flight each, a round
+# trip of at least 100 us: 10,000/s per connection) is refused at start.
+rc=0
+out=$("$COIL_LOAD" http "$BASE/plaintext" -c 2 -d 1 -t 1 --rate 20001 --quiet 2>&1) || rc=$?
+echo "$out"
+[ "$rc" -eq 2 ] || fail "--rate 20001 with 2 connections exited $rc, want 2"
+grep -q "cannot be reached with 2 connections.*use -c 3 or more" <<<"$out" ||
+	fail "--rate 20001 with 2 connections: no reason given: $out"
+run_load 0 http "$BASE/plaintext" -c 2 -d 1 -t 1 --rate 20000
+echo "ok: --rate 20000 with 2 connections is accepted (and runs)"
 httpd_alive
 httpd_stop
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Steering without eBPF, each case forced, each with its one log line:
-#   classic BPF  (COIL_STEER_FORCE=cbpf): connections from CPU k (taskset)
-#                land on loop k, counted by the loops themselves (COIL_STATS)
+#   classic BPF  (COIL_STEER_FORCE=cbpf, --steer cpu): connections from CPU
+#                k (taskset) land on loop k, counted by the loops themselves
+#                (COIL_STATS); least (and auto) without eBPF take the
+#                kernel's hash instead, which spreads a burst from one CPU
 #   kernel hash  (COIL_STEER_FORCE=none): connections from one CPU spread
 #                over both loops; every byte echoed
 #   --steer none, and auto with one loop: the kernel's hash, said why
-#   not root     (setpriv to nobody): eBPF is refused, classic BPF steers
+#   not root     (setpriv to nobody): eBPF is refused, the kernel hashes
 # coil-steer finds no eBPF maps for such servers and says so.
 #
 # usage: steer_fallback.sh <coil-echo> <echo-integrity> <idle-conns>
@@ -52,13 +54,26 @@ echo "accepted: loop 0 $n0, loop 1 $n1 (20 from CPU 1, 10 from CPU 0, 40 unpinne
 [ "$n1" -ge 20 ] && [ "$n0" -ge 10 ] && [ $((n0 + n1)) -eq 70 ] ||
 	fail "classic BPF: loop 0 $n0, loop 1 $n1"
 # Pinned-only check: a second run without the integrity client.
-COIL_STEER_FORCE=cbpf COIL_STATS=1 start_server --cores 2 --steer least
+COIL_STEER_FORCE=cbpf COIL_STATS=1 start_server --cores 2 --steer cpu
 expect_line "steering: classic BPF, by receiving CPU ("
 hold c 15 1
 release c
 stop_server
 [ "$(loop_accepted 1)" = 15 ] && [ "$(loop_accepted 0)" = 0 ] ||
 	fail "classic BPF: 15 from CPU 1 went $(loop_accepted 0)/$(loop_accepted 1)"
+
+echo "== least without eBPF: the kernel's hash, not by receiving CPU"
+# By receiving CPU, a burst from one CPU would all go to one loop; the hash
+# spreads it: 200 connections from CPU 1, each loop 60..140 (binomial sd 7).
+COIL_STEER_FORCE=cbpf COIL_STATS=1 start_server --cores 2 --steer least
+expect_line "steering: kernel SO_REUSEPORT hash (eBPF unavailable: COIL_STEER_FORCE=cbpf; least needs eBPF"
+hold e 200 1
+release e
+stop_server
+n0=$(loop_accepted 0) n1=$(loop_accepted 1)
+echo "accepted: loop 0 $n0, loop 1 $n1 (200 from CPU 1)"
+[ "$n0" -ge 60 ] && [ "$n1" -ge 60 ] && [ $((n0 + n1)) -eq 200 ] ||
+	fail "least without eBPF did not spread a burst from one CPU: $n0/$n1"
 
 echo "== kernel hash (forced)"
 COIL_STEER_FORCE=none COIL_STATS=1 start_server --cores 2 --steer cpu
@@ -90,7 +105,7 @@ exec setpriv --reuid=65534 --regid=65534 --clear-groups "$COIL_ECHO" "\$@"
 WRAP
 	chmod +x "$TMP_DIR/as-nobody"
 	start_named_server coil-echo "$TMP_DIR/as-nobody" --cores 2 --bufs 64
-	expect_line "steering: classic BPF, by receiving CPU (eBPF unavailable: "
+	expect_line "steering: kernel SO_REUSEPORT hash (eBPF unavailable: "
 	if [ -n "${COIL_STEER_EXAMPLE:-}" ]; then
 		grep -q "not permitted" <<<"$STEER_LINE" || fail "the reason is not 'not permitted'"
 	fi

@@ -28,11 +28,12 @@ steer_wait_line() {
 		fail "more than one 'steering:' line for one service"
 }
 
-# steer_start_ebpf <coil-echo args...>: start coil-echo --cores 2 and
+# steer_start_ebpf <coil-echo args...>: start coil-echo --cores 2 (or
+# STEER_CORES) and
 # require eBPF steering (skip when the machine truly cannot; fail when it
 # could but did not).
 steer_start_ebpf() {
-	start_server --cores 2 "$@"
+	start_server --cores "${STEER_CORES:-2}" "$@"
 	steer_wait_line
 	case $STEER_LINE in
 	*"steering: eBPF, "*) ;;

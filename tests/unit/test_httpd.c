@@ -11,9 +11,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../apps/coil-httpd/httpd.c"
-#include "../../apps/coil-httpd/files.c"
-#include "../../apps/coil-httpd/access_log.c"
+#include "http/server.c"
+#include "http/files.c"
+#include "http/access_log.c"
 
 #include "core/internal.h"
 #include "fake_util.h"
@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
-static struct httpd *H;
+static struct coil_http_server *H;
 static struct coil_fake *F;
 static char root_dir[64], root_path[128], secret_path[128];
 #define SECRET_MARK "coil-secret-must-not-leak"
@@ -110,19 +110,19 @@ static int teardown_root(void **st)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static void mk_cfg(struct httpd_config *cfg)
+static void mk_cfg(struct coil_http_config *cfg)
 {
 	struct coil_service svc = { .sz = sizeof(svc) };
 	struct coil_fake_opts fo = { .sz = sizeof(fo), .bufs = 256 };
 
-	assert_int_equal(httpd_create(cfg, &H, NULL), 0);
-	httpd_service_init(H, &svc);
+	assert_int_equal(coil_http_server_create(cfg, &H, NULL), 0);
+	coil_http_server_service_init(H, &svc);
 	assert_int_equal(coil_fake_create(&fo, &svc, &F), 0);
 }
 
 static void mk(void)
 {
-	struct httpd_config cfg = { .sz = sizeof(cfg), .root = root_path };
+	struct coil_http_config cfg = { .sz = sizeof(cfg), .root = root_path };
 
 	mk_cfg(&cfg);
 }
@@ -130,7 +130,7 @@ static void mk(void)
 static void rm(void)
 {
 	coil_fake_destroy(F);
-	httpd_destroy(H);
+	coil_http_server_destroy(H);
 	F = NULL;
 	H = NULL;
 }
@@ -592,7 +592,7 @@ static void test_limits(void **st)
 	rm();
 	/* 413 for a chunked body that grows past the limit */
 	{
-		struct httpd_config cfg = { .sz = sizeof(cfg), .max_body = 100 };
+		struct coil_http_config cfg = { .sz = sizeof(cfg), .max_body = 100 };
 		size_t n, off = 0;
 
 		mk_cfg(&cfg);
@@ -635,7 +635,7 @@ static void test_limits(void **st)
 
 static void test_header_timeout(void **st)
 {
-	struct httpd_config cfg = { .sz = sizeof(cfg), .header_timeout_ms = 500,
+	struct coil_http_config cfg = { .sz = sizeof(cfg), .header_timeout_ms = 500,
 				    .keepalive_timeout_ms = 2000 };
 	struct resp r;
 	int id, idle;
@@ -668,7 +668,7 @@ static void test_header_timeout(void **st)
 
 static void test_keepalive_timeout(void **st)
 {
-	struct httpd_config cfg = { .sz = sizeof(cfg), .header_timeout_ms = 500,
+	struct coil_http_config cfg = { .sz = sizeof(cfg), .header_timeout_ms = 500,
 				    .keepalive_timeout_ms = 2000 };
 	int id;
 
@@ -690,7 +690,7 @@ static void test_keepalive_timeout(void **st)
  * the close waits for the output, but not forever (found by fuzz_httpd). */
 static void test_close_to_stalled_peer(void **st)
 {
-	struct httpd_config cfg = { .sz = sizeof(cfg), .root = root_path,
+	struct coil_http_config cfg = { .sz = sizeof(cfg), .root = root_path,
 				    .keepalive_timeout_ms = 200 };
 	bool reset = false;
 	int id, moving;
@@ -717,7 +717,7 @@ static void test_close_to_stalled_peer(void **st)
 
 static void test_body_timeout(void **st)
 {
-	struct httpd_config cfg = { .sz = sizeof(cfg), .body_timeout_ms = 300 };
+	struct coil_http_config cfg = { .sz = sizeof(cfg), .body_timeout_ms = 300 };
 	struct resp r;
 	int reason;
 	bool reset;
@@ -832,7 +832,7 @@ static void test_routes(void **st)
 	rm();
 	/* without a root there are no files */
 	{
-		struct httpd_config cfg = { .sz = sizeof(cfg) };
+		struct coil_http_config cfg = { .sz = sizeof(cfg) };
 
 		mk_cfg(&cfg);
 		id = conn();
@@ -845,7 +845,7 @@ static void test_routes(void **st)
 static void test_echo_large_body(void **st)
 {
 	static char body[300000];
-	struct httpd_config cfg = { .sz = sizeof(cfg), .max_body = 1u << 20 };
+	struct coil_http_config cfg = { .sz = sizeof(cfg), .max_body = 1u << 20 };
 	char head[128];
 	size_t n, off = 0;
 	struct resp r;
@@ -1247,7 +1247,7 @@ static void test_files_cache_invalidation(void **st)
 
 static void test_cache_bounded(void **st)
 {
-	struct httpd_config cfg = { .sz = sizeof(cfg), .root = root_path,
+	struct coil_http_config cfg = { .sz = sizeof(cfg), .root = root_path,
 				    .cache_size = 64u << 10 };
 	struct httpd_loop *lp;
 	int id;
@@ -1266,8 +1266,8 @@ static void test_cache_bounded(void **st)
 	assert_int_equal(lp->cache.count, 2);
 	rm();
 	{
-		struct httpd_config off = { .sz = sizeof(off), .root = root_path,
-					    .cache_size = HTTPD_CACHE_OFF };
+		struct coil_http_config off = { .sz = sizeof(off), .root = root_path,
+					    .cache_size = COIL_HTTP_CACHE_OFF };
 		struct resp r;
 
 		mk_cfg(&off);
@@ -1340,7 +1340,7 @@ static void test_shutdown_pipeline_backlog(void **st)
 static void test_access_log(void **st)
 {
 	char path[160], buf[4096], *line, *end;
-	struct httpd_config cfg = { .sz = sizeof(cfg), .access_log = path };
+	struct coil_http_config cfg = { .sz = sizeof(cfg), .access_log = path };
 	struct sockaddr_in6 six = { .sin6_family = AF_INET6 };
 	FILE *f;
 	size_t n;

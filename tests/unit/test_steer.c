@@ -126,23 +126,29 @@ static void test_decide(void **unused)
 	assert_non_null(strstr(why, "one loop"));
 	c.want = COIL__WANT_LEAST;
 	assert_int_equal(decide(c, why), COIL__STEER_EBPF);
-	/* Without libbpf: classic BPF, saying so. */
+	/* Without libbpf: auto balances by the kernel's hash, saying why;
+	 * cpu gets classic BPF. */
 	c = base;
 	c.have_libbpf = false;
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	assert_non_null(strstr(why, "built without libbpf"));
+	assert_non_null(strstr(why, "burst from one CPU"));
+	c.want = COIL__WANT_CPU;
 	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
 	assert_non_null(strstr(why, "built without libbpf"));
-	/* eBPF refused (not root): classic BPF, saying why. */
+	/* eBPF refused (not root): least is the kernel's hash, saying why. */
 	c = base;
 	c.want = COIL__WANT_LEAST;
 	c.ebpf_err = -EPERM;
-	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
 	assert_non_null(strstr(why, "not permitted"));
 	assert_non_null(strstr(why, "least needs eBPF"));
 	/* A user program without eBPF: said, not silently dropped. */
 	c.want = COIL__WANT_FILE;
-	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
 	assert_non_null(strstr(why, "user program not loaded"));
 	/* ... and a reason text from the attempt wins over strerror. */
+	c.want = COIL__WANT_CPU;
 	c.ebpf_err = -EINVAL;
 	c.ebpf_why = "verifier said no";
 	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
@@ -154,6 +160,7 @@ static void test_decide(void **unused)
 	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
 	/* Classic BPF failing too: the kernel's hash, both reasons. */
 	c = base;
+	c.want = COIL__WANT_CPU;
 	c.ebpf_err = -EPERM;
 	c.cbpf_err = -ENOPROTOOPT;
 	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
@@ -162,6 +169,9 @@ static void test_decide(void **unused)
 	/* Forcing the fallbacks (the tests do). */
 	c = base;
 	c.force = "cbpf";
+	assert_int_equal(decide(c, why), COIL__STEER_KERNEL);
+	assert_non_null(strstr(why, "COIL_STEER_FORCE=cbpf"));
+	c.want = COIL__WANT_CPU;
 	assert_int_equal(decide(c, why), COIL__STEER_CBPF);
 	assert_non_null(strstr(why, "COIL_STEER_FORCE=cbpf"));
 	c.force = "none";
@@ -258,7 +268,7 @@ static bool pin_to(int cpu)
 }
 
 /* Which listener got a connection made from `cpu`: 0, 1, or -1. */
-static int place_from(int cpu, const int *fds, uint16_t port)
+static int place_from_n(int cpu, const int *fds, int nfds, uint16_t port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
@@ -270,7 +280,7 @@ static int place_from(int cpu, const int *fds, uint16_t port)
 	assert_true(c >= 0);
 	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	for (int tries = 0; tries < 1000 && got < 0; tries++) {
-		for (int i = 0; i < 2 && got < 0; i++) {
+		for (int i = 0; i < nfds && got < 0; i++) {
 			int a = accept(fds[i], NULL, NULL);
 
 			if (a >= 0) {
@@ -285,32 +295,105 @@ static int place_from(int cpu, const int *fds, uint16_t port)
 	return got;
 }
 
+static int place_from(int cpu, const int *fds, uint16_t port)
+{
+	return place_from_n(cpu, fds, 2, port);
+}
+
 /* COIL_STEER_FORCE=cbpf: the classic BPF program sends a connection whose
  * SYN is handled on CPU k to the listener of the loop pinned to CPU k. */
-static void test_cbpf(void **unused)
+/* The loop's reconcile: of what it is owed (steered - accepted - forgot) it
+ * keeps what sits in its accept queue plus what was steered since the last
+ * call, and writes off the rest; a negative count is forgotten too. */
+static void test_reconcile(void **unused)
 {
-	cpu_set_t old;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct coil_steer_loop l = { 0 };
 	uint16_t port = 0;
-	int fds[2], cpus[2] = { 1, 0 };   /* loop 0 on CPU 1, loop 1 on CPU 0 */
-	struct coil__steer_spec spec = { .want = COIL__WANT_CPU };
-	struct coil__steer_setup su = { .name = "test", .nloops = 2,
-					.fds = fds, .cpus = cpus };
-	struct coil__steer *s = NULL;
+	uint64_t mark;
+	int fd, c[2];
 
 	(void)unused;
-	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
-	if (!CPU_ISSET(0, &old) || !CPU_ISSET(1, &old)) {
-		print_message("skipped: needs CPUs 0 and 1\n");
-		return;
+	fd = listener(&port);
+	/* 10 steered, 4 accepted, nothing queued, nothing new: 6 written off. */
+	l.steered = 10, l.accepted = 4, mark = 10;
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal(l.forgot, 6);
+	assert_int_equal(mark, 10);
+	/* 5 more steered since: those may still be in their handshake. */
+	l.steered = 15;
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal(l.forgot, 6);
+	assert_int_equal(mark, 15);
+	/* ... and one period later they are written off. */
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal(l.forgot, 11);
+	/* Two in the accept queue (TCP_INFO on the listener) are kept. */
+	sa.sin_port = htons(port);
+	for (int i = 0; i < 2; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(c[i] >= 0);
+		assert_int_equal(connect(c[i], (struct sockaddr *)&sa,
+					 sizeof(sa)), 0);
 	}
-	fds[0] = listener(&port);
-	fds[1] = listener(&port);
-	su.port = port;
+	l.steered = 17;
+	mark = 17;
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal(l.steered - l.accepted - (uint64_t)l.forgot, 2);
+	/* More accepted than steered (picks the program never counted):
+	 * nothing owed, not less than nothing. */
+	l.accepted = 20;
+	coil__steer_reconcile(&l, fd, &mark);
+	assert_int_equal((int64_t)(l.steered - l.accepted) - l.forgot, 0);
+	/* No slot (not eBPF): nothing to do. */
+	coil__steer_reconcile(NULL, fd, &mark);
+	close(c[0]);
+	close(c[1]);
+	close(fd);
+}
+
+/* Classic BPF forced onto n fresh listeners, loop i pinned to cpus[i].
+ * Returns the steering (detach it, close fds[0..n-1]), or NULL when this
+ * machine lacks CPUs 0 and 1 (said, nothing opened). */
+static struct coil__steer *cbpf_open(int *fds, const int *cpus, unsigned n,
+				     uint16_t *port)
+{
+	struct coil__steer_spec spec = { .want = COIL__WANT_CPU };
+	struct coil__steer_setup su = { .name = "test", .nloops = n,
+					.fds = fds, .cpus = cpus };
+	struct coil__steer *s = NULL;
+	cpu_set_t set;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	if (!CPU_ISSET(0, &set) || !CPU_ISSET(1, &set)) {
+		print_message("skipped: needs CPUs 0 and 1\n");
+		return NULL;
+	}
+	*port = 0;
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = listener(port);
+	su.port = *port;
 	setenv("COIL_STEER_FORCE", "cbpf", 1);
 	assert_int_equal(coil__steer_attach(&spec, &su, &s), 0);
 	unsetenv("COIL_STEER_FORCE");
 	assert_int_equal(coil__steer_mode(s), COIL__STEER_CBPF);
 	assert_null(coil__steer_slot(s, 0));
+	return s;
+}
+
+static void test_cbpf(void **unused)
+{
+	cpu_set_t old;
+	uint16_t port;
+	int fds[2], cpus[2] = { 1, 0 };   /* loop 0 on CPU 1, loop 1 on CPU 0 */
+	struct coil__steer *s;
+
+	(void)unused;
+	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
+	s = cbpf_open(fds, cpus, 2, &port);
+	if (!s)
+		return;
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(place_from(1, fds, port), 0);
 		assert_int_equal(place_from(0, fds, port), 1);
@@ -319,6 +402,38 @@ static void test_cbpf(void **unused)
 	coil__steer_detach(s);
 	close(fds[0]);
 	close(fds[1]);
+}
+
+/* More loops than CPUs: the loops sharing the receiving CPU take turns at
+ * random, none is left out. */
+static void test_cbpf_shared(void **unused)
+{
+	cpu_set_t old;
+	uint16_t port;
+	int fds[4], cpus[4] = { 1, 0, 1, 0 }, got[4] = { 0 };
+	struct coil__steer *s;
+
+	(void)unused;
+	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
+	s = cbpf_open(fds, cpus, 4, &port);
+	if (!s)
+		return;
+	for (int i = 0; i < 24; i++) {
+		int a = place_from_n(1, fds, 4, port);
+		int b = place_from_n(0, fds, 4, port);
+
+		assert_true(a == 0 || a == 2);
+		assert_true(b == 1 || b == 3);
+		got[a]++;
+		got[b]++;
+	}
+	/* All 24 on one loop of a pair: 2 * 2^-24, never by chance. */
+	for (int i = 0; i < 4; i++)
+		assert_true(got[i] > 0);
+	sched_setaffinity(0, sizeof(old), &old);
+	coil__steer_detach(s);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
 }
 
 /* The public face (coil/steer.h) without a server: names and refusals. */
@@ -398,6 +513,18 @@ static void test_public_maps(void **unused)
 	assert_int_equal(ls.accepted, 2);
 	assert_int_equal(ls.active, 1);
 	assert_false(ls.draining);
+	assert_int_equal(ls.steered, 0);
+	assert_int_equal(ls.pending, 0);   /* 2 accepted, none steered */
+	/* What the program steered and the loop has not accepted. */
+	s->state->loop[1].steered = 5;
+	assert_int_equal(coil_steer_loop_stats(m, 1, &ls), 0);
+	assert_int_equal(ls.steered, 5);
+	assert_int_equal(ls.pending, 3);
+	s->state->loop[1].forgot = 3;   /* written off by a reconcile */
+	assert_int_equal(coil_steer_loop_stats(m, 1, &ls), 0);
+	assert_int_equal(ls.pending, 0);
+	s->state->loop[1].steered = 0;
+	s->state->loop[1].forgot = 0;
 	assert_int_equal(coil_steer_loop_stats(m, 0, &ls), 0);
 	assert_int_equal(ls.cpu, 0);
 	assert_int_equal(ls.accepted, 0);
@@ -473,7 +600,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_cbpf),
+		cmocka_unit_test(test_cbpf_shared),
 		cmocka_unit_test(test_public_names),
 		cmocka_unit_test(test_public_maps),
 	};

@@ -2,6 +2,7 @@
 #ifndef COIL_CONN_H
 #define COIL_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -80,6 +81,11 @@ int coil_conn_sendfile(struct coil_conn *conn, int fd, uint64_t off,
  * 0, no send references memory passed to coil_conn_write_ref/_static any
  * more: such memory may be released. */
 size_t coil_conn_queued(const struct coil_conn *conn);
+
+/* True once the connection is on its way out: closed or aborted here, or
+ * the peer's end (EOF or an error) arrived. Such a connection will get no
+ * new input; a pool must not hand it out again. */
+bool coil_conn_closing(const struct coil_conn *conn);
 
 /* Close gracefully: stop reading, send what is queued, then close. on_close
  * follows later with COIL_CLOSE_LOCAL. Idempotent. */

@@ -56,8 +56,8 @@ struct coil_engine_opts {
 	void (*loop_start)(struct coil_loop *loop, void *arg);
 	void *loop_arg;
 	const char *steer;           /* which loop gets each new connection:
-					"auto" (NULL: eBPF least, else classic
-					BPF cpu, else the kernel's hash),
+					"auto" (NULL: eBPF least, else the
+					kernel's hash),
 					"hash", "cpu", "least", "none" (the
 					kernel's hash, no program) or a user
 					program "FILE.bpf.o" (over "least");
@@ -81,6 +81,12 @@ struct coil_engine_opts {
 					65536 */
 	unsigned post_queue;         /* messages queued per loop at most;
 					default 1024 */
+	/* Called on every turn of every loop, on the loop's own thread, after
+	 * the due timers and before the loop waits: for work finer than the
+	 * 1 ms timers (an open-loop load generator's schedule). A turn comes
+	 * whenever I/O completes or a timer is due, and with poll ALWAYS
+	 * every few microseconds. NULL: nothing. Gets `loop_arg`. */
+	void (*loop_turn)(struct coil_loop *loop, void *arg);
 };
 
 #define COIL_COALESCE_OFF 0xffffffffu

@@ -49,6 +49,11 @@ struct coil_steer_loop_stats {
 	uint64_t accepted;        /* connections accepted so far */
 	uint64_t active;          /* connections open now */
 	bool draining;            /* true: never chosen for new connections */
+	uint64_t steered;         /* connections the steering program sent
+				     here so far */
+	uint64_t pending;         /* steered here, not yet accepted: what
+				     `least` counts against the loop on top
+				     of `active` (settled every 100 ms) */
 };
 
 /* The directory servers pin their maps under ("/sys/fs/bpf/coil"). Static

@@ -3,7 +3,7 @@
  * Static files under --root.
  *
  * Every path is resolved by the kernel with openat2(RESOLVE_BENEATH |
- * RESOLVE_NO_MAGICLINKS) against the root's descriptor, after httpd.c
+ * RESOLVE_NO_MAGICLINKS) against the root's descriptor, after server.c
  * decoded and normalized it: no "..", encoded or not, and no symlink (to
  * /etc, or ../secret) leads out of the root. Directories serve their
  * index.html. Responses carry Content-Type by extension, an ETag
@@ -21,7 +21,7 @@
  * the connection until its queued output drained. Larger files go out with
  * coil_conn_sendfile (splice/sendfile: never through user space).
  */
-#include "httpd_internal.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +48,7 @@ static int open_beneath(int rootfd, const char *rel, int flags)
 	return fd < 0 ? -errno : (int)fd;
 }
 
-int httpd__files_open_root(struct httpd *h)
+int httpd__files_open_root(struct coil_http_server *h)
 {
 	int fd = open(h->cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int probe;
@@ -610,7 +610,7 @@ static bool pin(struct httpd_conn *s, struct httpd__centry *e)
 	return true;
 }
 
-static void body_from_cache(struct httpd_ctx *x, struct httpd__centry *e,
+static void body_from_cache(struct coil_http_req *x, struct httpd__centry *e,
 			    uint64_t off, uint64_t len)
 {
 	struct httpd_conn *s = x->s;
@@ -639,7 +639,7 @@ static char *cat(char *p, const char *s, size_t n)
 
 #define CAT(p, lit) cat((p), (lit), sizeof(lit) - 1)
 
-static void serve(struct httpd_ctx *x, struct rep *r)
+static void serve(struct coil_http_req *x, struct rep *r)
 {
 	struct httpd_conn *s = x->s;
 	struct conds k;
@@ -661,7 +661,7 @@ static void serve(struct httpd_ctx *x, struct rep *r)
 		goto out;
 	}
 	if (status == 412) {
-		httpd_respond_error(x, 412);
+		coil_http_respond_error(x, 412);
 		goto out;
 	}
 	status = 200;
@@ -712,7 +712,7 @@ out:
 		close(r->fd);
 }
 
-static void serve_entry(struct httpd_ctx *x, struct httpd__centry *e)
+static void serve_entry(struct coil_http_req *x, struct httpd__centry *e)
 {
 	struct rep r = {
 		.size = e->size, .mtime = e->mtime_sec, .etag = e->etag,
@@ -747,13 +747,13 @@ static int open_status(int err)
 
 /* "/dir" is a directory: send the client to "/dir/" so that relative
  * links in its index resolve. */
-static void redirect_slash(struct httpd_ctx *x)
+static void redirect_slash(struct coil_http_req *x)
 {
 	char *loc = x->lp->rel, *p;
 	size_t n = x->raw_path.len + x->query.len + 16;
 
 	if (n > sizeof(x->lp->rel)) {
-		httpd_respond_error(x, 414);
+		coil_http_respond_error(x, 414);
 		return;
 	}
 	p = CAT(loc, "Location: ");
@@ -767,10 +767,10 @@ static void redirect_slash(struct httpd_ctx *x)
 	httpd__respond_error_extra(x, 301, loc, (size_t)(p - loc));
 }
 
-void httpd__files_get(struct httpd_ctx *x)
+void httpd__files_get(struct coil_http_req *x)
 {
 	struct httpd_loop *lp = x->lp;
-	struct httpd *h = lp->h;
+	struct coil_http_server *h = lp->h;
 	const char *key = x->path.ptr;
 	size_t kn = x->path.len, rn;
 	struct httpd__centry *e;
@@ -800,12 +800,12 @@ void httpd__files_get(struct httpd_ctx *x)
 	}
 	fd = open_beneath(h->rootfd, lp->rel, O_RDONLY | O_NONBLOCK);
 	if (fd < 0) {
-		httpd_respond_error(x, open_status(fd));
+		coil_http_respond_error(x, open_status(fd));
 		return;
 	}
 	if (fstat(fd, &st)) {
 		close(fd);
-		httpd_respond_error(x, 500);
+		coil_http_respond_error(x, 500);
 		return;
 	}
 	if (S_ISDIR(st.st_mode)) {
@@ -819,18 +819,18 @@ void httpd__files_get(struct httpd_ctx *x)
 		fd = open_beneath(h->rootfd, lp->rel, O_RDONLY | O_NONBLOCK);
 		if (fd < 0) {
 			/* no listings */
-			httpd_respond_error(x, open_status(fd));
+			coil_http_respond_error(x, open_status(fd));
 			return;
 		}
 		if (fstat(fd, &st)) {
 			close(fd);
-			httpd_respond_error(x, 500);
+			coil_http_respond_error(x, 500);
 			return;
 		}
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		httpd_respond_error(x, 403);
+		coil_http_respond_error(x, 403);
 		return;
 	}
 	if (h->cache_size && (uint64_t)st.st_size <= lp->cache.max_file) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coil-httpd: HTTP/1.1 server semantics (RFC 9110/9112) over coil's public
- * API, the route table, responses, timeouts and the access log.
+ * coil's HTTP/1.1 server (coil/http.h): RFC 9110/9112 semantics over
+ * coil's public API, the route table, responses, timeouts and the access log.
  *
  * Hot path: on_data parses every complete pipelined request in a loop,
  * stages the responses in a per-loop buffer and hands them to coil in one
@@ -16,7 +16,7 @@
  * by half since the last try, so a client trickling bytes costs linear
  * time, and a connection needs no space for header slices.
  */
-#include "httpd_internal.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,7 +36,7 @@ static const char plain_body[] = "Hello, World!";
 static const char json_body[] = "{\"message\":\"Hello, World!\"}";
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-static const char *const method_names[HTTPD_NMETHODS] = {
+static const char *const method_names[COIL_HTTP_NMETHODS] = {
 	[COIL_HTTP1_OTHER] = "-",
 	[COIL_HTTP1_GET] = "GET",
 	[COIL_HTTP1_HEAD] = "HEAD",
@@ -149,7 +149,7 @@ static inline void date_tick(struct httpd_loop *lp)
 
 /* ---- per-loop state ---- */
 
-static struct httpd_loop *loop_get(struct httpd *h, struct coil_loop *loop)
+static struct httpd_loop *loop_get(struct coil_http_server *h, struct coil_loop *loop)
 {
 	unsigned id = coil_loop_id(loop);
 	struct httpd_loop *lp;
@@ -238,7 +238,7 @@ static void send_check(struct httpd_conn *s, uint64_t now)
 
 static uint64_t deadline(const struct httpd_conn *s)
 {
-	const struct httpd_config *cfg = &s->lp->h->cfg;
+	const struct coil_http_config *cfg = &s->lp->h->cfg;
 
 	switch (s->phase) {
 	case HC_IDLE:
@@ -253,6 +253,8 @@ static uint64_t deadline(const struct httpd_conn *s)
 }
 
 /* ---- responses ---- */
+
+static void answer_moved(struct httpd_conn *s);
 
 static void conn_close(struct httpd_conn *s)
 {
@@ -278,7 +280,7 @@ static void conn_abort(struct httpd_conn *s)
 	coil_conn_abort(s->conn);
 }
 
-int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
+int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		     uint64_t len, const char *extra, size_t extra_len)
 {
 	struct httpd_conn *s = x->s;
@@ -291,11 +293,14 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 		return -EALREADY;
 	if (s->closed)
 		return -EPIPE;
+	if (!lp->busy)
+		date_tick(lp);   /* a deferred answer, from another callback */
 	if (status < 100 || status > 999)
 		status = 500;
 	reason = coil_http1_reason(status);
 	rlen = strlen(reason);
-	need = 32 + rlen + lp->common_len + clen + 48 + extra_len + 32;
+	need = 32 + rlen + lp->common_len + clen + 48 + s->xh_len + extra_len +
+	       32;
 	out_bind(lp, x->conn);
 	if (need > HTTPD__OUT_CAP - lp->out_len) {
 		httpd__out_flush(lp);
@@ -308,7 +313,7 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 	 * or may not send it now, so the connection cannot carry on. */
 	if ((s->unread && !s->accepted && s->expect) || s->shutting)
 		s->keep_alive = false;
-	if (len == HTTPD_CHUNKED) {
+	if (len == COIL_HTTP_CHUNKED) {
 		if (s->minor == 0) {
 			/* no chunked framing for 1.0: the close ends the body */
 			s->keep_alive = false;
@@ -331,7 +336,7 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 		p = put(p, ctype, clen);
 		p = PUTS(p, "\r\n");
 	}
-	if (len == HTTPD_CHUNKED) {
+	if (len == COIL_HTTP_CHUNKED) {
 		p = PUTS(p, "Transfer-Encoding: chunked\r\n");
 	} else if (len != HTTPD__NO_LENGTH && status >= 200 && status != 204 &&
 		   status != 304) {
@@ -339,6 +344,8 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 		p = put_u64(p, len);
 		p = PUTS(p, "\r\n");
 	}
+	if (s->xh_len)
+		p = put(p, s->xh, s->xh_len);
 	if (extra_len)
 		p = put(p, extra, extra_len);
 	if (!s->keep_alive)
@@ -350,7 +357,7 @@ int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
 	return 0;
 }
 
-static int respond(struct httpd_ctx *x, int status, const char *ctype,
+static int respond(struct coil_http_req *x, int status, const char *ctype,
 		   const char *extra, size_t extra_len, const void *body,
 		   size_t len, bool copy)
 {
@@ -369,22 +376,23 @@ static int respond(struct httpd_ctx *x, int status, const char *ctype,
 	}
 	s->sent = len;
 	s->responded = true;
+	answer_moved(s);
 	return 0;
 }
 
-int httpd_respond(struct httpd_ctx *x, int status, const char *ctype,
+int coil_http_respond(struct coil_http_req *x, int status, const char *ctype,
 		  const void *body, size_t len)
 {
 	return respond(x, status, ctype, NULL, 0, body, len, true);
 }
 
-int httpd_respond_static(struct httpd_ctx *x, int status, const char *ctype,
+int coil_http_respond_static(struct coil_http_req *x, int status, const char *ctype,
 			 const void *body, size_t len)
 {
 	return respond(x, status, ctype, NULL, 0, body, len, false);
 }
 
-int httpd__respond_error_extra(struct httpd_ctx *x, int status,
+int httpd__respond_error_extra(struct coil_http_req *x, int status,
 			       const char *extra, size_t extra_len)
 {
 	char body[64];
@@ -398,22 +406,24 @@ int httpd__respond_error_extra(struct httpd_ctx *x, int status,
 		       (size_t)(p - body), true);
 }
 
-int httpd_respond_error(struct httpd_ctx *x, int status)
+int coil_http_respond_error(struct coil_http_req *x, int status)
 {
 	return httpd__respond_error_extra(x, status, NULL, 0);
 }
 
-int httpd_respond_start(struct httpd_ctx *x, int status, const char *ctype,
+int coil_http_respond_start(struct coil_http_req *x, int status, const char *ctype,
 			uint64_t len)
 {
 	int ret = httpd__resp_head(x, status, ctype, len, NULL, 0);
 
-	if (!ret)
+	if (!ret) {
 		x->s->sent = 0;
+		answer_moved(x->s);
+	}
 	return ret;
 }
 
-int httpd_respond_data(struct httpd_ctx *x, const void *data, size_t len)
+int coil_http_respond_data(struct coil_http_req *x, const void *data, size_t len)
 {
 	struct httpd_conn *s = x->s;
 	struct httpd_loop *lp = x->lp;
@@ -446,10 +456,11 @@ int httpd_respond_data(struct httpd_ctx *x, const void *data, size_t len)
 	if (s->chunked_out)
 		httpd__out_put(lp, x->conn, "\r\n", 2);
 	s->sent += len;
+	answer_moved(s);
 	return 0;
 }
 
-int httpd_respond_end(struct httpd_ctx *x)
+int coil_http_respond_end(struct coil_http_req *x)
 {
 	struct httpd_conn *s = x->s;
 
@@ -458,16 +469,191 @@ int httpd_respond_end(struct httpd_ctx *x)
 	if (s->chunked_out && !s->head_only)
 		httpd__out_put(x->lp, x->conn, "0\r\n\r\n", 5);
 	s->responded = true;
+	answer_moved(s);
 	return 0;
 }
 
-bool httpd_has_body(const struct httpd_ctx *x)
+/* RFC 9110 5.6.2 tchar */
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Header fields the server writes itself: framing, connection, Date. */
+static bool server_owned(const char *name, size_t n)
+{
+	static const char *const own[] = {
+		"Content-Length", "Transfer-Encoding", "Connection", "Date",
+		"Server", "Keep-Alive", "Upgrade",
+	};
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strlen(own[i]) == n && !strncasecmp(name, own[i], n))
+			return true;
+	return false;
+}
+
+/* Drop the lines of the handler's headers named `name`. */
+static void xh_remove(struct httpd_conn *s, const char *name, size_t n)
+{
+	uint32_t i = 0;
+
+	while (i < s->xh_len) {
+		char *eol = memchr(s->xh + i, '\n', s->xh_len - i);
+		uint32_t next = (uint32_t)(eol - s->xh) + 1;
+
+		if (next - i > n + 1 && s->xh[i + n] == ':' &&
+		    !strncasecmp(s->xh + i, name, n)) {
+			memmove(s->xh + i, s->xh + next, s->xh_len - next);
+			s->xh_len -= next - i;
+		} else {
+			i = next;
+		}
+	}
+}
+
+static int header_put(struct coil_http_req *x, const char *name,
+		      const char *value, bool replace)
+{
+	struct httpd_conn *s = x->s;
+	size_t n = strlen(name), vn = strlen(value), need;
+
+	if (s->started)
+		return -EALREADY;
+	if (s->closed)
+		return -EPIPE;
+	if (!n || server_owned(name, n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!is_tchar((unsigned char)name[i]))
+			return -EINVAL;
+	for (size_t i = 0; i < vn; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return -EINVAL;   /* no CR/LF: no header injection */
+	}
+	if (replace)
+		xh_remove(s, name, n);
+	need = s->xh_len + n + 2 + vn + 2;
+	if (need > COIL_HTTP_HEADERS_MAX)
+		return -ENOSPC;
+	if (need > s->xh_cap) {
+		uint32_t cap = s->xh_cap ? s->xh_cap : 256;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(s->xh, cap);
+		if (!p)
+			return -ENOMEM;
+		s->xh = p;
+		s->xh_cap = cap;
+	}
+	memcpy(s->xh + s->xh_len, name, n);
+	memcpy(s->xh + s->xh_len + n, ": ", 2);
+	memcpy(s->xh + s->xh_len + n + 2, value, vn);
+	memcpy(s->xh + s->xh_len + n + 2 + vn, "\r\n", 2);
+	s->xh_len = (uint32_t)need;
+	return 0;
+}
+
+int coil_http_header_set(struct coil_http_req *x, const char *name,
+			 const char *value)
+{
+	return header_put(x, name, value, true);
+}
+
+int coil_http_header_add(struct coil_http_req *x, const char *name,
+			 const char *value)
+{
+	return header_put(x, name, value, false);
+}
+
+enum coil_http1_method coil_http_method(const struct coil_http_req *x)
+{
+	return (enum coil_http1_method)x->s->method;
+}
+
+int coil_http_peer(const struct coil_http_req *x,
+		   struct sockaddr_storage *addr, socklen_t *len)
+{
+	if (x->s->closed)
+		return -EPIPE;
+	return coil_conn_peer(x->conn, addr, len);
+}
+
+int coil_http_respond_file(struct coil_http_req *x, int status,
+			   const char *ctype, int fd, uint64_t off,
+			   uint64_t len, unsigned flags)
+{
+	struct httpd_conn *s = x->s;
+	int ret = len == COIL_HTTP_CHUNKED ? -EINVAL :
+		  httpd__resp_head(x, status, ctype, len, NULL, 0);
+
+	if (ret) {
+		if (flags & COIL_SENDFILE_CLOSE)
+			close(fd);
+		return ret;
+	}
+	if (!x->head && len && status != 204 && status != 304) {
+		httpd__out_flush(x->lp);
+		ret = coil_conn_sendfile(x->conn, fd, off, len, flags);
+		if (ret) {
+			/* the head is out, the body cannot follow */
+			conn_abort(s);
+			return ret;
+		}
+	} else if (flags & COIL_SENDFILE_CLOSE) {
+		close(fd);
+	}
+	s->sent = len;
+	s->responded = true;
+	answer_moved(s);
+	return 0;
+}
+
+bool coil_http_respond_busy(const struct coil_http_req *x)
+{
+	return !x->s->closed &&
+	       coil_conn_queued(x->conn) > x->lp->h->high_water;
+}
+
+int coil_http_on_drain(struct coil_http_req *x, coil_http_drain_cb cb,
+		       void *arg)
+{
+	struct httpd_conn *s = x->s;
+
+	if (s->closed)
+		return -EPIPE;
+	s->on_drain = cb;
+	s->drain_arg = arg;
+	return 0;
+}
+
+int coil_http_defer(struct coil_http_req *x, coil_http_cancel_cb on_cancel,
+		    void *arg)
+{
+	struct httpd_conn *s = x->s;
+
+	if (s->closed)
+		return -EPIPE;
+	if (s->responded)
+		return -EALREADY;
+	s->deferred = true;
+	s->on_cancel = on_cancel;
+	s->cancel_arg = arg;
+	return 0;
+}
+
+bool coil_http_has_body(const struct coil_http_req *x)
 {
 	return x->s->unread;
 }
 
-int httpd_body_accept(struct httpd_ctx *x, httpd_body_cb on_body,
-		      httpd_handler on_end)
+int coil_http_body_accept(struct coil_http_req *x, coil_http_body_cb on_body,
+		      coil_http_handler on_end)
 {
 	struct httpd_conn *s = x->s;
 
@@ -483,7 +669,7 @@ int httpd_body_accept(struct httpd_ctx *x, httpd_body_cb on_body,
 	return 0;
 }
 
-const struct coil_http1_str *httpd_header(const struct httpd_ctx *x,
+const struct coil_http1_str *coil_http_header(const struct coil_http_req *x,
 					  const char *name)
 {
 	size_t n = strlen(name);
@@ -549,7 +735,7 @@ static int end_segment(char *out, size_t *o, size_t *seg, bool slash)
  * (bad escape, %00 or a control byte), 403 (".." above the root), 414.
  */
 static int path_prepare(struct httpd_loop *lp, const struct coil_http1_str *t,
-			struct httpd_ctx *x)
+			struct coil_http_req *x)
 {
 	const char *p = t->ptr, *end = p + t->len, *q, *r;
 	size_t o = 1, seg = 1, n;
@@ -633,18 +819,18 @@ static int path_prepare(struct httpd_loop *lp, const struct coil_http1_str *t,
 	return 0;
 }
 
-static const struct httpd_route *route_find(const struct httpd *h,
-					    struct httpd_ctx *x)
+static const struct coil_http_route *route_find(const struct coil_http_server *h,
+					    struct coil_http_req *x)
 {
-	const struct httpd_route *best = NULL;
+	const struct coil_http_route *best = NULL;
 	const char *p = x->path.ptr;
 	size_t n = x->path.len, blen = 0;
 
 	for (unsigned i = 0; i < h->nroutes; i++) {
-		const struct httpd_route *r = &h->routes[i];
+		const struct coil_http_route *r = &h->routes[i];
 		size_t rl = strlen(r->path);
 
-		if (!(r->flags & HTTPD_ROUTE_PREFIX)) {
+		if (!(r->flags & COIL_HTTP_ROUTE_PREFIX)) {
 			if (rl == n && !memcmp(p, r->path, n)) {
 				x->rest.ptr = p + n;
 				x->rest.len = 0;
@@ -673,7 +859,7 @@ static const struct httpd_route *route_find(const struct httpd *h,
 }
 
 /* "Allow: GET, HEAD, ...\r\n" for a route. */
-static size_t allow_line(const struct httpd_route *r, char *buf)
+static size_t allow_line(const struct coil_http_route *r, char *buf)
 {
 	static const uint8_t order[] = {
 		COIL_HTTP1_GET, COIL_HTTP1_HEAD, COIL_HTTP1_POST,
@@ -704,17 +890,17 @@ static size_t allow_line(const struct httpd_route *r, char *buf)
 	return (size_t)(p - buf);
 }
 
-static void dispatch(struct httpd_ctx *x)
+static void dispatch(struct coil_http_req *x)
 {
 	const struct coil_http1_request *req = x->req;
-	struct httpd *h = x->lp->h;
-	const struct httpd_route *route;
-	httpd_handler fn;
+	struct coil_http_server *h = x->lp->h;
+	const struct coil_http_route *route;
+	coil_http_handler fn;
 	char allow[96];
 	int st = path_prepare(x->lp, &req->target, x);
 
 	if (st) {
-		httpd_respond_error(x, st);
+		coil_http_respond_error(x, st);
 		return;
 	}
 	if (x->path.ptr[0] == '*') {   /* OPTIONS * */
@@ -726,7 +912,7 @@ static void dispatch(struct httpd_ctx *x)
 	}
 	route = route_find(h, x);
 	if (!route) {
-		httpd_respond_error(x, 404);
+		coil_http_respond_error(x, 404);
 		return;
 	}
 	x->route = x->s->route = route;
@@ -749,7 +935,7 @@ static void dispatch(struct httpd_ctx *x)
 
 /* ---- request life cycle ---- */
 
-static void ctx_init(struct httpd_ctx *x, struct httpd_conn *s)
+static void ctx_init(struct coil_http_req *x, struct httpd_conn *s)
 {
 	memset(x, 0, sizeof(*x));
 	x->conn = s->conn;
@@ -763,6 +949,7 @@ static void ctx_init(struct httpd_ctx *x, struct httpd_conn *s)
 
 static void fresh_request(struct httpd_conn *s)
 {
+	s->xh_len = 0;
 	s->started = s->responded = s->accepted = s->chunked_out = false;
 	s->unread = s->expect = s->head_only = false;
 	s->status = 0;
@@ -785,6 +972,9 @@ static void request_done(struct httpd_conn *s)
 	s->phase = HC_IDLE;
 	s->since = now_ms(s->lp);
 	s->unread = s->accepted = s->started = s->responded = false;
+	s->deferred = false;
+	s->on_cancel = NULL;
+	s->on_drain = NULL;
 	if (!s->keep_alive || s->shutting) {
 		conn_close(s);
 		return;
@@ -792,6 +982,45 @@ static void request_done(struct httpd_conn *s)
 	/* The answer is queued (or staged): its send timeout starts now. */
 	s->moved = s->since;
 	send_check(s, s->since);
+}
+
+/* Tell a deferred handler that its answer is not wanted any more (the
+ * connection is going, or the request failed): it must not touch its
+ * struct coil_http_req after this. */
+static void cancel_answer(struct httpd_conn *s)
+{
+	coil_http_cancel_cb cb = s->on_cancel;
+
+	s->on_drain = NULL;
+	if (!s->deferred || s->responded)
+		return;
+	s->deferred = false;
+	s->on_cancel = NULL;
+	if (cb)
+		cb(&s->ctx, s->cancel_arg);
+}
+
+/* The answer moved on (a head, body bytes or its end were staged). From a
+ * callback of its own (a timer, an upstream reply: the loop is not inside
+ * on_data or a timeout of this server) the staged bytes go to coil now; a
+ * completed answer the connection waited for (HC_WAIT) ends the request
+ * and lets the pipeline go on. */
+static void answer_moved(struct httpd_conn *s)
+{
+	struct httpd_loop *lp = s->lp;
+
+	if (s->phase == HC_WAIT && s->responded && !s->closed) {
+		request_done(s);
+		if (!s->closed)
+			arm(s, deadline(s));
+		if (s->paused) {
+			/* the input carried meanwhile comes back to on_data */
+			s->paused = false;
+			coil_conn_resume(s->conn);
+		}
+	}
+	if (!lp->busy)
+		httpd__out_flush(lp);
 }
 
 /* Take back the current response if all of it is still staged (never
@@ -814,13 +1043,15 @@ static void retract(struct httpd_conn *s)
  * complete) or close it after the complete one. */
 static void body_fail(struct httpd_conn *s, int status)
 {
-	struct httpd_ctx x;
+	struct coil_http_req x;
 
+	cancel_answer(s);
 	retract(s);
 	if (!s->started) {
+		s->xh_len = 0;   /* the handler's headers were for its answer */
 		ctx_init(&x, s);
 		s->keep_alive = false;
-		httpd_respond_error(&x, status);
+		coil_http_respond_error(&x, status);
 		s->unread = false;
 		request_done(s);
 	} else if (s->responded) {
@@ -834,8 +1065,8 @@ static void handle_request(struct httpd_conn *s,
 			   const struct coil_http1_request *req, size_t rest)
 {
 	struct httpd_loop *lp = s->lp;
-	struct httpd *h = lp->h;
-	struct httpd_ctx x;
+	struct coil_http_server *h = lp->h;
+	struct coil_http_req *x = &s->ctx;
 	unsigned f = req->flags;
 	bool has_body = (f & COIL_HTTP1_F_CHUNKED) ||
 			((f & COIL_HTTP1_F_CONTENT_LENGTH) && req->content_length);
@@ -848,8 +1079,8 @@ static void handle_request(struct httpd_conn *s,
 	s->expect = has_body && (f & COIL_HTTP1_F_EXPECT_CONTINUE);
 	s->head_only = req->method == COIL_HTTP1_HEAD;
 	lp->rest = rest;
-	ctx_init(&x, s);
-	x.req = req;
+	ctx_init(x, s);
+	x->req = req;
 	if (h->logfd >= 0) {
 		/* the method as sent (BREW too), a space, the target */
 		uint8_t m = httpd__log_keep(s->ltarget, 16, &req->method_name);
@@ -859,34 +1090,43 @@ static void handle_request(struct httpd_conn *s,
 			httpd__log_keep(s->ltarget + m + 1,
 				 sizeof(s->ltarget) - m - 1, &req->target));
 		s->lreflen = httpd__log_keep(s->lref, sizeof(s->lref),
-				      httpd_header(&x, "Referer"));
+				      coil_http_header(x, "Referer"));
 		s->lualen = httpd__log_keep(s->lua, sizeof(s->lua),
-				     httpd_header(&x, "User-Agent"));
+				     coil_http_header(x, "User-Agent"));
 	}
 	if (f & COIL_HTTP1_F_EXPECT_OTHER) {
 		s->keep_alive = false;
-		httpd_respond_error(&x, 417);
+		coil_http_respond_error(x, 417);
 	} else if (req->method == COIL_HTTP1_OTHER ||
 		   req->method == COIL_HTTP1_CONNECT) {
 		s->keep_alive = false;
-		httpd_respond_error(&x, 501);
+		coil_http_respond_error(x, 501);
 	} else if ((f & COIL_HTTP1_F_CONTENT_LENGTH) &&
 		   req->content_length > h->cfg.max_body) {
 		s->keep_alive = false;
-		httpd_respond_error(&x, 413);
+		coil_http_respond_error(x, 413);
 	} else {
-		dispatch(&x);
+		dispatch(x);
 	}
-	if (!s->started && !s->accepted)
-		httpd_respond_error(&x, 500);   /* a handler that did not answer */
+	if (!s->started && !s->accepted && !s->deferred)
+		coil_http_respond_error(x, 500);   /* a handler that did not answer */
+	ctx_init(x, s);   /* the head and path were lent for the handler */
 	if (s->closed)
 		return;
-	if (s->unread && (s->accepted || s->keep_alive)) {
+	/* A body is read for the handler, or discarded to reach the next
+	 * request; not while a deferred answer keeps a client that expects
+	 * 100-continue waiting (the answer closes the connection). */
+	if (s->unread && (s->accepted ||
+			  (s->keep_alive && !(s->deferred && s->expect)))) {
 		/* read it: for the handler, or to reach the next request */
 		coil_http1_body_init(&s->body, req, &h->limits, NULL, 0);
 		s->phase = HC_BODY;
 		s->since = now_ms(lp);
 		arm(s, s->since + h->cfg.body_timeout_ms);
+		return;
+	}
+	if (!s->responded) {
+		s->phase = HC_WAIT;
 		return;
 	}
 	request_done(s);
@@ -897,7 +1137,7 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 		      size_t *pos)
 {
 	struct coil_http1_str slice;
-	struct httpd_ctx x;
+	struct coil_http_req *x = &s->ctx;
 	size_t used;
 	int r = coil_http1_body_read(&s->body, d + *pos, len - *pos, &slice,
 				     &used);
@@ -912,8 +1152,8 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 	switch (r) {
 	case COIL_HTTP1_DATA:
 		if (s->on_body) {
-			ctx_init(&x, s);
-			s->on_body(&x, (const uint8_t *)slice.ptr, slice.len);
+			ctx_init(x, s);
+			s->on_body(x, (const uint8_t *)slice.ptr, slice.len);
 		}
 		return !s->closed;
 	case COIL_HTTP1_NEED_MORE:
@@ -921,19 +1161,20 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 	case COIL_HTTP1_DONE:
 		s->unread = false;
 		if (s->accepted) {
-			ctx_init(&x, s);
-			s->on_end(&x);
-			if (!s->responded && !s->closed) {
-				if (!s->started) {
-					httpd_respond_error(&x, 500);
-				} else {
-					conn_abort(s);
-					return false;
-				}
-			}
+			ctx_init(x, s);
+			s->on_end(x);
+			/* neither an answer nor one to come */
+			if (!s->responded && !s->closed && !s->started &&
+			    !s->deferred)
+				coil_http_respond_error(x, 500);
 		}
-		if (!s->closed)
-			request_done(s);
+		if (s->closed)
+			return false;
+		if (!s->responded) {
+			s->phase = HC_WAIT;   /* answered later */
+			return false;
+		}
+		request_done(s);
 		return !s->closed;
 	default:
 		body_fail(s, coil_http1_error_status(r));
@@ -943,12 +1184,12 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 
 static void parse_error(struct httpd_conn *s, int err)
 {
-	struct httpd_ctx x;
+	struct coil_http_req x;
 
 	fresh_request(s);
 	s->keep_alive = false;
 	ctx_init(&x, s);
-	httpd_respond_error(&x, coil_http1_error_status(err));
+	coil_http_respond_error(&x, coil_http1_error_status(err));
 	request_done(s);
 }
 
@@ -977,7 +1218,11 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 		httpd__unpin_all(s);
 	date_tick(lp);
 	out_bind(lp, c);
-	while (pos < len && !s->closed) {
+	lp->busy++;
+	/* A body whose last bytes ended the input is complete now: one more
+	 * body step sees its end (a Content-Length body reports it on the
+	 * call after its last slice), rather than the next input. */
+	while ((pos < len || s->phase == HC_BODY) && !s->closed) {
 		struct coil_http1_request req;
 		size_t avail;
 		int r;
@@ -988,6 +1233,14 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 			 * output drained */
 			if (coil_conn_queued(c) > hw)
 				break;
+		}
+		if (s->phase == HC_WAIT) {
+			/* Answers leave in request order: the next request
+			 * waits, carried by coil, until this one is answered
+			 * (answer_moved resumes). */
+			coil_conn_pause(c);
+			s->paused = true;
+			break;
 		}
 		if (s->phase == HC_BODY) {
 			if (!body_step(s, d, len, &pos))
@@ -1026,6 +1279,7 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 	if (s->closed)
 		pos = len;   /* what follows a close is never answered */
 	s->backlog = pos < len && s->phase == HC_IDLE;
+	lp->busy--;
 	httpd__out_flush(lp);
 	return pos;
 }
@@ -1057,6 +1311,8 @@ static void conn_timer(struct coil_timer *t)
 	}
 	if (s->closed)
 		return;   /* coil is freeing the connection */
+	if (s->phase == HC_WAIT)
+		return;   /* the answer's owner keeps its own time */
 	dl = deadline(s);
 	if (now < dl) {
 		arm(s, dl);
@@ -1075,13 +1331,15 @@ static void conn_timer(struct coil_timer *t)
 	}
 	date_tick(lp);
 	out_bind(lp, s->conn);
+	lp->busy++;
 	body_fail(s, 408);
+	lp->busy--;
 	httpd__out_flush(lp);
 }
 
 static int hd_open(struct coil_conn *c)
 {
-	struct httpd *h = coil_conn_service_data(c);
+	struct coil_http_server *h = coil_conn_service_data(c);
 	struct httpd_conn *s = coil_conn_state(c);
 	struct coil_loop *loop = coil_conn_loop(c);
 
@@ -1103,12 +1361,16 @@ static void hd_close(struct coil_conn *c, int reason)
 	struct httpd_loop *lp = s->lp;
 
 	(void)reason;
+	s->closed = true;
+	cancel_answer(s);   /* the client went away first */
 	coil_timer_stop(&s->timer);
 	if (lp->out_conn == c) {
 		lp->out_conn = NULL;
 		lp->out_len = 0;
 	}
 	httpd__unpin_all(s);
+	free(s->xh);
+	s->xh = NULL;
 }
 
 /* SIGTERM: idle keep-alive connections go at once, a request in progress
@@ -1128,16 +1390,30 @@ static void hd_shutdown(struct coil_conn *c)
 		conn_close(s);
 }
 
+/* The output drained below half the high-water mark after passing it:
+ * an answer that waited for that (coil_http_on_drain) goes on. */
+static void hd_drain(struct coil_conn *c)
+{
+	struct httpd_conn *s = coil_conn_state(c);
+	coil_http_drain_cb cb = s->on_drain;
+
+	if (!cb || s->closed)
+		return;
+	s->on_drain = NULL;
+	cb(&s->ctx, s->drain_arg);
+}
+
 static const struct coil_proto_ops httpd_ops = {
 	.on_open = hd_open,
 	.on_data = hd_data,
+	.on_drain = hd_drain,
 	.on_close = hd_close,
 	.on_shutdown = hd_shutdown,
 };
 
 /* ---- built-in resources ---- */
 
-static void h_plaintext(struct httpd_ctx *x)
+static void h_plaintext(struct coil_http_req *x)
 {
 	struct httpd_conn *s = x->s;
 
@@ -1150,11 +1426,11 @@ static void h_plaintext(struct httpd_ctx *x)
 		s->sent = sizeof(plain_body) - 1;
 		return;
 	}
-	httpd_respond_static(x, 200, "text/plain", plain_body,
+	coil_http_respond_static(x, 200, "text/plain", plain_body,
 			     sizeof(plain_body) - 1);
 }
 
-static void h_json(struct httpd_ctx *x)
+static void h_json(struct coil_http_req *x)
 {
 	struct httpd_conn *s = x->s;
 
@@ -1166,47 +1442,47 @@ static void h_json(struct httpd_ctx *x)
 		s->sent = sizeof(json_body) - 1;
 		return;
 	}
-	httpd_respond_static(x, 200, "application/json", json_body,
+	coil_http_respond_static(x, 200, "application/json", json_body,
 			     sizeof(json_body) - 1);
 }
 
 /* user[0]: the response length (the request's Content-Length, or
- * HTTPD_CHUNKED). The head waits for the first body bytes, so a body that
+ * COIL_HTTP_CHUNKED). The head waits for the first body bytes, so a body that
  * is bad from its start still gets its 400. */
-static void echo_body(struct httpd_ctx *x, const uint8_t *data, size_t len)
+static void echo_body(struct coil_http_req *x, const uint8_t *data, size_t len)
 {
 	if (!x->s->started)
-		httpd_respond_start(x, 200, "application/octet-stream",
+		coil_http_respond_start(x, 200, "application/octet-stream",
 				    *(uint64_t *)x->user);
-	httpd_respond_data(x, data, len);
+	coil_http_respond_data(x, data, len);
 }
 
-static void echo_end(struct httpd_ctx *x)
+static void echo_end(struct coil_http_req *x)
 {
 	if (!x->s->started)
-		httpd_respond(x, 200, "application/octet-stream", "", 0);
+		coil_http_respond(x, 200, "application/octet-stream", "", 0);
 	else
-		httpd_respond_end(x);
+		coil_http_respond_end(x);
 }
 
 /* POST/PUT /echo: the body comes back as it arrives (same length, or
  * chunked for a chunked upload), never buffered whole. */
-static void h_echo(struct httpd_ctx *x)
+static void h_echo(struct coil_http_req *x)
 {
 	const struct coil_http1_request *req = x->req;
 
-	if (!httpd_has_body(x)) {
-		httpd_respond(x, 200, "application/octet-stream", "", 0);
+	if (!coil_http_has_body(x)) {
+		coil_http_respond(x, 200, "application/octet-stream", "", 0);
 		return;
 	}
 	*(uint64_t *)x->user = (req->flags & COIL_HTTP1_F_CONTENT_LENGTH)
-				       ? req->content_length : HTTPD_CHUNKED;
-	httpd_body_accept(x, echo_body, echo_end);
+				       ? req->content_length : COIL_HTTP_CHUNKED;
+	coil_http_body_accept(x, echo_body, echo_end);
 }
 
 /* ---- server ---- */
 
-int httpd_route(struct httpd *h, const struct httpd_route *route)
+int coil_http_server_route(struct coil_http_server *h, const struct coil_http_route *route)
 {
 	if (!route->path || route->path[0] != '/')
 		return -EINVAL;
@@ -1223,11 +1499,11 @@ int httpd_route(struct httpd *h, const struct httpd_route *route)
 	return 0;
 }
 
-int httpd_create(const struct httpd_config *cfg, struct httpd **out,
+int coil_http_server_create(const struct coil_http_config *cfg, struct coil_http_server **out,
 		 const char **failed)
 {
-	struct httpd *h = calloc(1, sizeof(*h));
-	struct httpd_config *c;
+	struct coil_http_server *h = calloc(1, sizeof(*h));
+	struct coil_http_config *c;
 	const char *what = "memory";
 	int ret;
 
@@ -1240,25 +1516,25 @@ int httpd_create(const struct httpd_config *cfg, struct httpd **out,
 	memcpy(c, cfg, cfg->sz < sizeof(*c) ? cfg->sz : sizeof(*c));
 	c->sz = sizeof(*c);
 	if (!c->max_body)
-		c->max_body = HTTPD_DEFAULT_MAX_BODY;
+		c->max_body = COIL_HTTP_DEFAULT_MAX_BODY;
 	if (!c->header_timeout_ms)
-		c->header_timeout_ms = HTTPD_DEFAULT_HEADER_TIMEOUT_MS;
+		c->header_timeout_ms = COIL_HTTP_DEFAULT_HEADER_TIMEOUT_MS;
 	if (!c->body_timeout_ms)
-		c->body_timeout_ms = HTTPD_DEFAULT_BODY_TIMEOUT_MS;
+		c->body_timeout_ms = COIL_HTTP_DEFAULT_BODY_TIMEOUT_MS;
 	if (!c->keepalive_timeout_ms)
-		c->keepalive_timeout_ms = HTTPD_DEFAULT_KEEPALIVE_TIMEOUT_MS;
+		c->keepalive_timeout_ms = COIL_HTTP_DEFAULT_KEEPALIVE_TIMEOUT_MS;
 	if (!c->send_timeout_ms)
 		c->send_timeout_ms = c->keepalive_timeout_ms;
-	if (c->cache_size == HTTPD_CACHE_OFF)
+	if (c->cache_size == COIL_HTTP_CACHE_OFF)
 		h->cache_size = 0;
 	else
 		h->cache_size = c->cache_size ? c->cache_size
-					      : HTTPD_DEFAULT_CACHE_SIZE;
+					      : COIL_HTTP_DEFAULT_CACHE_SIZE;
 	h->limits = c->limits;
 	h->limits.sz = sizeof(h->limits);
 	if (!h->limits.max_headers)
-		h->limits.max_headers = HTTPD_DEFAULT_MAX_HEADERS;
-	if (h->limits.max_headers > HTTPD_MAX_HEADERS) {
+		h->limits.max_headers = COIL_HTTP_DEFAULT_MAX_HEADERS;
+	if (h->limits.max_headers > COIL_HTTP_MAX_HEADERS) {
 		/* Never lowered behind the caller's back. */
 		what = "limits.max_headers";
 		ret = -EINVAL;
@@ -1287,22 +1563,22 @@ int httpd_create(const struct httpd_config *cfg, struct httpd **out,
 		}
 	}
 	{
-		struct httpd_route plain = { .path = "/plaintext" };
-		struct httpd_route json = { .path = "/json" };
-		struct httpd_route echo = { .path = "/echo" };
-		struct httpd_route files = { .path = "/",
-					     .flags = HTTPD_ROUTE_PREFIX };
+		struct coil_http_route plain = { .path = "/plaintext" };
+		struct coil_http_route json = { .path = "/json" };
+		struct coil_http_route echo = { .path = "/echo" };
+		struct coil_http_route files = { .path = "/",
+					     .flags = COIL_HTTP_ROUTE_PREFIX };
 
 		plain.on[COIL_HTTP1_GET] = h_plaintext;
 		json.on[COIL_HTTP1_GET] = h_json;
 		echo.on[COIL_HTTP1_POST] = h_echo;
 		echo.on[COIL_HTTP1_PUT] = h_echo;
 		files.on[COIL_HTTP1_GET] = httpd__files_get;
-		httpd_route(h, &plain);
-		httpd_route(h, &json);
-		httpd_route(h, &echo);
+		coil_http_server_route(h, &plain);
+		coil_http_server_route(h, &json);
+		coil_http_server_route(h, &echo);
 		if (h->rootfd >= 0)
-			httpd_route(h, &files);
+			coil_http_server_route(h, &files);
 	}
 	*out = h;
 	return 0;
@@ -1318,7 +1594,7 @@ fail:
 	return ret;
 }
 
-void httpd_service_init(struct httpd *h, struct coil_service *svc)
+void coil_http_server_service_init(struct coil_http_server *h, struct coil_service *svc)
 {
 	svc->ops = &httpd_ops;
 	svc->state_size = h->logfd >= 0 ? sizeof(struct httpd_conn)
@@ -1329,10 +1605,13 @@ void httpd_service_init(struct httpd *h, struct coil_service *svc)
 	h->high_water = svc->write_high_water;
 }
 
-void httpd_destroy(struct httpd *h)
+void coil_http_server_destroy(struct coil_http_server *h)
 {
 	if (!h)
 		return;
+	for (unsigned i = 0; i < h->nroutes; i++)
+		if (h->routes[i].on[COIL_HTTP1_GET] == httpd__proxy_handle)
+			httpd__proxy_free(h->routes[i].data);
 	for (unsigned i = 0; i < h->nloops; i++)
 		if (h->loops[i])
 			loop_free(h->loops[i]);

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coil-httpd internals shared by httpd.c (protocol, routes, responses),
- * access_log.c (the access log) and files.c (static files, response
- * cache). Not an API.
+ * The HTTP server's internals shared by server.c (protocol, routes,
+ * responses), files.c (static files, response cache) and access_log.c.
+ * Not an API.
  */
 #ifndef COIL_HTTPD_INTERNAL_H
 #define COIL_HTTPD_INTERNAL_H
 
-#include "httpd.h"
+#include <coil/http.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -67,14 +67,14 @@ struct httpd__cache {
 
 /* ---- server, loop, connection ---- */
 
-struct httpd {
-	struct httpd_config cfg;
+struct coil_http_server {
+	struct coil_http_config cfg;
 	struct coil_http1_limits limits;
 	int rootfd;                         /* O_PATH dir, -1: no root */
 	int logfd;                          /* -1: no access log */
 	size_t cache_size;                  /* 0: no cache */
 	size_t high_water;                  /* the service's write_high_water */
-	struct httpd_route routes[HTTPD__MAX_ROUTES];
+	struct coil_http_route routes[HTTPD__MAX_ROUTES];
 	unsigned nroutes;
 	struct httpd_loop **loops;          /* by coil_loop_id */
 	unsigned nloops;
@@ -82,11 +82,13 @@ struct httpd {
 
 /* Per loop (one thread): created on the loop's first connection. */
 struct httpd_loop {
-	struct httpd *h;
+	struct coil_http_server *h;
 	struct coil_loop *loop;
 	struct coil_conn *out_conn;         /* owner of the staged bytes */
 	size_t out_len;
 	uint64_t flushes;                   /* staged bytes handed to coil */
+	unsigned busy;                      /* inside on_data or a timeout:
+					       that caller flushes */
 	uint64_t date_next_ms;              /* loop time of the next second */
 	int64_t date_sec;                   /* wall-clock second of `common` */
 	size_t rest;                        /* input after the current head */
@@ -109,7 +111,10 @@ struct httpd_loop {
 	char out[HTTPD__OUT_CAP];           /* staged responses */
 };
 
-enum { HC_IDLE, HC_HEAD, HC_BODY };
+/* HC_WAIT: the request is read as far as it will be, its answer is not
+ * complete yet: a deferred handler or a streamed response finishes it from
+ * another callback (the timer leaves the connection alone meanwhile). */
+enum { HC_IDLE, HC_HEAD, HC_BODY, HC_WAIT };
 
 /* Per connection (the service's state). */
 struct httpd_conn {
@@ -138,6 +143,8 @@ struct httpd_conn {
 	bool head_only;           /* HEAD */
 	bool backlog;             /* on_data left input for later (output
 				     above the high-water mark) */
+	bool deferred;            /* coil_http_defer(): answered later */
+	bool paused;              /* reading paused while an answer waits */
 	uint16_t status;
 	uint8_t nheld;
 	uint8_t ltlen, lreflen, lualen;
@@ -145,12 +152,21 @@ struct httpd_conn {
 	uint64_t sent;            /* response body bytes */
 	uint64_t head_gen;        /* lp->flushes when the head was staged */
 	size_t head_at;           /* ... and where */
-	httpd_body_cb on_body;
-	httpd_handler on_end;
-	const struct httpd_route *route;
+	coil_http_cancel_cb on_cancel;
+	void *cancel_arg;
+	coil_http_drain_cb on_drain;
+	void *drain_arg;
+	char *xh;                 /* the handler's header lines (malloc'd on
+				     first use, kept until the close) */
+	uint32_t xh_len, xh_cap;
+	coil_http_body_cb on_body;
+	coil_http_handler on_end;
+	const struct coil_http_route *route;
 	struct coil_http1_body body;
 	struct httpd__centry *held[HTTPD__HELD];
-	uint64_t user[HTTPD_USER_SIZE / 8];
+	uint64_t user[COIL_HTTP_USER_SIZE / 8];
+	struct coil_http_req ctx;  /* what handlers get, kept across a
+				      deferred answer */
 	/* Last, for the access log only: without one, the connection's state
 	 * ends here (httpd_service_init), which halves what an idle
 	 * keep-alive connection costs. */
@@ -165,22 +181,27 @@ void httpd__out_put(struct httpd_loop *lp, struct coil_conn *c,
 		    const void *p, size_t n);
 void httpd__out_flush(struct httpd_loop *lp);
 /* Write a response head: status, Server, Date, Content-Type (ctype may be
- * NULL), Content-Length (`len`, or HTTPD_CHUNKED, or HTTPD__NO_LENGTH),
+ * NULL), Content-Length (`len`, or COIL_HTTP_CHUNKED, or HTTPD__NO_LENGTH),
  * `extra` (complete header lines), Connection. Returns 0 or -EALREADY /
  * -EPIPE. */
-int httpd__resp_head(struct httpd_ctx *x, int status, const char *ctype,
+int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		     uint64_t len, const char *extra, size_t extra_len);
 
 /* Release the cache entries a connection pinned (nothing of its output
  * may still be queued). */
 void httpd__unpin_all(struct httpd_conn *s);
 /* A short text/plain error body with extra header lines. */
-int httpd__respond_error_extra(struct httpd_ctx *x, int status,
+int httpd__respond_error_extra(struct coil_http_req *x, int status,
 			       const char *extra, size_t extra_len);
 
+/* proxy.c: the handler of proxy routes (route.data: the proxy) */
+struct httpd__proxy;
+void httpd__proxy_handle(struct coil_http_req *x);
+void httpd__proxy_free(struct httpd__proxy *px);
+
 /* files.c */
-int httpd__files_open_root(struct httpd *h);
-void httpd__files_get(struct httpd_ctx *x);
+int httpd__files_open_root(struct coil_http_server *h);
+void httpd__files_get(struct coil_http_req *x);
 int httpd__cache_init(struct httpd__cache *c, size_t limit);
 void httpd__cache_fini(struct httpd__cache *c);
 void httpd__cache_put(struct httpd__centry *e);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coil-httpd's access log: Combined Log Format lines, buffered per loop,
+ * The HTTP server's access log: Combined Log Format lines, buffered per loop,
  * written at least once a second and when the loop ends. Every field a
  * client controls is escaped (\xHH), so it cannot break or forge a line.
  */
-#include "httpd_internal.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
