@@ -4,7 +4,9 @@
  * thread, io_uring or epoll). Shared types of its parts:
  *   hist.c    log-linear latency histogram
  *   args.c    command line and URL parsing
- *   run.c     the protocols (echo, http) on the engine loops
+ *   conn.c    the protocols (echo, http) on the engine loops
+ *   open.c    the open loop (--rate)
+ *   run.c     the loops' timers and the engine run (run.h: their state)
  *   report.c  text and JSON results
  */
 #ifndef COIL_LOAD_H

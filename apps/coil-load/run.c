@@ -1,458 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The load itself: one client service on the engine, every loop opening its
- * share of the connections from the loop_start hook and keeping them busy.
- *
- *  echo   D messages in flight per connection; each message that comes back
- *         in full is sent again (closed loop). The bytes are a run of the
- *         loop's random pattern from the connection's own offset, sent
- *         without copying (coil_conn_write_static) and, with --verify,
- *         compared byte for byte as they arrive.
- *  http   closed loop: `pipeline` requests in flight, each completed
- *         response replaced at once; the requests of one turn go out in one
- *         write of a prebuilt buffer of copies (no formatting, no copy, no
- *         allocation per request). Responses are parsed in place from the
- *         receive buffer. Open loop (--rate): request i is due at start +
- *         i / rate (the loop's share of the rate); due requests go out as
- *         soon as a connection has room: when a response frees one (on
- *         that one first), when one opens, and on every loop turn
- *         (loop_turn; with --poll always the loop turns every few
- *         microseconds, otherwise when I/O completes and on a 1 ms
- *         tick). A request that has to wait keeps its intended time, and
- *         its latency is measured from there (coordinated omission
- *         corrected). A rate the connections cannot carry is refused at
- *         start (open_loop_check).
- *
- * Latency is measured with the loop's clock (read once per turn).
+ * share of the connections from the loop_start hook and keeping them busy
+ * (conn.c; open.c with --rate); here the loops' timers and the run.
  */
-#include "load.h"
-
-#include <coil/coil.h>
-#include <coil/http1.h>
+#include "run.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define REQ_COPIES 64           /* prebuilt requests (>= pipeline) */
-#define TICK_MS 10              /* retries, timeouts, stats snapshot */
-#define RETRY_MS 10             /* after a failed connect */
 #define MAX_BODY (64u << 20)
-
-enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
-
-struct load;
-
-struct lctx {
-	struct load *ld;
-	struct coil_loop *loop;
-	unsigned id;
-	struct coil_timer tick, end;
-	uint64_t start_ns, end_ns;
-	bool done, started;
-	unsigned nconns;             /* this loop's share */
-	struct coil_conn **slot;     /* the connection of each slot, or NULL */
-	uint8_t *retry;              /* slot waits for a (re)connect */
-	unsigned nretry;
-	uint64_t retry_at_ns;
-	uint64_t next_check_ns;
-	uint64_t next_progress_ns;
-	uint64_t last_progress_done;
-	unsigned *free;              /* open loop: slots that may have room */
-	uint8_t *in_free;            /* open loop: slot is on `free` */
-	unsigned nfree;
-	uint64_t issued;             /* open loop: requests issued */
-	uint64_t behind;             /* open loop: due at the end, not issued */
-	double rate;                 /* open loop: this loop's requests/s */
-	uint8_t *pat;                /* echo pattern */
-	atomic_ullong snap_done, snap_err;
-	struct load_stats st;
-} __attribute__((aligned(64)));
-
-struct load {
-	const struct load_opts *o;
-	struct coil_engine *eng;
-	int svc;
-	const char *req;             /* REQ_COPIES requests back to back */
-	size_t req_len;              /* one of them */
-	uint32_t depth;              /* in flight per connection */
-	bool head_req;
-	bool tty;
-	struct lctx *lc;
-	unsigned nloops;
-	atomic_uint loops_done;
-};
-
-struct cs {
-	struct lctx *lc;
-	uint32_t slot;
-	uint8_t opened, timed_out, invalid, body_mode;
-	uint32_t inflight;
-	uint32_t head;               /* ring index of the oldest in flight */
-	uint64_t last_ns;            /* last progress (or connect start) */
-	uint64_t remaining;          /* BODY_LENGTH bytes to skip */
-	uint32_t pat_off;            /* echo: stream offset in the pattern */
-	uint64_t tx_pos, rx_pos, msgs_rx;
-	struct coil_http1_body body; /* BODY_CHUNKED */
-	uint64_t ts[];               /* send (or intended) time per request */
-};
-
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static uint64_t errors_of(const struct load_stats *st)
 {
 	return st->connect_errors + st->read_errors + st->write_errors +
 	       st->timeouts + st->invalid + st->mismatches;
 }
-
-/* ---- sending ---- */
-
-static void track(struct cs *s, unsigned k, uint64_t t)
-{
-	struct load *ld = s->lc->ld;
-
-	if (!s->inflight)
-		s->last_ns = coil_loop_now_ns(s->lc->loop);
-	for (unsigned i = 0; i < k; i++)
-		s->ts[(s->head + s->inflight + i) % ld->depth] = t;
-	s->inflight += k;
-	s->lc->st.sent += k;
-}
-
-static void send_msgs(struct coil_conn *c, struct cs *s, unsigned k)
-{
-	struct lctx *lc = s->lc;
-	uint64_t bytes = (uint64_t)k * lc->ld->o->size;
-
-	track(s, k, coil_loop_now_ns(lc->loop));
-	lc->st.tx_bytes += bytes;
-	while (bytes) {
-		uint32_t at = (uint32_t)((s->pat_off + s->tx_pos) % PAT_LEN);
-		uint32_t n = bytes < PAT_TAIL ? (uint32_t)bytes : PAT_TAIL;
-
-		if (coil_conn_write_static(c, lc->pat + at, n))
-			return;   /* closing: on_close follows */
-		s->tx_pos += n;
-		bytes -= n;
-	}
-}
-
-static void send_reqs(struct coil_conn *c, struct cs *s, unsigned k,
-		      uint64_t t)
-{
-	struct load *ld = s->lc->ld;
-
-	track(s, k, t);
-	s->lc->st.tx_bytes += (uint64_t)k * ld->req_len;
-	while (k) {
-		unsigned n = k < REQ_COPIES ? k : REQ_COPIES;
-
-		if (coil_conn_write_static(c, ld->req, n * ld->req_len))
-			return;
-		k -= n;
-	}
-}
-
-static void free_push(struct lctx *lc, unsigned slot);
-static void dispatch(struct lctx *lc, uint64_t now);
-
-/* Open loop: a connection has room again (or just opened): what is due
- * goes out now, on it first. */
-static void open_room(struct lctx *lc, struct cs *s, uint64_t now)
-{
-	if (s->opened != 1 || s->invalid || s->timed_out ||
-	    s->inflight >= lc->ld->depth)
-		return;
-	free_push(lc, s->slot);
-	dispatch(lc, now);
-}
-
-/* ---- completions ---- */
-
-static void complete(struct cs *s, uint64_t now)
-{
-	struct lctx *lc = s->lc;
-
-	hist_record(&lc->st.lat, now - s->ts[s->head]);
-	s->head = (s->head + 1) % lc->ld->depth;
-	s->inflight--;
-	s->last_ns = now;
-	lc->st.done++;
-}
-
-static size_t echo_data(struct coil_conn *c, const uint8_t *data, size_t len)
-{
-	struct cs *s = coil_conn_state(c);
-	struct lctx *lc = s->lc;
-	uint32_t size = lc->ld->o->size;
-	uint64_t now = coil_loop_now_ns(lc->loop), k;
-
-	if (lc->done)
-		return len;
-	lc->st.rx_bytes += len;
-	if (s->rx_pos + len > s->tx_pos) {
-		/* More bytes than were sent: a corrupting peer. */
-		lc->st.mismatches += s->rx_pos + len - s->tx_pos;
-		s->invalid = 1;
-		coil_conn_abort(c);
-		return len;
-	}
-	if (lc->ld->o->verify)
-		lc->st.mismatches += pattern_check(lc->pat, s->pat_off,
-						   s->rx_pos, data, len);
-	s->rx_pos += len;
-	s->last_ns = now;
-	k = s->rx_pos / size - s->msgs_rx;
-	s->msgs_rx += k;
-	for (uint64_t i = 0; i < k; i++)
-		complete(s, now);
-	if (k)
-		send_msgs(c, s, (unsigned)k);
-	return len;
-}
-
-static void bad_response(struct coil_conn *c, struct cs *s)
-{
-	s->lc->st.invalid++;
-	s->invalid = 1;
-	coil_conn_abort(c);
-}
-
-/* A response ended: count it; keep the connection busy (closed loop). */
-static void http_done(struct coil_conn *c, struct cs *s, int keep_alive,
-		      uint64_t now, unsigned *again)
-{
-	complete(s, now);
-	if (!keep_alive || s->lc->ld->o->close) {
-		/* The server (or --close) ends the connection after this one;
-		 * a pipelined rest would be lost: close when none is left. */
-		s->opened = 2;   /* draining: no more requests */
-		if (!s->inflight)
-			coil_conn_close(c);
-		return;
-	}
-	if (!s->lc->ld->o->rate)
-		(*again)++;
-}
-
-static size_t http_data(struct coil_conn *c, const uint8_t *data, size_t len)
-{
-	struct cs *s = coil_conn_state(c);
-	struct lctx *lc = s->lc;
-	struct load *ld = lc->ld;
-	uint64_t now = coil_loop_now_ns(lc->loop);
-	struct coil_http1_response r;
-	unsigned again = 0;
-	size_t used = 0;
-	int rc;
-
-	if (lc->done)
-		return len;
-	while (used < len && !s->invalid) {
-		switch (s->body_mode) {
-		case BODY_LENGTH: {
-			size_t n = len - used;
-
-			if (n > s->remaining)
-				n = (size_t)s->remaining;
-			used += n;
-			s->remaining -= n;
-			if (!s->remaining) {
-				s->body_mode = BODY_NONE;
-				http_done(c, s, s->opened == 1, now, &again);
-			}
-			continue;
-		}
-		case BODY_CHUNKED: {
-			struct coil_http1_str slice;
-			size_t n;
-
-			rc = coil_http1_body_read(&s->body, data + used,
-						  len - used, &slice, &n);
-			used += n;
-			if (rc == COIL_HTTP1_DATA)
-				continue;
-			if (rc == COIL_HTTP1_DONE) {
-				s->body_mode = BODY_NONE;
-				http_done(c, s, s->opened == 1, now, &again);
-				continue;
-			}
-			if (rc < 0)
-				bad_response(c, s);
-			goto out;
-		}
-		case BODY_CLOSE:
-			used = len;   /* the end is the server's close */
-			continue;
-		}
-		if (!s->inflight) {
-			/* A response nobody asked for. */
-			bad_response(c, s);
-			break;
-		}
-		rc = coil_http1_response_parse(data + used, len - used,
-					       ld->head_req, &r, NULL, 0, NULL);
-		if (rc == COIL_HTTP1_NEED_MORE)
-			break;
-		if (rc < 0) {
-			bad_response(c, s);
-			break;
-		}
-		used += (size_t)rc;
-		lc->st.status[r.status]++;
-		if (r.status < 200 && r.status != 101)
-			continue;   /* interim (100 Continue): not the answer */
-		if (!(r.flags & COIL_HTTP1_F_KEEP_ALIVE))
-			s->opened = 2;
-		if (r.flags & COIL_HTTP1_F_CHUNKED) {
-			coil_http1_response_body_init(&s->body, &r, NULL, NULL,
-						      0);
-			s->body_mode = BODY_CHUNKED;
-		} else if (r.flags & COIL_HTTP1_F_CLOSE_DELIMITED) {
-			s->body_mode = BODY_CLOSE;
-		} else if (r.content_length) {
-			s->remaining = r.content_length;
-			s->body_mode = BODY_LENGTH;
-		} else {
-			http_done(c, s, s->opened == 1, now, &again);
-		}
-	}
-out:
-	lc->st.rx_bytes += used;
-	if (again && !s->invalid)
-		send_reqs(c, s, again, now);
-	if (ld->o->rate)
-		open_room(lc, s, now);
-	return used;
-}
-
-/* ---- connections ---- */
-
-static void slot_connect(struct lctx *lc, unsigned slot);
-
-static void slot_retry(struct lctx *lc, unsigned slot, uint64_t delay_ns)
-{
-	if (!lc->retry[slot]) {
-		lc->retry[slot] = 1;
-		lc->nretry++;
-	}
-	if (!lc->retry_at_ns || lc->retry_at_ns > coil_loop_now_ns(lc->loop) + delay_ns)
-		lc->retry_at_ns = coil_loop_now_ns(lc->loop) + delay_ns;
-}
-
-static void slot_connect(struct lctx *lc, unsigned slot)
-{
-	struct coil_conn *c;
-	struct cs *s;
-	int ret;
-
-	if (lc->done)
-		return;
-	ret = coil_loop_connect(lc->loop, lc->ld->svc, &c);
-	if (ret < 0) {
-		lc->st.connect_errors++;
-		slot_retry(lc, slot, RETRY_MS * 1000000ull);
-		return;
-	}
-	s = coil_conn_state(c);
-	s->lc = lc;
-	s->slot = slot;
-	s->last_ns = coil_loop_now_ns(lc->loop);
-	s->pat_off = (uint32_t)(mix64(((uint64_t)lc->id << 40) ^
-				      ((uint64_t)slot << 20) ^
-				      lc->st.connects ^ lc->st.connect_errors) %
-				PAT_LEN);
-	lc->slot[slot] = c;
-}
-
-static int on_open(struct coil_conn *c)
-{
-	struct cs *s = coil_conn_state(c);
-	struct lctx *lc = s->lc;
-	struct load *ld = lc->ld;
-
-	s->opened = 1;
-	lc->st.connects++;
-	s->last_ns = coil_loop_now_ns(lc->loop);
-	if (ld->o->mode == MODE_ECHO)
-		send_msgs(c, s, ld->depth);
-	else if (!ld->o->rate)
-		send_reqs(c, s, ld->depth, coil_loop_now_ns(lc->loop));
-	else
-		open_room(lc, s, coil_loop_now_ns(lc->loop));
-	return 0;
-}
-
-static void on_close(struct coil_conn *c, int reason)
-{
-	struct cs *s = coil_conn_state(c);
-	struct lctx *lc = s->lc;
-
-	if (!lc)
-		return;
-	if (lc->slot[s->slot] == c)
-		lc->slot[s->slot] = NULL;
-	if (lc->done)
-		return;
-	if (!s->opened) {
-		if (reason != COIL_CLOSE_LOCAL || s->timed_out)
-			lc->st.connect_errors++;
-		slot_retry(lc, s->slot, RETRY_MS * 1000000ull);
-		return;
-	}
-	if (s->timed_out || s->invalid) {
-		/* counted when found */
-	} else if (reason == COIL_CLOSE_PEER) {
-		if (s->body_mode == BODY_CLOSE)
-			complete(s, coil_loop_now_ns(lc->loop));
-		else if (s->inflight)
-			lc->st.read_errors++;
-	} else if (reason < 0) {
-		if (reason == -EPIPE)
-			lc->st.write_errors++;
-		else
-			lc->st.read_errors++;
-	}
-	slot_connect(lc, s->slot);
-}
-
-static void on_shutdown(struct coil_conn *c)
-{
-	struct cs *s = coil_conn_state(c);
-	struct lctx *lc = s->lc;
-
-	if (!lc->done) {
-		/* SIGINT/SIGTERM: the figures stop here. */
-		lc->done = true;
-		lc->end_ns = coil_loop_now_ns(lc->loop);
-	}
-	coil_conn_abort(c);
-}
-
-static const struct coil_proto_ops echo_ops = {
-	.on_open = on_open,
-	.on_data = echo_data,
-	.on_close = on_close,
-	.on_shutdown = on_shutdown,
-};
-
-static const struct coil_proto_ops http_ops = {
-	.on_open = on_open,
-	.on_data = http_data,
-	.on_close = on_close,
-	.on_shutdown = on_shutdown,
-};
 
 /* ---- per-loop timers ---- */
 
@@ -505,66 +74,6 @@ static void check_timeouts(struct lctx *lc, uint64_t now)
 	}
 }
 
-/* Open loop: the slot's connection may have room for a request. */
-static void free_push(struct lctx *lc, unsigned slot)
-{
-	if (lc->in_free[slot])
-		return;
-	lc->in_free[slot] = 1;
-	lc->free[lc->nfree++] = slot;
-}
-
-/* Open loop: issue every request due by now on connections with room, the
- * most recently freed first. */
-static void dispatch(struct lctx *lc, uint64_t now)
-{
-	struct load *ld = lc->ld;
-	uint64_t due = (uint64_t)((double)(now - lc->start_ns) * lc->rate / 1e9);
-
-	while (lc->issued < due && lc->nfree) {
-		unsigned slot = lc->free[lc->nfree - 1];
-		struct coil_conn *c = lc->slot[slot];
-		struct cs *s = c ? coil_conn_state(c) : NULL;
-
-		if (!s || s->opened != 1 || s->inflight >= ld->depth ||
-		    s->invalid || s->timed_out) {
-			lc->nfree--;   /* full, closed or closing */
-			lc->in_free[slot] = 0;
-			continue;
-		}
-		send_reqs(c, s, 1, lc->start_ns +
-			  (uint64_t)((double)lc->issued * 1e9 / lc->rate));
-		lc->issued++;
-	}
-}
-
-/*
- * Open loop: can `conns` connections carry `rate` requests/s? Each has at
- * most `depth` requests in flight (--pipeline) and a request takes at
- * least a round trip, which we take to be OPEN_MIN_RTT_US: the rate needs
- * rate <= conns * depth / round trip. Returns 0, or -EINVAL after saying
- * why on stderr.
- */
-#define OPEN_MIN_RTT_US 100
-static int open_loop_check(const struct load_opts *o, unsigned depth)
-{
-	uint64_t per = (uint64_t)depth * (1000000 / OPEN_MIN_RTT_US);
-	uint64_t cap = (uint64_t)o->conns * per;
-
-	if (!o->rate || o->rate <= cap)
-		return 0;
-	fprintf(stderr,
-		"coil-load: --rate %llu cannot be reached with %u connections: "
-		"each carries %u request%s at a time (--pipeline) and a round "
-		"trip takes at least %u us, so at most %llu requests/s per "
-		"connection, %llu in all; use -c %llu or more\n",
-		(unsigned long long)o->rate, o->conns, depth,
-		depth == 1 ? "" : "s", OPEN_MIN_RTT_US,
-		(unsigned long long)per, (unsigned long long)cap,
-		(unsigned long long)((o->rate + per - 1) / per));
-	return -EINVAL;
-}
-
 static void tick_fired(struct coil_timer *t)
 {
 	struct lctx *lc = t->data;
@@ -573,7 +82,7 @@ static void tick_fired(struct coil_timer *t)
 	if (lc->done)
 		return;
 	if (lc->rate > 0)
-		dispatch(lc, now);
+		load_open_dispatch(lc, now);
 	if (now >= lc->next_check_ns) {
 		lc->next_check_ns = now + TICK_MS * 1000000ull;
 		if (lc->nretry && now >= lc->retry_at_ns) {
@@ -582,7 +91,7 @@ static void tick_fired(struct coil_timer *t)
 				if (lc->retry[i]) {
 					lc->retry[i] = 0;
 					lc->nretry--;
-					slot_connect(lc, i);
+					load_slot_connect(lc, i);
 				}
 		}
 		check_timeouts(lc, now);
@@ -615,18 +124,6 @@ static void end_fired(struct coil_timer *t)
 		coil_engine_stop(ld->eng);
 }
 
-/* Open loop: every loop turn sends what has come due, so the schedule is as
- * fine as the turns (every few microseconds with --poll always; with
- * adaptive polling while busy, else at the 1 ms tick). */
-static void loop_turn(struct coil_loop *loop, void *arg)
-{
-	struct load *ld = arg;
-	struct lctx *lc = &ld->lc[coil_loop_id(loop)];
-
-	if (lc->started && !lc->done)
-		dispatch(lc, coil_loop_now_ns(loop));
-}
-
 static void loop_start(struct coil_loop *loop, void *arg)
 {
 	struct load *ld = arg;
@@ -640,7 +137,7 @@ static void loop_start(struct coil_loop *loop, void *arg)
 	coil_timer_start(&lc->end, ld->o->duration_ms);
 	coil_timer_start(&lc->tick, lc->rate > 0 ? 1 : TICK_MS);
 	for (unsigned i = 0; i < lc->nconns; i++)
-		slot_connect(lc, i);
+		load_slot_connect(lc, i);
 }
 
 /* ---- setup ---- */
@@ -748,7 +245,7 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		free(one);
 		ld.req = copies;
 	}
-	ret = open_loop_check(o, ld.depth);
+	ret = load_open_check(o, ld.depth);
 	if (ret)
 		goto out_req;
 	if (o->ncpus) {
@@ -764,7 +261,7 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		}
 	}
 	if (o->rate)
-		eo.loop_turn = loop_turn;
+		eo.loop_turn = load_open_turn;
 	ld.nloops = o->threads;
 	per = (o->conns + ld.nloops - 1) / ld.nloops;
 	eo.cores = ld.nloops;
@@ -777,7 +274,7 @@ int load_run(const struct load_opts *o, struct load_result *res)
 	}
 	svc.addr = o->addr;
 	svc.port = o->port;
-	svc.ops = o->mode == MODE_ECHO ? &echo_ops : &http_ops;
+	svc.ops = o->mode == MODE_ECHO ? &load_echo_ops : &load_http_ops;
 	svc.state_size = sizeof(struct cs) + ld.depth * sizeof(uint64_t);
 	svc.max_input = 16u << 20;
 	ld.svc = coil_engine_client(ld.eng, &svc);
