@@ -4,8 +4,9 @@
 # nginx with 2 loops / workers, 1 s runs. Checks that it exits 0 and prints
 # the capacity line and one row per load and server (rate, achieved rate,
 # p50 <= p99 <= p99.9), that the binaries come by path (COIL_BIN_DIR,
-# NGINX) and that bad arguments are refused with status 2. The figures are
-# not judged: this machine may be busy.
+# NGINX) and that bad arguments are refused with status 2. The run goes
+# through `scripts/bench latency`, the bad arguments both ways. The figures
+# are not judged: this machine may be busy.
 #
 # usage: bench_latency_smoke.sh <coil-echo> <echo-integrity> <idle-conns>
 #        (COIL_BUILD_DIR: the build directory with coil-httpd and coil-load)
@@ -13,15 +14,18 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init bench_latency_smoke "$@"
 
-SCRIPT=$(cd "$(dirname "$0")/../.." && pwd)/scripts/bench-latency
+SCRIPTS=$(cd "$(dirname "$0")/../.." && pwd)/scripts
+SCRIPT=$SCRIPTS/bench-latency
 [ -n "${COIL_BUILD_DIR:-}" ] || fail "COIL_BUILD_DIR not set"
 NGINX_BIN=$(command -v nginx) || skip "nginx not installed (Debian nginx-light)"
 
 for bad in "--loops 0" "--nosuch"; do
-	rc=0
-	# shellcheck disable=SC2086 # words on purpose
-	COIL_BIN_DIR=$COIL_BUILD_DIR/apps NGINX=$NGINX_BIN "$SCRIPT" $bad >"$TMP_DIR/bad.out" 2>&1 || rc=$?
-	[ "$rc" -eq 2 ] || fail "bench-latency $bad: status $rc, want 2: $(cat "$TMP_DIR/bad.out")"
+	for cmd in "$SCRIPT" "$SCRIPTS/bench latency"; do
+		rc=0
+		# shellcheck disable=SC2086 # words on purpose
+		COIL_BIN_DIR=$COIL_BUILD_DIR/apps NGINX=$NGINX_BIN $cmd $bad >"$TMP_DIR/bad.out" 2>&1 || rc=$?
+		[ "$rc" -eq 2 ] || fail "$cmd $bad: status $rc, want 2: $(cat "$TMP_DIR/bad.out")"
+	done
 done
 rc=0
 COIL_BIN_DIR=/nonexistent NGINX=$NGINX_BIN "$SCRIPT" --smoke >"$TMP_DIR/bad.out" 2>&1 || rc=$?
@@ -31,7 +35,7 @@ COIL_BIN_DIR=/nonexistent NGINX=$NGINX_BIN "$SCRIPT" --smoke >"$TMP_DIR/bad.out"
 rc=0
 # Not on PATH: the binaries come by path only.
 env PATH=/usr/bin:/bin COIL_BIN_DIR="$COIL_BUILD_DIR/apps" NGINX="$NGINX_BIN" \
-	timeout -k 5 150 "$SCRIPT" --smoke >"$TMP_DIR/out" 2>"$TMP_DIR/err" || rc=$?
+	timeout -k 5 150 "$SCRIPTS/bench" latency --smoke >"$TMP_DIR/out" 2>"$TMP_DIR/err" || rc=$?
 cat "$TMP_DIR/out"
 [ "$rc" -eq 0 ] || { cat "$TMP_DIR/err"; fail "bench-latency --smoke exited with status $rc"; }
 grep -q "^# capacity (closed loop, 32 connections): nginx [1-9][0-9]*/s, coil-httpd [1-9][0-9]*/s$" "$TMP_DIR/out" ||
