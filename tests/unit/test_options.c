@@ -44,6 +44,19 @@ static int parse(struct coil_engine_opts *eo, unsigned which, const char *line,
 	return ret;
 }
 
+/* argv (argc entries) is exactly `want` (NULL-terminated), then NULL. */
+static void assert_argv(int argc, char **argv, const char *const *want)
+{
+	int n = 0;
+
+	for (; want[n]; n++) {
+		assert_true(n < argc);
+		assert_string_equal(argv[n], want[n]);
+	}
+	assert_int_equal(argc, n);
+	assert_null(argv[n]);
+}
+
 static void test_each_flag(void **unused)
 {
 	struct coil_engine_opts eo;
@@ -172,18 +185,10 @@ static void test_app_flags_left(void **unused)
 	assert_int_equal(parse(&eo, ALL, "--port 80 --cores 2 --root /srv -x "
 			       "--corest 1 --bufs=8 positional --steer hash "
 			       "--udp", &argc, argv), 0);
-	assert_int_equal(argc, 10);
-	assert_string_equal(argv[0], "prog");
-	assert_string_equal(argv[1], "--port");
-	assert_string_equal(argv[2], "80");
-	assert_string_equal(argv[3], "--root");
-	assert_string_equal(argv[4], "/srv");
-	assert_string_equal(argv[5], "-x");
-	assert_string_equal(argv[6], "--corest");  /* not a prefix match */
-	assert_string_equal(argv[7], "1");
-	assert_string_equal(argv[8], "positional");
-	assert_string_equal(argv[9], "--udp");
-	assert_null(argv[10]);
+	/* "--corest" is not a prefix match of --cores */
+	assert_argv(argc, argv, (const char *const[]){
+		"prog", "--port", "80", "--root", "/srv", "-x", "--corest",
+		"1", "positional", "--udp", NULL });
 	assert_int_equal(eo.cores, 2);
 	assert_int_equal(eo.bufs, 8);
 	assert_string_equal(eo.steer, "hash");
@@ -197,16 +202,9 @@ static void test_app_flags_left(void **unused)
 	assert_int_equal(eo.poll, COIL_POLL_NEVER);
 	assert_int_equal(eo.backend, COIL_BACKEND_AUTO);
 	assert_null(eo.dpdk_args);
-	assert_int_equal(argc, 9);
-	assert_string_equal(argv[1], "echo");
-	assert_string_equal(argv[2], "--cores");
-	assert_string_equal(argv[3], "0,2-3");
-	assert_string_equal(argv[4], "--dpdk");
-	assert_string_equal(argv[5], "x");
-	assert_string_equal(argv[6], "--");
-	assert_string_equal(argv[7], "--backend");
-	assert_string_equal(argv[8], "epoll");
-	assert_null(argv[9]);
+	assert_argv(argc, argv, (const char *const[]){
+		"prog", "echo", "--cores", "0,2-3", "--dpdk", "x", "--",
+		"--backend", "epoll", NULL });
 }
 
 static void test_usage(void **unused)
