@@ -354,8 +354,9 @@ static void test_reconcile(void **unused)
 }
 
 /* Classic BPF forced onto n fresh listeners, loop i pinned to cpus[i].
- * Returns the steering (detach it, close fds[0..n-1]), or NULL when this
- * machine lacks CPUs 0 and 1 (said, nothing opened). */
+ * Returns the steering (detach it, close fds[0..n-1]); the test is
+ * skipped (cmocka's skip: reported, not passed) when this machine lacks
+ * CPUs 0 and 1. */
 static struct coil__steer *cbpf_open(int *fds, const int *cpus, unsigned n,
 				     uint16_t *port)
 {
@@ -368,7 +369,7 @@ static struct coil__steer *cbpf_open(int *fds, const int *cpus, unsigned n,
 	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
 	if (!CPU_ISSET(0, &set) || !CPU_ISSET(1, &set)) {
 		print_message("skipped: needs CPUs 0 and 1\n");
-		return NULL;
+		skip();
 	}
 	*port = 0;
 	for (unsigned i = 0; i < n; i++)
@@ -392,8 +393,6 @@ static void test_cbpf(void **unused)
 	(void)unused;
 	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
 	s = cbpf_open(fds, cpus, 2, &port);
-	if (!s)
-		return;
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(place_from(1, fds, port), 0);
 		assert_int_equal(place_from(0, fds, port), 1);
@@ -416,8 +415,6 @@ static void test_cbpf_shared(void **unused)
 	(void)unused;
 	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
 	s = cbpf_open(fds, cpus, 4, &port);
-	if (!s)
-		return;
 	for (int i = 0; i < 24; i++) {
 		int a = place_from_n(1, fds, 4, port);
 		int b = place_from_n(0, fds, 4, port);
