@@ -23,6 +23,7 @@
 #include "core/internal.h"
 #include "net/net.h"
 #include "net/tcp.h"
+#include "../net_frames.h"
 
 #define MAXTX 256
 #define TH_FIN 0x01
@@ -65,13 +66,9 @@ static int t_alloc(void *ctx, struct coil__pkt *p)
 	(void)ctx;
 	if (cap.fail_alloc)
 		return -ENOBUFS;
-	b = malloc(2048);
+	b = malloc(NETF_BUF);
 	assert_non_null(b);
-	memset(p, 0, sizeof(*p));
-	p->handle = b;
-	p->data = b + 128;
-	p->headroom = 128;
-	p->tailroom = 2048 - 128;
+	netf_pkt_init(p, b);
 	cap.live++;
 	return 0;
 }
@@ -102,13 +99,7 @@ static void t_xmit(void *ctx, struct coil__pkt *p)
 	}
 	assert_int_equal(ip->proto, COIL__IPPROTO_TCP);
 	/* every checksum we send is right */
-	assert_int_equal(coil__csum_fold(coil__csum_add(0, ip, COIL__IP_HLEN)), 0);
-	assert_int_equal(coil__csum_fold(coil__csum_add(
-				 coil__csum_pseudo(ip->src, ip->dst,
-						   COIL__IPPROTO_TCP,
-						   (uint16_t)l4),
-				 th, l4)),
-			 0);
+	assert_true(netf_tcp_csum_ok(ip));
 	assert_true(cap.n < MAXTX);
 	s = &cap.tx[cap.n++];
 	memset(s, 0, sizeof(*s));
@@ -282,43 +273,20 @@ static void peer_send_opts(uint16_t sport, uint16_t dport, uint32_t seq,
 			   const void *data, uint32_t len, const uint8_t *opts,
 			   uint32_t optlen, bool bad_csum)
 {
-	uint32_t thl = COIL__TCP_HLEN + optlen;
-	uint32_t flen = COIL__ETH_HLEN + COIL__IP_HLEN + thl + len;
+	struct netf_tcp f = {
+		.dst_mac = MY_MAC, .src_mac = PEER_MAC,
+		.src = PEER_IP, .dst = MY_IP, .sport = sport, .dport = dport,
+		.seq = seq, .ack = ack, .flags = flags, .win = win,
+		.opts = opts, .optlen = optlen, .data = data, .len = len,
+	};
+	uint32_t flen = netf_tcp_len(&f);
 	uint8_t *b = malloc(flen);
-	struct coil__eth_hdr *eh = (struct coil__eth_hdr *)b;
-	struct coil__ip_hdr *ip = (struct coil__ip_hdr *)(eh + 1);
-	struct coil__tcp_hdr *th = (struct coil__tcp_hdr *)(ip + 1);
+	struct coil__tcp_hdr *th =
+		(struct coil__tcp_hdr *)(b + COIL__ETH_HLEN + COIL__IP_HLEN);
 	struct coil__pkt p = { .data = b, .len = flen, .handle = b };
 
 	assert_non_null(b);
-	memcpy(eh->dst, MY_MAC, 6);
-	memcpy(eh->src, PEER_MAC, 6);
-	eh->type = htons(COIL__ETH_P_IP);
-	memset(ip, 0, sizeof(*ip));
-	ip->vihl = 0x45;
-	ip->tot_len = htons((uint16_t)(COIL__IP_HLEN + thl + len));
-	ip->ttl = 64;
-	ip->proto = COIL__IPPROTO_TCP;
-	ip->src = htonl(PEER_IP);
-	ip->dst = htonl(MY_IP);
-	ip->csum = coil__csum_fold(coil__csum_add(0, ip, COIL__IP_HLEN));
-	th->sport = htons(sport);
-	th->dport = htons(dport);
-	th->seq = htonl(seq);
-	th->ack = htonl(ack);
-	th->off = (uint8_t)((thl / 4) << 4);
-	th->flags = flags;
-	th->win = htons(win);
-	th->csum = 0;
-	th->urp = 0;
-	if (optlen)
-		memcpy(th + 1, opts, optlen);
-	if (len)
-		memcpy((uint8_t *)th + thl, data, len);
-	th->csum = coil__csum_fold(coil__csum_add(
-		coil__csum_pseudo(ip->src, ip->dst, COIL__IPPROTO_TCP,
-				  (uint16_t)(thl + len)),
-		th, thl + len));
+	netf_tcp_frame(b, &f);
 	if (bad_csum)
 		th->csum ^= 0x0101;
 	cap.live++;
