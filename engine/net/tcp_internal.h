@@ -77,6 +77,12 @@ void coil__tcb_die(struct coil__tcb *t, int err);
 void coil__tcb_timer(struct coil_timer *tm);
 void coil__tcb_delack_timer(struct coil_timer *tm);
 
+/* The MSS we announce: the port's MTU less the IPv4 and TCP headers. */
+static inline uint16_t coil__tcp_our_mss(const struct coil__tcp *tcp)
+{
+	return (uint16_t)(tcp->net->cfg.mtu - COIL__IP_HLEN - COIL__TCP_HLEN);
+}
+
 /* Free receive space (bytes), 0 at the packet or byte limit. */
 static inline uint32_t coil__tcb_rcv_space(const struct coil__tcb *t)
 {

@@ -78,8 +78,7 @@ int coil__tcp_xmit(struct coil__tcp *tcp, uint32_t dst, uint16_t sport,
 /* Options of a SYN or SYN-ACK: MSS, and window scale when `ws`. */
 static unsigned syn_opts(const struct coil__tcb *t, bool ws, uint8_t *o)
 {
-	uint16_t mss = (uint16_t)(t->tcp->net->cfg.mtu - COIL__IP_HLEN -
-				  COIL__TCP_HLEN);
+	uint16_t mss = coil__tcp_our_mss(t->tcp);
 
 	o[0] = 2;
 	o[1] = 4;
