@@ -230,6 +230,14 @@ void coil__tcb_send_rst(struct coil__tcb *t)
 			     0, TH_RST, 0, NULL, 0, t, 0, 0);
 }
 
+/* RFC 6298 (5.5): double the RTO, up to rto_max_ms. */
+static void rto_backoff(struct coil__tcb *t)
+{
+	uint32_t max = t->tcp->cfg.rto_max_ms;
+
+	t->rto = t->rto * 2 > max ? max : t->rto * 2;
+}
+
 static void syn_timeout(struct coil__tcb *t)
 {
 	struct coil__tcp *tcp = t->tcp;
@@ -250,8 +258,7 @@ static void syn_timeout(struct coil__tcb *t)
 	}
 	tcp->st.rto_fired++;
 	tcp->st.retrans_segs++;
-	t->rto = t->rto * 2 > tcp->cfg.rto_max_ms ? tcp->cfg.rto_max_ms
-						  : t->rto * 2;
+	rto_backoff(t);
 	coil__tcb_send_syn(t);
 	coil__tcb_rexmt_start(t);
 }
@@ -289,8 +296,7 @@ void coil__tcb_timer(struct coil_timer *tm)
 			if (coil__seq_lt(t->snd_max, t->snd_una + 1))
 				t->snd_max = t->snd_una + 1;
 		}
-		t->rto = t->rto * 2 > tcp->cfg.rto_max_ms ? tcp->cfg.rto_max_ms
-							  : t->rto * 2;
+		rto_backoff(t);
 		coil__tcb_rexmt_start(t);
 		return;
 	}
@@ -312,8 +318,7 @@ void coil__tcb_timer(struct coil_timer *tm)
 	t->in_recovery = false;
 	t->dupacks = 0;
 	t->rtt_timing = false;
-	t->rto = t->rto * 2 > tcp->cfg.rto_max_ms ? tcp->cfg.rto_max_ms
-						  : t->rto * 2;
+	rto_backoff(t);
 	coil_timer_stop(&t->rexmt);
 	coil__tcp_output(t);
 	if (!coil_timer_active(&t->rexmt))
