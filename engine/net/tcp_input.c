@@ -419,20 +419,12 @@ void coil__tcb_input(struct coil__tcb *t, struct coil__pkt *p,
 			coil__tcb_send_ack(t);
 			goto drop;
 		}
-		h = tcp->free_held;
-		if (!h && tcp->held_bump < tcp->cfg.held_max) {
-			h = &tcp->held[tcp->held_bump++];
-			h->next = NULL;
-			tcp->free_held = h;
-		}
+		h = coil__tcp_held_get(tcp);
 		if (!h) {
 			tcp->st.drop_ooo++;
 			coil__tcb_send_ack(t);
 			goto drop;
 		}
-		tcp->free_held = h->next;
-		tcp->nheld_free--;
-		h->next = NULL;
 		h->p = *p;
 		h->seq = seq;
 		h->off = off;

@@ -133,6 +133,25 @@ static inline bool coil__tcb_can_send(const struct coil__tcb *t)
 	}
 }
 
+/* A held-segment slot (next NULL), or NULL when all held_max are taken.
+ * Slots are handed out from the array's start as first needed. */
+static inline struct coil__tcp_held *coil__tcp_held_get(struct coil__tcp *tcp)
+{
+	struct coil__tcp_held *h = tcp->free_held;
+
+	if (!h && tcp->held_bump < tcp->cfg.held_max) {
+		h = &tcp->held[tcp->held_bump++];
+		h->next = NULL;
+		tcp->free_held = h;
+	}
+	if (!h)
+		return NULL;
+	tcp->free_held = h->next;
+	tcp->nheld_free--;
+	h->next = NULL;
+	return h;
+}
+
 /* Free a held segment's packet and return h to the free list. */
 static inline void coil__tcp_held_free(struct coil__tcp *tcp,
 				       struct coil__tcp_held *h)
