@@ -8,7 +8,7 @@
  * -> tx_burst of what the turn produced, with an optional short sleep
  * after an idle turn (--idle-sleep-us, for VMs and shared cores).
  *
- * TCP is coil's own (engine/net/tcp.c), one instance per loop, tied to
+ * TCP is coil's own (engine/net/tcp*.c), one instance per loop, tied to
  * the connection core by dpdk_tcp.c. Loops are the engine's pinned threads, registered
  * with the EAL (rte_thread_register) so mempool caches work.
  */
@@ -418,7 +418,7 @@ static void dpdk_log_stats(struct coil_loop *loop)
 	}
 }
 
-/* TCP: coil's own (engine/net/tcp.c) through dpdk_tcp.c. */
+/* TCP: coil's own (engine/net/tcp*.c) through dpdk_tcp.c. */
 const struct coil__backend_ops coil__dpdk_ops = {
 	.name = "dpdk",
 	.loop_init = dpdk_loop_init,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Between dpdk.c (the port, the loop's turn) and dpdk_tcp.c (the
- * connection core's TCP operations over engine/net/tcp.c). Private.
+ * connection core's TCP operations over engine/net/tcp*.c). Private.
  */
 #ifndef COIL_BACKEND_DPDK_TCP_H
 #define COIL_BACKEND_DPDK_TCP_H

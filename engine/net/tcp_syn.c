@@ -57,11 +57,6 @@ void coil__tcp_secret_init(struct coil__tcp *tcp)
 	}
 }
 
-static uint16_t our_mss(const struct coil__tcp *tcp)
-{
-	return (uint16_t)(tcp->net->cfg.mtu - COIL__IP_HLEN - COIL__TCP_HLEN);
-}
-
 /* RFC 6528: a keyed hash of the 4-tuple plus a 4 µs clock. */
 static uint32_t gen_iss(const struct coil__tcp *tcp, uint32_t raddr,
 			uint16_t rport, uint16_t lport)
@@ -154,7 +149,7 @@ static void tcb_fill(struct coil__tcb *t, const struct coil__tcp_seg *s,
 		     uint16_t mss, int li)
 {
 	struct coil__tcp *tcp = t->tcp;
-	uint16_t mine = our_mss(tcp);
+	uint16_t mine = coil__tcp_our_mss(tcp);
 
 	t->raddr = s->src;
 	t->rport = s->sport;
@@ -188,7 +183,8 @@ static void syn_input(struct coil__tcp *tcp, const struct coil__tcp_seg *s,
 							: tcp->cfg.rcv_buf;
 
 		for (unsigned i = 0; i < 8; i++)
-			if (cookie_mss[i] <= peer && cookie_mss[i] <= our_mss(tcp))
+			if (cookie_mss[i] <= peer &&
+			    cookie_mss[i] <= coil__tcp_our_mss(tcp))
 				idx = i;
 		mss = cookie_mss[idx];
 		isn = cookie_make(tcp, s, coil__tcp_now(tcp) / COOKIE_PERIOD_MS,
@@ -354,7 +350,7 @@ struct coil__tcb *coil__tcp_connect(struct coil__tcp *tcp, uint32_t dst,
 	t->lport = port;
 	t->state = TCP_SYN_SENT;
 	t->uctx = uctx;
-	t->mss = our_mss(tcp);
+	t->mss = coil__tcp_our_mss(tcp);
 	t->rcv_wscale = tcp->rcv_wscale;
 	t->iss = gen_iss(tcp, dst, dport, port);
 	t->snd_una = t->iss;
@@ -374,7 +370,7 @@ void coil__tcb_syn_sent_input(struct coil__tcb *t, struct coil__pkt *p,
 	struct coil__tcp *tcp = t->tcp;
 	bool ack_ok = coil__seq_lt(t->iss, s->ack) &&
 		      coil__seq_le(s->ack, t->snd_max);
-	uint16_t mine = our_mss(tcp);
+	uint16_t mine = coil__tcp_our_mss(tcp);
 
 	if ((s->flags & TH_ACK) && !ack_ok) {
 		tcp->st.drop_ack++;

@@ -24,22 +24,19 @@
 #include <string.h>
 
 #include "net/net.h"
+#include "../net_frames.h"
 
 static unsigned live;
 static const uint8_t *frame_lo, *frame_hi;
 
 static int f_alloc(void *ctx, struct coil__pkt *p)
 {
-	uint8_t *b = malloc(2048);
+	uint8_t *b = malloc(NETF_BUF);
 
 	(void)ctx;
 	if (!b)
 		return -1;
-	memset(p, 0, sizeof(*p));
-	p->handle = b;
-	p->data = b + 128;
-	p->headroom = 128;
-	p->tailroom = 2048 - 128;
+	netf_pkt_init(p, b);
 	live++;
 	return 0;
 }

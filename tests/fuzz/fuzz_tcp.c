@@ -28,6 +28,7 @@
 #include "fuzz_check.h"
 #include "net/net.h"
 #include "net/tcp.h"
+#include "../net_frames.h"
 
 #define LPORT 80
 #define NPORTS 4
@@ -43,16 +44,12 @@ static unsigned live;
 
 static int f_alloc(void *ctx, struct coil__pkt *p)
 {
-	uint8_t *b = malloc(2048);
+	uint8_t *b = malloc(NETF_BUF);
 
 	(void)ctx;
 	if (!b)
 		return -ENOBUFS;
-	memset(p, 0, sizeof(*p));
-	p->handle = b;
-	p->data = b + 128;
-	p->headroom = 128;
-	p->tailroom = 2048 - 128;
+	netf_pkt_init(p, b);
 	live++;
 	return 0;
 }
@@ -78,13 +75,8 @@ static void f_xmit(void *ctx, struct coil__pkt *p)
 	if (p->data[13] == 0x00 && ip->proto == COIL__IPPROTO_TCP) {
 		const struct coil__tcp_hdr *th =
 			(const struct coil__tcp_hdr *)(ip + 1);
-		uint32_t l4 = ntohs(ip->tot_len) - COIL__IP_HLEN;
 
-		CHECK(coil__csum_fold(coil__csum_add(
-			      coil__csum_pseudo(ip->src, ip->dst,
-						COIL__IPPROTO_TCP,
-						(uint16_t)l4),
-			      th, l4)) == 0);
+		CHECK(netf_tcp_csum_ok(ip));
 		for (unsigned i = 0; i < NPORTS; i++)
 			if (ntohs(th->dport) == 40000 + i &&
 			    (th->flags & 0x12) == 0x12)
@@ -196,52 +188,28 @@ static void peer_frame(uint16_t sport, uint32_t seq, uint32_t ack,
 		       uint32_t optlen, const uint8_t *raw, uint32_t len,
 		       bool bad_csum)
 {
-	uint32_t thl = COIL__TCP_HLEN + optlen;
-	uint32_t flen = COIL__ETH_HLEN + COIL__IP_HLEN + thl + len;
+	struct netf_tcp f = {
+		.dst_mac = MY_MAC, .src_mac = PEER_MAC,
+		.src = PEER_IP, .dst = MY_IP, .sport = sport, .dport = LPORT,
+		.seq = seq, .ack = ack, .flags = flags, .win = win,
+		.opts = opts, .optlen = optlen, .data = raw, .len = len,
+	};
+	uint32_t flen = netf_tcp_len(&f);
 	uint8_t *b = malloc(flen);
-	struct coil__ip_hdr *ip;
 	struct coil__tcp_hdr *th;
 	struct coil__pkt p;
 
 	if (!b)
 		return;
-	memcpy(b, MY_MAC, 6);
-	memcpy(b + 6, PEER_MAC, 6);
-	b[12] = 0x08;
-	b[13] = 0x00;
-	ip = (struct coil__ip_hdr *)(b + COIL__ETH_HLEN);
-	memset(ip, 0, sizeof(*ip));
-	ip->vihl = 0x45;
-	ip->tot_len = htons((uint16_t)(COIL__IP_HLEN + thl + len));
-	ip->ttl = 64;
-	ip->proto = COIL__IPPROTO_TCP;
-	ip->src = htonl(PEER_IP);
-	ip->dst = htonl(MY_IP);
-	ip->csum = coil__csum_fold(coil__csum_add(0, ip, COIL__IP_HLEN));
-	th = (struct coil__tcp_hdr *)(ip + 1);
-	th->sport = htons(sport);
-	th->dport = htons(LPORT);
-	th->seq = htonl(seq);
-	th->ack = htonl(ack);
-	th->off = (uint8_t)((thl / 4) << 4);
-	th->flags = flags;
-	th->win = htons(win);
-	th->csum = 0;
-	th->urp = 0;
-	if (optlen)
-		memcpy(th + 1, opts, optlen);
-	if (raw) {
-		memcpy((uint8_t *)th + thl, raw, len);
-	} else {
+	if (!raw) {
+		uint8_t *d = netf_tcp_payload(b, &f);
 		uint32_t o = seq - (peer_isn[sport - 40000] + 1);
 
 		for (uint32_t i = 0; i < len; i++)
-			((uint8_t *)th)[thl + i] = peer_byte(sport, o + i);
+			d[i] = peer_byte(sport, o + i);
 	}
-	th->csum = coil__csum_fold(coil__csum_add(
-		coil__csum_pseudo(ip->src, ip->dst, COIL__IPPROTO_TCP,
-				  (uint16_t)(thl + len)),
-		th, thl + len));
+	netf_tcp_frame(b, &f);
+	th = (struct coil__tcp_hdr *)(b + COIL__ETH_HLEN + COIL__IP_HLEN);
 	if (bad_csum)
 		th->csum ^= 0x0100;
 	memset(&p, 0, sizeof(p));

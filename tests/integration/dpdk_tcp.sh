@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# TCP on the DPDK backend, over coil's own TCP (engine/net/tcp.c): a veth
+# TCP on the DPDK backend, over coil's own TCP (engine/net/tcp*.c): a veth
 # pair into a namespace (scripts/netns) with coil on the outer end through
 # net_af_packet, Linux's TCP as the client on the inner end.
 #

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "net/net.h"
+#include "../net_frames.h"
 
 #define MAXTX 64
 
@@ -44,13 +45,9 @@ static int t_alloc(void *ctx, struct coil__pkt *p)
 
 	if (c->fail_alloc)
 		return -ENOBUFS;
-	b = malloc(2048);
+	b = malloc(NETF_BUF);
 	assert_non_null(b);
-	memset(p, 0, sizeof(*p));
-	p->handle = b;
-	p->data = b + 128;
-	p->headroom = 128;
-	p->tailroom = 2048 - 128;
+	netf_pkt_init(p, b);
 	c->live++;
 	return 0;
 }
