@@ -12,6 +12,9 @@
 #include <cmocka.h>
 
 #include "http/server.c"
+#include "http/response.c"
+#include "http/route.c"
+#include "http/builtin.c"
 #include "http/files.c"
 #include "http/access_log.c"
 
