@@ -36,37 +36,35 @@ void httpd__builtin_refresh(struct httpd_loop *lp)
 		    sizeof(json_body) - 1);
 }
 
-static void h_plaintext(struct coil_http_req *x)
+/* A prebuilt response (buf, the whole of it with the loop's Date) where
+ * it fits the request as is; the usual path otherwise. */
+static void fixed(struct coil_http_req *x, const char *buf, uint32_t len,
+		  const char *ctype, const char *body, size_t blen)
 {
 	struct httpd_conn *s = x->s;
 
 	/* The TechEmpower case: the whole response is prebuilt per second. */
 	if (!x->head && s->keep_alive && s->minor == 1 && !s->unread &&
 	    !s->shutting) {
-		httpd__out_put(x->lp, x->conn, x->lp->plain, x->lp->plain_len);
+		httpd__out_put(x->lp, x->conn, buf, len);
 		s->started = s->responded = true;
 		s->status = 200;
-		s->sent = sizeof(plain_body) - 1;
+		s->sent = blen;
 		return;
 	}
-	coil_http_respond_static(x, 200, "text/plain", plain_body,
-			     sizeof(plain_body) - 1);
+	coil_http_respond_static(x, 200, ctype, body, blen);
+}
+
+static void h_plaintext(struct coil_http_req *x)
+{
+	fixed(x, x->lp->plain, x->lp->plain_len, "text/plain", plain_body,
+	      sizeof(plain_body) - 1);
 }
 
 static void h_json(struct coil_http_req *x)
 {
-	struct httpd_conn *s = x->s;
-
-	if (!x->head && s->keep_alive && s->minor == 1 && !s->unread &&
-	    !s->shutting) {
-		httpd__out_put(x->lp, x->conn, x->lp->json, x->lp->json_len);
-		s->started = s->responded = true;
-		s->status = 200;
-		s->sent = sizeof(json_body) - 1;
-		return;
-	}
-	coil_http_respond_static(x, 200, "application/json", json_body,
-			     sizeof(json_body) - 1);
+	fixed(x, x->lp->json, x->lp->json_len, "application/json", json_body,
+	      sizeof(json_body) - 1);
 }
 
 /* user[0]: the response length (the request's Content-Length, or
