@@ -224,6 +224,10 @@ int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 /* Release the cache entries a connection pinned (nothing of its output
  * may still be queued). */
 void httpd__unpin_all(struct httpd_conn *s);
+/* coil_http_header_set (replace) / _add with lengths: `name` and `value`
+ * need no NUL (a NUL in either is refused like any control byte). */
+int httpd__header_put(struct coil_http_req *x, const char *name, size_t n,
+		      const char *value, size_t vn, bool replace);
 /* A short text/plain error body with extra header lines. */
 int httpd__respond_error_extra(struct coil_http_req *x, int status,
 			       const char *extra, size_t extra_len);

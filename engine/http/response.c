@@ -248,11 +248,11 @@ static void xh_remove(struct httpd_conn *s, const char *name, size_t n)
 	}
 }
 
-static int header_put(struct coil_http_req *x, const char *name,
-		      const char *value, bool replace)
+int httpd__header_put(struct coil_http_req *x, const char *name, size_t n,
+		      const char *value, size_t vn, bool replace)
 {
 	struct httpd_conn *s = x->s;
-	size_t n = strlen(name), vn = strlen(value), need;
+	size_t need;
 
 	if (s->started)
 		return -EALREADY;
@@ -297,13 +297,15 @@ static int header_put(struct coil_http_req *x, const char *name,
 int coil_http_header_set(struct coil_http_req *x, const char *name,
 			 const char *value)
 {
-	return header_put(x, name, value, true);
+	return httpd__header_put(x, name, strlen(name), value, strlen(value),
+				 true);
 }
 
 int coil_http_header_add(struct coil_http_req *x, const char *name,
 			 const char *value)
 {
-	return header_put(x, name, value, false);
+	return httpd__header_put(x, name, strlen(name), value, strlen(value),
+				 false);
 }
 
 enum coil_http1_method coil_http_method(const struct coil_http_req *x)
