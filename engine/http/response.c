@@ -15,6 +15,19 @@
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+/* A header field value without control bytes (HTAB allowed): none that
+ * could end the line and start another. */
+static bool field_value_ok(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
 int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		     uint64_t len, const char *extra, size_t extra_len)
 {
@@ -28,6 +41,8 @@ int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		return -EALREADY;
 	if (s->closed)
 		return -EPIPE;
+	if (clen && !field_value_ok(ctype, clen))
+		return -EINVAL;   /* as coil_http_header_set refuses it */
 	if (!lp->busy)
 		date_tick(lp);   /* a deferred answer, from another callback */
 	if (status < 100 || status > 999)
@@ -263,12 +278,8 @@ int httpd__header_put(struct coil_http_req *x, const char *name, size_t n,
 	for (size_t i = 0; i < n; i++)
 		if (!is_tchar((unsigned char)name[i]))
 			return -EINVAL;
-	for (size_t i = 0; i < vn; i++) {
-		unsigned char c = (unsigned char)value[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return -EINVAL;   /* no CR/LF: no header injection */
-	}
+	if (!field_value_ok(value, vn))
+		return -EINVAL;   /* no CR/LF: no header injection */
 	if (replace)
 		xh_remove(s, name, n);
 	need = s->xh_len + n + 2 + vn + 2;

@@ -191,6 +191,8 @@ static void h_hdr(struct coil_http_req *x)
 			 -EINVAL);
 	assert_int_equal(coil_http_header_set(x, "X Bad", "v"), -EINVAL);
 	assert_int_equal(coil_http_header_set(x, "", "v"), -EINVAL);
+	assert_int_equal(coil_http_respond(x, 200, "text/plain\r\nX-Evil: 1",
+					   "h", 1), -EINVAL);
 	assert_int_equal(coil_http_respond(x, 200, "text/plain", "h", 1), 0);
 	assert_int_equal(coil_http_header_set(x, "X-Late", "v"), -EALREADY);
 }
