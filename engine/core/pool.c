@@ -234,8 +234,12 @@ int coil_pool_get(struct coil_pool *p, struct coil_pool_wait *w,
 			drop(p, pc);
 			continue;
 		}
+		/* The idle timer stays as it is: the oldest connection left
+		 * is due no sooner than the one it was armed for, and a
+		 * timer that finds nothing due (or nothing idle) re-arms or
+		 * stops itself (idle_timer_cb), so a busy pool's get/put
+		 * cycle does not touch the timer wheel. */
 		hand(p, pc, NULL);
-		idle_arm(p);
 		*out = pc;
 		return 1;
 	}
