@@ -297,6 +297,31 @@ static void test_idle_timeout_after_reuse(void **st)
 	rm();
 }
 
+/* The pool outlives its engine (allowed: "after the engine is gone"): a
+ * get that emptied the idle list left the idle timer armed, and the
+ * connection's close must take it off the loop's wheel before the loop
+ * is freed (ASan reports the destroy touching freed memory otherwise). */
+static void test_destroy_after_engine(void **st)
+{
+	struct waiter a = { 0 }, b = { 0 };
+	struct coil_pool_conn *pc = NULL, *again = NULL;
+	int id;
+
+	(void)st;
+	mk(4, 1000, 1000);
+	assert_int_equal(coil_pool_get(P, &a.w, got, &pc), 0);
+	id = connect_done(0);
+	coil_pool_put(a.pc, true);
+	assert_int_equal(coil_pool_get(P, &b.w, got, &again), 1);
+	coil_fake_reset(F, id);                 /* closes while busy */
+	coil_fake_settle(F);
+	assert_int_equal(stats().busy, 0);
+	coil_fake_destroy(F);
+	F = NULL;
+	coil_pool_destroy(P);
+	P = NULL;
+}
+
 static void test_connect_fails_and_destroy(void **st)
 {
 	struct waiter a = { 0 }, b = { 0 };
@@ -331,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_evict),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_idle_timeout_after_reuse),
+		cmocka_unit_test(test_destroy_after_engine),
 		cmocka_unit_test(test_connect_fails_and_destroy),
 	};
 
