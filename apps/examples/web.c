@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coil-example-web: cannot listen\n");
 		return 1;
 	}
-	fprintf(stderr, "coil-example-web: listening on 127.0.0.1:%u\n",
+	fprintf(stderr, "coil-example-web: listening on %s:%u\n", svc.addr,
 		coil_engine_port(eng, idx));
 	ret = coil_engine_run(eng);
 	coil_engine_destroy(eng);

@@ -234,8 +234,15 @@ int coil_pool_get(struct coil_pool *p, struct coil_pool_wait *w,
 			drop(p, pc);
 			continue;
 		}
+		/* The idle timer stays as it is: the oldest connection left
+		 * is due no sooner than the one it was armed for, and a
+		 * timer that finds nothing due (or nothing idle) re-arms or
+		 * stops itself (idle_timer_cb), so a busy pool's get/put
+		 * cycle does not touch the timer wheel. It is stopped when
+		 * a close leaves nothing idle (coil_pool_closed), so it is
+		 * not left on the wheel of a loop whose connections are all
+		 * gone (the engine may be freed before the pool). */
 		hand(p, pc, NULL);
-		idle_arm(p);
 		*out = pc;
 		return 1;
 	}
@@ -343,6 +350,8 @@ void coil_pool_closed(struct coil_pool_conn *pc, int reason)
 	default:
 		break;
 	}
+	if (p->idle.next == &p->idle)
+		coil_timer_stop(&p->idle_timer);   /* see coil_pool_get */
 	pc->pool = NULL;
 	pc->state = PC_NONE;
 	p->total--;

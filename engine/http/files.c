@@ -767,6 +767,25 @@ static void redirect_slash(struct coil_http_req *x)
 	httpd__respond_error_extra(x, 301, loc, (size_t)(p - loc));
 }
 
+/* Open lp->rel beneath the root for reading and stat it. Returns the fd,
+ * or -1 with the error answered (open_status, 500 if fstat fails). */
+static int open_stat(struct coil_http_req *x, struct stat *st)
+{
+	int fd = open_beneath(x->lp->h->rootfd, x->lp->rel,
+			      O_RDONLY | O_NONBLOCK);
+
+	if (fd < 0) {
+		coil_http_respond_error(x, open_status(fd));
+		return -1;
+	}
+	if (fstat(fd, st)) {
+		close(fd);
+		coil_http_respond_error(x, 500);
+		return -1;
+	}
+	return fd;
+}
+
 void httpd__files_get(struct coil_http_req *x)
 {
 	struct httpd_loop *lp = x->lp;
@@ -798,16 +817,9 @@ void httpd__files_get(struct coil_http_req *x)
 		memcpy(lp->rel, key + 1, rn);
 		lp->rel[rn] = '\0';
 	}
-	fd = open_beneath(h->rootfd, lp->rel, O_RDONLY | O_NONBLOCK);
-	if (fd < 0) {
-		coil_http_respond_error(x, open_status(fd));
+	fd = open_stat(x, &st);
+	if (fd < 0)
 		return;
-	}
-	if (fstat(fd, &st)) {
-		close(fd);
-		coil_http_respond_error(x, 500);
-		return;
-	}
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
 		if (key[kn - 1] != '/') {
@@ -816,17 +828,9 @@ void httpd__files_get(struct coil_http_req *x)
 		}
 		memcpy(lp->rel + rn, "index.html", sizeof("index.html"));
 		rn += sizeof("index.html") - 1;
-		fd = open_beneath(h->rootfd, lp->rel, O_RDONLY | O_NONBLOCK);
-		if (fd < 0) {
-			/* no listings */
-			coil_http_respond_error(x, open_status(fd));
+		fd = open_stat(x, &st);   /* no index.html: no listing */
+		if (fd < 0)
 			return;
-		}
-		if (fstat(fd, &st)) {
-			close(fd);
-			coil_http_respond_error(x, 500);
-			return;
-		}
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);

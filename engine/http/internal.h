@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The HTTP server's internals shared by server.c (protocol, routes,
- * responses), files.c (static files, response cache) and access_log.c.
- * Not an API.
+ * The HTTP server's internals shared by server.c (connections, reading
+ * requests, their life cycle, timeouts), response.c (answers), route.c
+ * (paths, the route table), builtin.c (/plaintext, /json, /echo), files.c
+ * (static files, response cache), access_log.c and proxy.c. Not an API.
  */
 #ifndef COIL_HTTPD_INTERNAL_H
 #define COIL_HTTPD_INTERNAL_H
@@ -176,10 +177,43 @@ struct httpd_conn {
 	char lpeer[HTTPD__LOG_PEER];
 };
 
-/* httpd.c */
+/* server.c */
+static inline uint64_t now_ms(const struct httpd_loop *lp)
+{
+	return coil_loop_now_ms(lp->loop);
+}
+
 void httpd__out_put(struct httpd_loop *lp, struct coil_conn *c,
 		    const void *p, size_t n);
 void httpd__out_flush(struct httpd_loop *lp);
+
+/* Stage output for `c`: what another connection staged goes first. */
+static inline void out_bind(struct httpd_loop *lp, struct coil_conn *c)
+{
+	if (lp->out_conn != c) {
+		httpd__out_flush(lp);
+		lp->out_conn = c;
+	}
+}
+
+/* Rebuild the loop's Date line (and what embeds it) for loop time `now`. */
+void httpd__date_refresh(struct httpd_loop *lp, uint64_t now);
+
+static inline void date_tick(struct httpd_loop *lp)
+{
+	uint64_t now = now_ms(lp);
+
+	if (now >= lp->date_next_ms)
+		httpd__date_refresh(lp, now);
+}
+
+/* Reset the connection, dropping what it staged. */
+void httpd__conn_abort(struct httpd_conn *s);
+/* A head, body bytes or an answer's end were staged: finish a request that
+ * waited for its answer, flush outside on_data (see server.c). */
+void httpd__answer_moved(struct httpd_conn *s);
+
+/* response.c */
 /* Write a response head: status, Server, Date, Content-Type (ctype may be
  * NULL), Content-Length (`len`, or COIL_HTTP_CHUNKED, or HTTPD__NO_LENGTH),
  * `extra` (complete header lines), Connection. Returns 0 or -EALREADY /
@@ -190,9 +224,22 @@ int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 /* Release the cache entries a connection pinned (nothing of its output
  * may still be queued). */
 void httpd__unpin_all(struct httpd_conn *s);
+/* coil_http_header_set (replace) / _add with lengths: `name` and `value`
+ * need no NUL (a NUL in either is refused like any control byte). */
+int httpd__header_put(struct coil_http_req *x, const char *name, size_t n,
+		      const char *value, size_t vn, bool replace);
 /* A short text/plain error body with extra header lines. */
 int httpd__respond_error_extra(struct coil_http_req *x, int status,
 			       const char *extra, size_t extra_len);
+
+/* route.c: decode the target, find the route, call its handler (or
+ * answer 400/403/404/405/414, OPTIONS). */
+void httpd__dispatch(struct coil_http_req *x);
+
+/* builtin.c: rebuild the prebuilt /plaintext and /json responses (the Date
+ * changed); add the built-in routes. */
+void httpd__builtin_refresh(struct httpd_loop *lp);
+void httpd__builtin_routes(struct coil_http_server *h);
 
 /* proxy.c: the handler of proxy routes (route.data: the proxy) */
 struct httpd__proxy;

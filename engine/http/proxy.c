@@ -156,24 +156,18 @@ static void px_head(struct coil_http_call *call,
 
 	for (unsigned i = 0; i < r->nheaders; i++) {
 		const struct coil_http1_header *h = &r->headers[i];
-		char name[128], *value;
 
-		if (hop_by_hop(r->headers, r->nheaders, &h->name) ||
-		    h->name.len >= sizeof(name))
+		if (hop_by_hop(r->headers, r->nheaders, &h->name))
 			continue;
-		memcpy(name, h->name.ptr, h->name.len);
-		name[h->name.len] = 0;
-		if (!strcasecmp(name, "Via")) {
+		if (str_is(&h->name, "Via")) {
 			snprintf(via, sizeof(via), "%.*s, ",
 				 (int)h->value.len, h->value.ptr);
 			continue;
 		}
-		value = strndup(h->value.ptr, h->value.len);
-		if (!value)
-			continue;
-		/* Date and Server are the server's own: refused, dropped */
-		(void)coil_http_header_add(x, name, value);
-		free(value);
+		/* Date and Server are the server's own: refused, dropped.
+		 * Straight from the parsed head: no copy per field. */
+		(void)httpd__header_put(x, h->name.ptr, h->name.len,
+					h->value.ptr, h->value.len, false);
 	}
 	strncat(via, "1.1 coil", sizeof(via) - strlen(via) - 1);
 	(void)coil_http_header_set(x, "Via", via);

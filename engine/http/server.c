@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * coil's HTTP/1.1 server (coil/http.h): RFC 9110/9112 semantics over
- * coil's public API, the route table, responses, timeouts and the access log.
+ * coil's public API. Here: connections, reading requests, their life cycle
+ * and timeouts, the per-loop output staging and Date, the server object.
+ * Answers are written by response.c, targets routed by route.c; builtin.c
+ * has /plaintext, /json and /echo, files.c static files, access_log.c the
+ * log, proxy.c proxy routes.
  *
  * Hot path: on_data parses every complete pipelined request in a loop,
  * stages the responses in a per-loop buffer and hands them to coil in one
@@ -32,28 +36,6 @@
 #define SERVER_LINE "Server: coil\r\n"
 #define DEFAULT_HIGH_WATER (64u << 10)
 
-static const char plain_body[] = "Hello, World!";
-static const char json_body[] = "{\"message\":\"Hello, World!\"}";
-static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-static const char *const method_names[COIL_HTTP_NMETHODS] = {
-	[COIL_HTTP1_OTHER] = "-",
-	[COIL_HTTP1_GET] = "GET",
-	[COIL_HTTP1_HEAD] = "HEAD",
-	[COIL_HTTP1_POST] = "POST",
-	[COIL_HTTP1_PUT] = "PUT",
-	[COIL_HTTP1_DELETE] = "DELETE",
-	[COIL_HTTP1_CONNECT] = "CONNECT",
-	[COIL_HTTP1_OPTIONS] = "OPTIONS",
-	[COIL_HTTP1_TRACE] = "TRACE",
-	[COIL_HTTP1_PATCH] = "PATCH",
-};
-
-static inline uint64_t now_ms(const struct httpd_loop *lp)
-{
-	return coil_loop_now_ms(lp->loop);
-}
-
 /* ---- staged output ---- */
 
 void httpd__out_flush(struct httpd_loop *lp)
@@ -63,14 +45,6 @@ void httpd__out_flush(struct httpd_loop *lp)
 		lp->out_len = 0;
 	}
 	lp->flushes++;
-}
-
-static inline void out_bind(struct httpd_loop *lp, struct coil_conn *c)
-{
-	if (lp->out_conn != c) {
-		httpd__out_flush(lp);
-		lp->out_conn = c;
-	}
 }
 
 void httpd__out_put(struct httpd_loop *lp, struct coil_conn *c,
@@ -91,23 +65,7 @@ void httpd__out_put(struct httpd_loop *lp, struct coil_conn *c,
 
 /* ---- Date, once a second per loop ---- */
 
-static void build_fixed(struct httpd_loop *lp, char *buf, uint32_t *len,
-			const char *ctype, const char *body, size_t blen)
-{
-	char *p = buf;
-
-	p = PUTS(p, "HTTP/1.1 200 OK\r\n");
-	p = put(p, lp->common, lp->common_len);
-	p = PUTS(p, "Content-Type: ");
-	p = put(p, ctype, strlen(ctype));
-	p = PUTS(p, "\r\nContent-Length: ");
-	p = put_u64(p, blen);
-	p = PUTS(p, "\r\n\r\n");
-	p = put(p, body, blen);
-	*len = (uint32_t)(p - buf);
-}
-
-static void date_refresh(struct httpd_loop *lp, uint64_t now)
+void httpd__date_refresh(struct httpd_loop *lp, uint64_t now)
 {
 	struct timespec ts;
 	const char *d;
@@ -133,18 +91,7 @@ static void date_refresh(struct httpd_loop *lp, uint64_t now)
 	lp->clf[11] = ':';
 	memcpy(lp->clf + 12, d + 17, 8);
 	memcpy(lp->clf + 20, " +0000", 7);
-	build_fixed(lp, lp->plain, &lp->plain_len, "text/plain", plain_body,
-		    sizeof(plain_body) - 1);
-	build_fixed(lp, lp->json, &lp->json_len, "application/json", json_body,
-		    sizeof(json_body) - 1);
-}
-
-static inline void date_tick(struct httpd_loop *lp)
-{
-	uint64_t now = now_ms(lp);
-
-	if (now >= lp->date_next_ms)
-		date_refresh(lp, now);
+	httpd__builtin_refresh(lp);
 }
 
 /* ---- per-loop state ---- */
@@ -180,7 +127,7 @@ static struct httpd_loop *loop_get(struct coil_http_server *h, struct coil_loop 
 	}
 	if (h->cache_size && httpd__cache_init(&lp->cache, h->cache_size))
 		goto fail;
-	date_refresh(lp, now_ms(lp));
+	httpd__date_refresh(lp, now_ms(lp));
 	h->loops[id] = lp;
 	return lp;
 fail:
@@ -254,8 +201,6 @@ static uint64_t deadline(const struct httpd_conn *s)
 
 /* ---- responses ---- */
 
-static void answer_moved(struct httpd_conn *s);
-
 static void conn_close(struct httpd_conn *s)
 {
 	if (s->lp->out_conn == s->conn)
@@ -272,665 +217,12 @@ static void conn_close(struct httpd_conn *s)
 	}
 }
 
-static void conn_abort(struct httpd_conn *s)
+void httpd__conn_abort(struct httpd_conn *s)
 {
 	if (s->lp->out_conn == s->conn)
 		s->lp->out_len = 0;
 	s->closed = true;
 	coil_conn_abort(s->conn);
-}
-
-int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
-		     uint64_t len, const char *extra, size_t extra_len)
-{
-	struct httpd_conn *s = x->s;
-	struct httpd_loop *lp = x->lp;
-	size_t rlen, clen = ctype ? strlen(ctype) : 0, need;
-	const char *reason;
-	char *p;
-
-	if (s->started)
-		return -EALREADY;
-	if (s->closed)
-		return -EPIPE;
-	if (!lp->busy)
-		date_tick(lp);   /* a deferred answer, from another callback */
-	if (status < 100 || status > 999)
-		status = 500;
-	reason = coil_http1_reason(status);
-	rlen = strlen(reason);
-	need = 32 + rlen + lp->common_len + clen + 48 + s->xh_len + extra_len +
-	       32;
-	out_bind(lp, x->conn);
-	if (need > HTTPD__OUT_CAP - lp->out_len) {
-		httpd__out_flush(lp);
-		if (need > HTTPD__OUT_CAP)
-			return -ENOSPC;
-	}
-	s->started = true;
-	s->status = (uint16_t)status;
-	/* A final answer before a 100-continue body arrived: the client may
-	 * or may not send it now, so the connection cannot carry on. */
-	if ((s->unread && !s->accepted && s->expect) || s->shutting)
-		s->keep_alive = false;
-	if (len == COIL_HTTP_CHUNKED) {
-		if (s->minor == 0) {
-			/* no chunked framing for 1.0: the close ends the body */
-			s->keep_alive = false;
-			len = HTTPD__NO_LENGTH;
-		} else {
-			s->chunked_out = true;
-		}
-	}
-	s->head_at = lp->out_len;
-	s->head_gen = lp->flushes;
-	p = lp->out + lp->out_len;
-	p = PUTS(p, "HTTP/1.1 ");
-	p = put_u64(p, (uint64_t)status);
-	*p++ = ' ';
-	p = put(p, reason, rlen);
-	p = PUTS(p, "\r\n");
-	p = put(p, lp->common, lp->common_len);
-	if (ctype) {
-		p = PUTS(p, "Content-Type: ");
-		p = put(p, ctype, clen);
-		p = PUTS(p, "\r\n");
-	}
-	if (len == COIL_HTTP_CHUNKED) {
-		p = PUTS(p, "Transfer-Encoding: chunked\r\n");
-	} else if (len != HTTPD__NO_LENGTH && status >= 200 && status != 204 &&
-		   status != 304) {
-		p = PUTS(p, "Content-Length: ");
-		p = put_u64(p, len);
-		p = PUTS(p, "\r\n");
-	}
-	if (s->xh_len)
-		p = put(p, s->xh, s->xh_len);
-	if (extra_len)
-		p = put(p, extra, extra_len);
-	if (!s->keep_alive)
-		p = PUTS(p, "Connection: close\r\n");
-	else if (s->minor == 0)
-		p = PUTS(p, "Connection: keep-alive\r\n");
-	p = PUTS(p, "\r\n");
-	lp->out_len = (size_t)(p - lp->out);
-	return 0;
-}
-
-static int respond(struct coil_http_req *x, int status, const char *ctype,
-		   const char *extra, size_t extra_len, const void *body,
-		   size_t len, bool copy)
-{
-	struct httpd_conn *s = x->s;
-	int ret = httpd__resp_head(x, status, ctype, len, extra, extra_len);
-
-	if (ret)
-		return ret;
-	if (!x->head && len && status != 204 && status != 304) {
-		if (copy || len <= HTTPD__INLINE_MAX) {
-			httpd__out_put(x->lp, x->conn, body, len);
-		} else {
-			httpd__out_flush(x->lp);
-			(void)coil_conn_write_static(x->conn, body, len);
-		}
-	}
-	s->sent = len;
-	s->responded = true;
-	answer_moved(s);
-	return 0;
-}
-
-int coil_http_respond(struct coil_http_req *x, int status, const char *ctype,
-		  const void *body, size_t len)
-{
-	return respond(x, status, ctype, NULL, 0, body, len, true);
-}
-
-int coil_http_respond_static(struct coil_http_req *x, int status, const char *ctype,
-			 const void *body, size_t len)
-{
-	return respond(x, status, ctype, NULL, 0, body, len, false);
-}
-
-int httpd__respond_error_extra(struct coil_http_req *x, int status,
-			       const char *extra, size_t extra_len)
-{
-	char body[64];
-	char *p = put_u64(body, (uint64_t)status);
-	const char *reason = coil_http1_reason(status);
-
-	*p++ = ' ';
-	p = put(p, reason, strnlen(reason, 40));
-	*p++ = '\n';
-	return respond(x, status, "text/plain", extra, extra_len, body,
-		       (size_t)(p - body), true);
-}
-
-int coil_http_respond_error(struct coil_http_req *x, int status)
-{
-	return httpd__respond_error_extra(x, status, NULL, 0);
-}
-
-int coil_http_respond_start(struct coil_http_req *x, int status, const char *ctype,
-			uint64_t len)
-{
-	int ret = httpd__resp_head(x, status, ctype, len, NULL, 0);
-
-	if (!ret) {
-		x->s->sent = 0;
-		answer_moved(x->s);
-	}
-	return ret;
-}
-
-int coil_http_respond_data(struct coil_http_req *x, const void *data, size_t len)
-{
-	struct httpd_conn *s = x->s;
-	struct httpd_loop *lp = x->lp;
-
-	if (!s->started || s->responded)
-		return -EINVAL;
-	if (s->closed)
-		return -EPIPE;
-	if (s->head_only || !len)
-		return 0;
-	if (s->chunked_out) {
-		char hdr[20], *p = hdr;
-		static const char hex[] = "0123456789abcdef";
-		int shift = 60;
-
-		while (shift > 0 && !((len >> shift) & 15))
-			shift -= 4;
-		for (; shift >= 0; shift -= 4)
-			*p++ = hex[(len >> shift) & 15];
-		p = PUTS(p, "\r\n");
-		httpd__out_put(lp, x->conn, hdr, (size_t)(p - hdr));
-	}
-	if (len >= 1024) {
-		/* zero copy from the receive buffer where it is one */
-		httpd__out_flush(lp);
-		(void)coil_conn_write_ref(x->conn, data, len);
-	} else {
-		httpd__out_put(lp, x->conn, data, len);
-	}
-	if (s->chunked_out)
-		httpd__out_put(lp, x->conn, "\r\n", 2);
-	s->sent += len;
-	answer_moved(s);
-	return 0;
-}
-
-int coil_http_respond_end(struct coil_http_req *x)
-{
-	struct httpd_conn *s = x->s;
-
-	if (!s->started || s->responded)
-		return -EINVAL;
-	if (s->chunked_out && !s->head_only)
-		httpd__out_put(x->lp, x->conn, "0\r\n\r\n", 5);
-	s->responded = true;
-	answer_moved(s);
-	return 0;
-}
-
-/* RFC 9110 5.6.2 tchar */
-static bool is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/* Header fields the server writes itself: framing, connection, Date. */
-static bool server_owned(const char *name, size_t n)
-{
-	static const char *const own[] = {
-		"Content-Length", "Transfer-Encoding", "Connection", "Date",
-		"Server", "Keep-Alive", "Upgrade",
-	};
-
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		if (strlen(own[i]) == n && !strncasecmp(name, own[i], n))
-			return true;
-	return false;
-}
-
-/* Drop the lines of the handler's headers named `name`. */
-static void xh_remove(struct httpd_conn *s, const char *name, size_t n)
-{
-	uint32_t i = 0;
-
-	while (i < s->xh_len) {
-		char *eol = memchr(s->xh + i, '\n', s->xh_len - i);
-		uint32_t next = (uint32_t)(eol - s->xh) + 1;
-
-		if (next - i > n + 1 && s->xh[i + n] == ':' &&
-		    !strncasecmp(s->xh + i, name, n)) {
-			memmove(s->xh + i, s->xh + next, s->xh_len - next);
-			s->xh_len -= next - i;
-		} else {
-			i = next;
-		}
-	}
-}
-
-static int header_put(struct coil_http_req *x, const char *name,
-		      const char *value, bool replace)
-{
-	struct httpd_conn *s = x->s;
-	size_t n = strlen(name), vn = strlen(value), need;
-
-	if (s->started)
-		return -EALREADY;
-	if (s->closed)
-		return -EPIPE;
-	if (!n || server_owned(name, n))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!is_tchar((unsigned char)name[i]))
-			return -EINVAL;
-	for (size_t i = 0; i < vn; i++) {
-		unsigned char c = (unsigned char)value[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return -EINVAL;   /* no CR/LF: no header injection */
-	}
-	if (replace)
-		xh_remove(s, name, n);
-	need = s->xh_len + n + 2 + vn + 2;
-	if (need > COIL_HTTP_HEADERS_MAX)
-		return -ENOSPC;
-	if (need > s->xh_cap) {
-		uint32_t cap = s->xh_cap ? s->xh_cap : 256;
-		char *p;
-
-		while (cap < need)
-			cap *= 2;
-		p = realloc(s->xh, cap);
-		if (!p)
-			return -ENOMEM;
-		s->xh = p;
-		s->xh_cap = cap;
-	}
-	memcpy(s->xh + s->xh_len, name, n);
-	memcpy(s->xh + s->xh_len + n, ": ", 2);
-	memcpy(s->xh + s->xh_len + n + 2, value, vn);
-	memcpy(s->xh + s->xh_len + n + 2 + vn, "\r\n", 2);
-	s->xh_len = (uint32_t)need;
-	return 0;
-}
-
-int coil_http_header_set(struct coil_http_req *x, const char *name,
-			 const char *value)
-{
-	return header_put(x, name, value, true);
-}
-
-int coil_http_header_add(struct coil_http_req *x, const char *name,
-			 const char *value)
-{
-	return header_put(x, name, value, false);
-}
-
-enum coil_http1_method coil_http_method(const struct coil_http_req *x)
-{
-	return (enum coil_http1_method)x->s->method;
-}
-
-int coil_http_peer(const struct coil_http_req *x,
-		   struct sockaddr_storage *addr, socklen_t *len)
-{
-	if (x->s->closed)
-		return -EPIPE;
-	return coil_conn_peer(x->conn, addr, len);
-}
-
-int coil_http_respond_file(struct coil_http_req *x, int status,
-			   const char *ctype, int fd, uint64_t off,
-			   uint64_t len, unsigned flags)
-{
-	struct httpd_conn *s = x->s;
-	int ret = len == COIL_HTTP_CHUNKED ? -EINVAL :
-		  httpd__resp_head(x, status, ctype, len, NULL, 0);
-
-	if (ret) {
-		if (flags & COIL_SENDFILE_CLOSE)
-			close(fd);
-		return ret;
-	}
-	if (!x->head && len && status != 204 && status != 304) {
-		httpd__out_flush(x->lp);
-		ret = coil_conn_sendfile(x->conn, fd, off, len, flags);
-		if (ret) {
-			/* the head is out, the body cannot follow */
-			conn_abort(s);
-			return ret;
-		}
-	} else if (flags & COIL_SENDFILE_CLOSE) {
-		close(fd);
-	}
-	s->sent = len;
-	s->responded = true;
-	answer_moved(s);
-	return 0;
-}
-
-bool coil_http_respond_busy(const struct coil_http_req *x)
-{
-	return !x->s->closed &&
-	       coil_conn_queued(x->conn) > x->lp->h->high_water;
-}
-
-int coil_http_on_drain(struct coil_http_req *x, coil_http_drain_cb cb,
-		       void *arg)
-{
-	struct httpd_conn *s = x->s;
-
-	if (s->closed)
-		return -EPIPE;
-	s->on_drain = cb;
-	s->drain_arg = arg;
-	return 0;
-}
-
-int coil_http_defer(struct coil_http_req *x, coil_http_cancel_cb on_cancel,
-		    void *arg)
-{
-	struct httpd_conn *s = x->s;
-
-	if (s->closed)
-		return -EPIPE;
-	if (s->responded)
-		return -EALREADY;
-	s->deferred = true;
-	s->on_cancel = on_cancel;
-	s->cancel_arg = arg;
-	return 0;
-}
-
-bool coil_http_has_body(const struct coil_http_req *x)
-{
-	return x->s->unread;
-}
-
-int coil_http_body_accept(struct coil_http_req *x, coil_http_body_cb on_body,
-		      coil_http_handler on_end)
-{
-	struct httpd_conn *s = x->s;
-
-	if (!s->unread || s->accepted || s->started || !on_end)
-		return -EINVAL;
-	s->accepted = true;
-	s->on_body = on_body;
-	s->on_end = on_end;
-	/* RFC 9110 10.1.1: no 100 once body bytes are already here. */
-	if (s->expect && !x->lp->rest)
-		httpd__out_put(x->lp, x->conn, continue_100,
-			       sizeof(continue_100) - 1);
-	return 0;
-}
-
-const struct coil_http1_str *coil_http_header(const struct coil_http_req *x,
-					  const char *name)
-{
-	size_t n = strlen(name);
-
-	if (!x->req)
-		return NULL;
-	for (unsigned i = 0; i < x->req->nheaders; i++) {
-		const struct coil_http1_header *hd = &x->req->headers[i];
-
-		if (hd->name.len == n && !strncasecmp(hd->name.ptr, name, n))
-			return &hd->value;
-	}
-	return NULL;
-}
-
-/* ---- paths and routes ---- */
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* End the segment out[*seg, *o): drop "" and ".", resolve "..". */
-static int end_segment(char *out, size_t *o, size_t *seg, bool slash)
-{
-	size_t n = *o - *seg;
-	const char *sp = out + *seg;
-
-	if (n == 0)
-		return 0;
-	if (n == 1 && sp[0] == '.') {
-		*o = *seg;
-		return 0;
-	}
-	if (n == 2 && sp[0] == '.' && sp[1] == '.') {
-		size_t i;
-
-		if (*seg == 1)
-			return 403;  /* above the root */
-		i = *seg - 1;    /* the '/' that ended the previous segment */
-		while (i > 0 && out[i - 1] != '/')
-			i--;
-		*o = *seg = i;
-		return 0;
-	}
-	if (slash) {
-		if (*o >= HTTPD__PATH_MAX)
-			return 414;
-		out[(*o)++] = '/';
-		*seg = *o;
-	}
-	return 0;
-}
-
-/*
- * The request target -> x->path (percent-decoded, "." and ".." resolved,
- * "//" collapsed), x->query and x->raw_path. Returns 0 or a status: 400
- * (bad escape, %00 or a control byte), 403 (".." above the root), 414.
- */
-static int path_prepare(struct httpd_loop *lp, const struct coil_http1_str *t,
-			struct coil_http_req *x)
-{
-	const char *p = t->ptr, *end = p + t->len, *q, *r;
-	size_t o = 1, seg = 1, n;
-	bool slow = false;
-	int st;
-
-	if (t->len == 1 && *p == '*') {
-		x->path = *t;
-		x->raw_path = *t;
-		return 0;
-	}
-	if (*p != '/') {
-		/* absolute-form: scheme "://" authority [path] */
-		const char *colon = memchr(p, ':', t->len);
-
-		if (!colon || end - colon < 3 || colon[1] != '/' ||
-		    colon[2] != '/')
-			return 400;
-		p = colon + 3;
-		while (p < end && *p != '/' && *p != '?')
-			p++;
-		if (p == end || *p == '?') {
-			x->path.ptr = x->raw_path.ptr = "/";
-			x->path.len = x->raw_path.len = 1;
-			x->query.ptr = p < end ? p + 1 : p;
-			x->query.len = p < end ? (size_t)(end - p - 1) : 0;
-			return 0;
-		}
-	}
-	q = memchr(p, '?', (size_t)(end - p));
-	x->query.ptr = q ? q + 1 : end;
-	x->query.len = q ? (size_t)(end - q - 1) : 0;
-	if (q)
-		end = q;
-	n = (size_t)(end - p);
-	x->raw_path.ptr = p;
-	x->raw_path.len = n;
-	for (r = p; r < end; r++) {
-		if (*r == '%' || (*r == '/' && r + 1 < end &&
-				  (r[1] == '/' || r[1] == '.'))) {
-			slow = true;
-			break;
-		}
-	}
-	if (!slow) {
-		if (n > HTTPD__PATH_MAX)
-			return 414;
-		x->path.ptr = p;
-		x->path.len = n;
-		return 0;
-	}
-	lp->path[0] = '/';
-	for (r = p + 1; r < end; r++) {
-		int ch = (unsigned char)*r;
-
-		if (ch == '%') {
-			int hi, lo;
-
-			if (end - r < 3 || (hi = hexval(r[1])) < 0 ||
-			    (lo = hexval(r[2])) < 0)
-				return 400;
-			ch = hi << 4 | lo;
-			r += 2;
-			if (ch < 0x20 || ch == 0x7f)
-				return 400;   /* %00 and other controls */
-		}
-		if (ch == '/') {
-			if ((st = end_segment(lp->path, &o, &seg, true)))
-				return st;
-			continue;
-		}
-		if (o >= HTTPD__PATH_MAX)
-			return 414;
-		lp->path[o++] = (char)ch;
-	}
-	if ((st = end_segment(lp->path, &o, &seg, false)))
-		return st;
-	lp->path[o] = '\0';
-	x->path.ptr = lp->path;
-	x->path.len = o;
-	return 0;
-}
-
-static const struct coil_http_route *route_find(const struct coil_http_server *h,
-					    struct coil_http_req *x)
-{
-	const struct coil_http_route *best = NULL;
-	const char *p = x->path.ptr;
-	size_t n = x->path.len, blen = 0;
-
-	for (unsigned i = 0; i < h->nroutes; i++) {
-		const struct coil_http_route *r = &h->routes[i];
-		size_t rl = strlen(r->path);
-
-		if (!(r->flags & COIL_HTTP_ROUTE_PREFIX)) {
-			if (rl == n && !memcmp(p, r->path, n)) {
-				x->rest.ptr = p + n;
-				x->rest.len = 0;
-				return r;
-			}
-			continue;
-		}
-		if (best && rl <= blen)
-			continue;
-		if (n >= rl && !memcmp(p, r->path, rl)) {
-			best = r;
-			blen = rl;
-		} else if (rl > 1 && r->path[rl - 1] == '/' && n == rl - 1 &&
-			   !memcmp(p, r->path, n)) {
-			best = r;
-			blen = rl;
-		}
-	}
-	if (best) {
-		size_t skip = blen < n ? blen : n;
-
-		x->rest.ptr = p + skip;
-		x->rest.len = n - skip;
-	}
-	return best;
-}
-
-/* "Allow: GET, HEAD, ...\r\n" for a route. */
-static size_t allow_line(const struct coil_http_route *r, char *buf)
-{
-	static const uint8_t order[] = {
-		COIL_HTTP1_GET, COIL_HTTP1_HEAD, COIL_HTTP1_POST,
-		COIL_HTTP1_PUT, COIL_HTTP1_DELETE, COIL_HTTP1_OPTIONS,
-		COIL_HTTP1_TRACE, COIL_HTTP1_PATCH,
-	};
-	char *p = PUTS(buf, "Allow: ");
-	bool first = true;
-
-	for (size_t i = 0; i < sizeof(order); i++) {
-		unsigned m = order[i];
-		bool ok = r ? r->on[m] != NULL : m != COIL_HTTP1_TRACE &&
-						    m != COIL_HTTP1_DELETE &&
-						    m != COIL_HTTP1_PATCH;
-
-		if (r && m == COIL_HTTP1_HEAD)
-			ok = ok || r->on[COIL_HTTP1_GET];
-		if (m == COIL_HTTP1_OPTIONS)
-			ok = true;
-		if (!ok)
-			continue;
-		if (!first)
-			p = PUTS(p, ", ");
-		p = put(p, method_names[m], strlen(method_names[m]));
-		first = false;
-	}
-	p = PUTS(p, "\r\n");
-	return (size_t)(p - buf);
-}
-
-static void dispatch(struct coil_http_req *x)
-{
-	const struct coil_http1_request *req = x->req;
-	struct coil_http_server *h = x->lp->h;
-	const struct coil_http_route *route;
-	coil_http_handler fn;
-	char allow[96];
-	int st = path_prepare(x->lp, &req->target, x);
-
-	if (st) {
-		coil_http_respond_error(x, st);
-		return;
-	}
-	if (x->path.ptr[0] == '*') {   /* OPTIONS * */
-		size_t n = allow_line(NULL, allow);
-
-		httpd__resp_head(x, 204, NULL, HTTPD__NO_LENGTH, allow, n);
-		x->s->responded = true;
-		return;
-	}
-	route = route_find(h, x);
-	if (!route) {
-		coil_http_respond_error(x, 404);
-		return;
-	}
-	x->route = x->s->route = route;
-	fn = route->on[req->method];
-	if (!fn && req->method == COIL_HTTP1_HEAD)
-		fn = route->on[COIL_HTTP1_GET];
-	if (fn) {
-		fn(x);
-		return;
-	}
-	if (req->method == COIL_HTTP1_OPTIONS) {
-		size_t n = allow_line(route, allow);
-
-		httpd__resp_head(x, 204, NULL, HTTPD__NO_LENGTH, allow, n);
-		x->s->responded = true;
-		return;
-	}
-	httpd__respond_error_extra(x, 405, allow, allow_line(route, allow));
 }
 
 /* ---- request life cycle ---- */
@@ -1005,7 +297,7 @@ static void cancel_answer(struct httpd_conn *s)
  * on_data or a timeout of this server) the staged bytes go to coil now; a
  * completed answer the connection waited for (HC_WAIT) ends the request
  * and lets the pipeline go on. */
-static void answer_moved(struct httpd_conn *s)
+void httpd__answer_moved(struct httpd_conn *s)
 {
 	struct httpd_loop *lp = s->lp;
 
@@ -1057,7 +349,7 @@ static void body_fail(struct httpd_conn *s, int status)
 	} else if (s->responded) {
 		conn_close(s);
 	} else {
-		conn_abort(s);
+		httpd__conn_abort(s);
 	}
 }
 
@@ -1106,7 +398,7 @@ static void handle_request(struct httpd_conn *s,
 		s->keep_alive = false;
 		coil_http_respond_error(x, 413);
 	} else {
-		dispatch(x);
+		httpd__dispatch(x);
 	}
 	if (!s->started && !s->accepted && !s->deferred)
 		coil_http_respond_error(x, 500);   /* a handler that did not answer */
@@ -1303,7 +595,7 @@ static void conn_timer(struct coil_timer *t)
 			if (s->closed)
 				coil_conn_abort(s->conn);
 			else
-				conn_abort(s);
+				httpd__conn_abort(s);
 			return;
 		}
 		send_check(s, now);
@@ -1411,93 +703,7 @@ static const struct coil_proto_ops httpd_ops = {
 	.on_shutdown = hd_shutdown,
 };
 
-/* ---- built-in resources ---- */
-
-static void h_plaintext(struct coil_http_req *x)
-{
-	struct httpd_conn *s = x->s;
-
-	/* The TechEmpower case: the whole response is prebuilt per second. */
-	if (!x->head && s->keep_alive && s->minor == 1 && !s->unread &&
-	    !s->shutting) {
-		httpd__out_put(x->lp, x->conn, x->lp->plain, x->lp->plain_len);
-		s->started = s->responded = true;
-		s->status = 200;
-		s->sent = sizeof(plain_body) - 1;
-		return;
-	}
-	coil_http_respond_static(x, 200, "text/plain", plain_body,
-			     sizeof(plain_body) - 1);
-}
-
-static void h_json(struct coil_http_req *x)
-{
-	struct httpd_conn *s = x->s;
-
-	if (!x->head && s->keep_alive && s->minor == 1 && !s->unread &&
-	    !s->shutting) {
-		httpd__out_put(x->lp, x->conn, x->lp->json, x->lp->json_len);
-		s->started = s->responded = true;
-		s->status = 200;
-		s->sent = sizeof(json_body) - 1;
-		return;
-	}
-	coil_http_respond_static(x, 200, "application/json", json_body,
-			     sizeof(json_body) - 1);
-}
-
-/* user[0]: the response length (the request's Content-Length, or
- * COIL_HTTP_CHUNKED). The head waits for the first body bytes, so a body that
- * is bad from its start still gets its 400. */
-static void echo_body(struct coil_http_req *x, const uint8_t *data, size_t len)
-{
-	if (!x->s->started)
-		coil_http_respond_start(x, 200, "application/octet-stream",
-				    *(uint64_t *)x->user);
-	coil_http_respond_data(x, data, len);
-}
-
-static void echo_end(struct coil_http_req *x)
-{
-	if (!x->s->started)
-		coil_http_respond(x, 200, "application/octet-stream", "", 0);
-	else
-		coil_http_respond_end(x);
-}
-
-/* POST/PUT /echo: the body comes back as it arrives (same length, or
- * chunked for a chunked upload), never buffered whole. */
-static void h_echo(struct coil_http_req *x)
-{
-	const struct coil_http1_request *req = x->req;
-
-	if (!coil_http_has_body(x)) {
-		coil_http_respond(x, 200, "application/octet-stream", "", 0);
-		return;
-	}
-	*(uint64_t *)x->user = (req->flags & COIL_HTTP1_F_CONTENT_LENGTH)
-				       ? req->content_length : COIL_HTTP_CHUNKED;
-	coil_http_body_accept(x, echo_body, echo_end);
-}
-
 /* ---- server ---- */
-
-int coil_http_server_route(struct coil_http_server *h, const struct coil_http_route *route)
-{
-	if (!route->path || route->path[0] != '/')
-		return -EINVAL;
-	for (unsigned i = 0; i < h->nroutes; i++) {
-		if (h->routes[i].flags == route->flags &&
-		    !strcmp(h->routes[i].path, route->path)) {
-			h->routes[i] = *route;
-			return 0;
-		}
-	}
-	if (h->nroutes == HTTPD__MAX_ROUTES)
-		return -ENOSPC;
-	h->routes[h->nroutes++] = *route;
-	return 0;
-}
 
 int coil_http_server_create(const struct coil_http_config *cfg, struct coil_http_server **out,
 		 const char **failed)
@@ -1562,23 +768,13 @@ int coil_http_server_create(const struct coil_http_config *cfg, struct coil_http
 			goto fail;
 		}
 	}
-	{
-		struct coil_http_route plain = { .path = "/plaintext" };
-		struct coil_http_route json = { .path = "/json" };
-		struct coil_http_route echo = { .path = "/echo" };
+	httpd__builtin_routes(h);
+	if (h->rootfd >= 0) {
 		struct coil_http_route files = { .path = "/",
 					     .flags = COIL_HTTP_ROUTE_PREFIX };
 
-		plain.on[COIL_HTTP1_GET] = h_plaintext;
-		json.on[COIL_HTTP1_GET] = h_json;
-		echo.on[COIL_HTTP1_POST] = h_echo;
-		echo.on[COIL_HTTP1_PUT] = h_echo;
 		files.on[COIL_HTTP1_GET] = httpd__files_get;
-		coil_http_server_route(h, &plain);
-		coil_http_server_route(h, &json);
-		coil_http_server_route(h, &echo);
-		if (h->rootfd >= 0)
-			coil_http_server_route(h, &files);
+		coil_http_server_route(h, &files);
 	}
 	*out = h;
 	return 0;

@@ -261,6 +261,67 @@ static void test_idle_timeout(void **st)
 	rm();
 }
 
+/* A connection taken from idle and put back: the idle timer armed for
+ * its first idle spell fires early, finds it not due and waits for its
+ * new idle spell; a get that empties the idle list leaves the timer to
+ * find nothing. */
+static void test_idle_timeout_after_reuse(void **st)
+{
+	struct waiter a = { 0 }, b = { 0 };
+	struct coil_pool_conn *pc = NULL, *again = NULL;
+	int id;
+
+	(void)st;
+	mk(4, 300, 1000);
+	assert_int_equal(coil_pool_get(P, &a.w, got, &pc), 0);
+	id = connect_done(0);
+	coil_pool_put(a.pc, true);              /* idle since 0 */
+	coil_fake_advance(F, 200);
+	assert_int_equal(coil_pool_get(P, &b.w, got, &again), 1);
+	assert_ptr_equal(again, a.pc);
+	coil_fake_advance(F, 50);
+	coil_pool_put(again, true);             /* idle since 250 */
+	coil_fake_advance(F, 299);              /* 549: past the first due */
+	assert_false(coil_fake_closed(F, id, NULL, NULL));
+	assert_int_equal(stats().idle, 1);
+	assert_int_equal(coil_pool_get(P, &b.w, got, &again), 1);
+	coil_fake_advance(F, 400);              /* busy: never idle-closed */
+	assert_false(coil_fake_closed(F, id, NULL, NULL));
+	coil_pool_put(again, true);             /* idle since 949 */
+	coil_fake_advance(F, 299);
+	assert_false(coil_fake_closed(F, id, NULL, NULL));
+	coil_fake_advance(F, 2);
+	assert_true(coil_fake_closed(F, id, NULL, NULL));
+	assert_int_equal(stats().idle_closed, 1);
+	assert_int_equal(stats().reuses, 2);
+	rm();
+}
+
+/* The pool outlives its engine (allowed: "after the engine is gone"): a
+ * get that emptied the idle list left the idle timer armed, and the
+ * connection's close must take it off the loop's wheel before the loop
+ * is freed (ASan reports the destroy touching freed memory otherwise). */
+static void test_destroy_after_engine(void **st)
+{
+	struct waiter a = { 0 }, b = { 0 };
+	struct coil_pool_conn *pc = NULL, *again = NULL;
+	int id;
+
+	(void)st;
+	mk(4, 1000, 1000);
+	assert_int_equal(coil_pool_get(P, &a.w, got, &pc), 0);
+	id = connect_done(0);
+	coil_pool_put(a.pc, true);
+	assert_int_equal(coil_pool_get(P, &b.w, got, &again), 1);
+	coil_fake_reset(F, id);                 /* closes while busy */
+	coil_fake_settle(F);
+	assert_int_equal(stats().busy, 0);
+	coil_fake_destroy(F);
+	F = NULL;
+	coil_pool_destroy(P);
+	P = NULL;
+}
+
 static void test_connect_fails_and_destroy(void **st)
 {
 	struct waiter a = { 0 }, b = { 0 };
@@ -294,6 +355,8 @@ int main(void)
 		cmocka_unit_test(test_wait_timeout_and_cancel),
 		cmocka_unit_test(test_evict),
 		cmocka_unit_test(test_idle_timeout),
+		cmocka_unit_test(test_idle_timeout_after_reuse),
+		cmocka_unit_test(test_destroy_after_engine),
 		cmocka_unit_test(test_connect_fails_and_destroy),
 	};
 

@@ -252,7 +252,8 @@ int coil_http_header_add(struct coil_http_req *x, const char *name,
 /* Answer with `status` (its standard reason phrase), `ctype` (NULL: no
  * Content-Type, unless set as a header), the headers added, and a body
  * copied from `body`. Returns 0, -EALREADY (already answered), -EPIPE
- * (the connection is closing), -ENOSPC (a head over 16 KiB). */
+ * (the connection is closing), -ENOSPC (a head over 16 KiB), -EINVAL (a
+ * control byte in `ctype`, as for a header value; nothing was sent). */
 int coil_http_respond(struct coil_http_req *x, int status, const char *ctype,
 		      const void *body, size_t len);
 /* The same without copying: `body` must outlive the engine (a literal, a
