@@ -240,6 +240,8 @@ static void complete_send(struct coil_fake *f, struct peer *p)
 
 		if (n > want - done)
 			n = want - done;
+		if (!n)                /* an empty iov may have a NULL base */
+			continue;
 		memcpy(p->out + p->out_len, c->iov[i].iov_base, n);
 		p->out_len += n;
 		done += (uint32_t)n;
@@ -516,6 +518,8 @@ int coil_fake_queue(struct coil_fake *f, int id, const void *data, size_t len)
 
 	if (!p || !p->conn)
 		return -ENOTCONN;
+	if (!len)                  /* data may be NULL: no memcpy from it */
+		return 0;
 	if (grow(&p->in, &p->in_cap, p->in_len + len))
 		return -ENOMEM;
 	memcpy(p->in + p->in_len, data, len);
@@ -595,7 +599,7 @@ size_t coil_fake_take(struct coil_fake *f, int id, void *out, size_t cap)
 	struct peer *p = peer(f, id);
 	size_t n;
 
-	if (!p || !p->out_len)
+	if (!p || !p->out_len || !cap)  /* out may be NULL when cap is 0 */
 		return 0;
 	n = p->out_len < cap ? p->out_len : cap;
 	memcpy(out, p->out, n);
