@@ -97,8 +97,16 @@ static int on_line(struct coil_conn *conn, const uint8_t *text, size_t len)
 		if (!(j = malloc(sizeof(*j))))
 			abort();
 		*j = (struct job){ c, n, 0 };
-		if (coil_defer_to_thread(coil_conn_loop(conn), nth_prime, computed,
-					 j) < 0)
+		int rc = coil_defer_to_thread(coil_conn_loop(conn), nth_prime,
+					      computed, j);
+
+		if (rc == -ESHUTDOWN) {    /* the loop is stopping: not busy */
+			free(j);
+			coil_conn_write(conn, "ERR shutting down\n", 18);
+			coil_conn_close(conn);
+			return 0;
+		}
+		if (rc < 0)
 			return free(j), coil_conn_write(conn, "ERR busy\n", 9), 0;
 		*e = (struct entry){ .n = n };
 	}
