@@ -1349,6 +1349,9 @@ int coil_http1_response_parse(const void *buf, size_t len, bool head_request,
 	unsigned flags;
 	int line, rc;
 
+	/* A struct reused for the next response on a keep-alive connection
+	 * keeps nothing of the previous one, whatever this call returns. */
+	*r = (struct coil_http1_response){ 0 };
 	if (!len)
 		return COIL_HTTP1_NEED_MORE;
 	line = status_line(b, len, max_line, r);

@@ -287,6 +287,40 @@ static void test_limits(void **state)
 			    "bad status line");
 }
 
+/* One struct reused on a keep-alive connection: what the previous
+ * response said (chunked, Connection: close, its length, its headers)
+ * must not survive a parse that did not finish a new head. */
+static void test_reuse_resets(void **state)
+{
+	static const char first[] = "HTTP/1.1 200 OK\r\n"
+		"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+	static const char part[] = "HTTP/1.1 204 No Content\r\nX-A: b\r\n";
+	static const char bad[] = "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n";
+	struct coil_http1_header h[4];
+	struct coil_http1_response r;
+
+	(void)state;
+	assert_int_equal(coil_http1_response_parse(first, sizeof(first) - 1,
+						   false, &r, h, 4, NULL),
+			 (int)sizeof(first) - 1);
+	assert_true(r.flags & COIL_HTTP1_F_CHUNKED);
+	assert_true(r.flags & COIL_HTTP1_F_CONN_CLOSE);
+	assert_int_equal(coil_http1_response_parse(part, sizeof(part) - 1,
+						   false, &r, h, 4, NULL),
+			 COIL_HTTP1_NEED_MORE);
+	assert_int_equal(r.flags, 0);
+	assert_int_equal(r.nheaders, 0);
+	assert_int_equal(r.head_len, 0);
+	assert_int_equal(r.content_length, 0);
+	assert_int_equal(coil_http1_response_parse(first, sizeof(first) - 1,
+						   false, &r, h, 4, NULL),
+			 (int)sizeof(first) - 1);
+	assert_true(coil_http1_response_parse(bad, sizeof(bad) - 1, false, &r,
+					      h, 4, NULL) < 0);
+	assert_int_equal(r.flags, 0);
+	assert_int_equal(r.head_len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_head_fields),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_reuse_resets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

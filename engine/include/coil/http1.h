@@ -413,7 +413,9 @@ struct coil_http1_response {
  * enum coil_http1_error: BAD_VERSION / VERSION (not HTTP/1.x), BAD_STATUS,
  * BAD_EOL, BAD_HEADER_NAME, HEADER_NAME_WS, OBS_FOLD, BAD_HEADER_CHAR,
  * BAD_CL, DUP_CL_DIFFERENT, CL_AND_TE, LINE_TOO_LONG, HEAD_TOO_LARGE,
- * TOO_MANY_HEADERS. Slices point into `buf`. No allocation; any thread.
+ * TOO_MANY_HEADERS. `*r` is cleared first: after anything but a head
+ * length it holds no flag, length or header of an earlier response.
+ * Slices point into `buf`. No allocation; any thread.
  */
 int coil_http1_response_parse(const void *buf, size_t len, bool head_request,
 			      struct coil_http1_response *r,
