@@ -403,7 +403,7 @@ def do_pipeline(a):
 
 
 # ---- body ---------------------------------------------------------------
-# POST|PUT /echo answers 200 with the request body (apps/coil-httpd/httpd.h);
+# POST|PUT /echo answers 200 with the request body (engine/http/builtin.c);
 # other routes without a body handler read and discard a body after their
 # response.
 
