@@ -171,6 +171,9 @@ int coil_defer_to_thread(struct coil_loop *loop, coil_work_fn work,
 		in->defer_full++;
 		return -EAGAIN;
 	}
+	/* Unlink before the push: once queued, a worker may run the job and
+	 * link it into the done list through j->next before we return. */
+	in->free_jobs = j->next;
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
@@ -180,10 +183,11 @@ int coil_defer_to_thread(struct coil_loop *loop, coil_work_fn work,
 	if (!coil__mpmc_push(&in->pool->q, j, NULL)) {
 		atomic_store_explicit(&j->state, JOB_FREE,
 				      memory_order_relaxed);
+		j->next = in->free_jobs;   /* never queued: still ours */
+		in->free_jobs = j;
 		in->defer_full++;
 		return -EAGAIN;
 	}
-	in->free_jobs = j->next;
 	in->outstanding++;
 	in->defers++;
 	if (in->pool->nthreads)
