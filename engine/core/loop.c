@@ -114,6 +114,21 @@ void coil__loop_fini(struct coil_loop *loop)
 	coil__bufpool_fini(&loop->pool);
 }
 
+unsigned coil__loop_timer_budget(struct coil_loop *loop)
+{
+	uint32_t used, room;
+
+	if (loop->fake_clock)
+		return COIL__TIMER_BUDGET;
+	if (loop->timer_ms != loop->now_ms) {
+		loop->timer_ms = loop->now_ms;
+		loop->timer_mark = loop->wheel.fired;
+	}
+	used = loop->wheel.fired - loop->timer_mark;
+	room = used < COIL__TIMER_PER_MS ? COIL__TIMER_PER_MS - used : 0;
+	return room < COIL__TIMER_BUDGET ? room : COIL__TIMER_BUDGET;
+}
+
 void coil__loop_turn(struct coil_loop *loop, bool block)
 {
 	int64_t timeout;
@@ -123,14 +138,19 @@ void coil__loop_turn(struct coil_loop *loop, bool block)
 	coil__loop_clock(loop);
 	if (loop->inbox)
 		coil__inbox_run(loop->inbox);
-	more = coil__wheel_run(&loop->wheel, loop->now_ms, COIL__TIMER_BUDGET);
+	more = coil__wheel_run(&loop->wheel, loop->now_ms, coil__loop_timer_budget(loop));
 	if (loop->turn_cb)
 		loop->turn_cb(loop, loop->turn_arg);
 	coil__loop_flush(loop);
-	if (!block || loop->dirty || more)
+	if (!block || loop->dirty || (more && coil__loop_timer_budget(loop))) {
 		timeout = 0;
-	else
+	} else {
 		timeout = coil__wheel_timeout(&loop->wheel);
+		/* Due timers left past this ms's pace: back in the next ms,
+		 * or at the first I/O. */
+		if (more && (timeout < 0 || timeout > 1))
+			timeout = 1;
+	}
 	loop->be->wait(loop, timeout);
 }
 
