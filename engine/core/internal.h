@@ -215,6 +215,7 @@ struct coil_conn {
 	uint32_t flags;
 	int close_reason;
 	uint32_t carry_len, carry_cap;
+	int32_t splice_res;             /* backend private */
 	uint8_t *carry;                 /* unconsumed input, malloc'd */
 	struct coil__seg *sq_head, *sq_tail;
 	struct coil__seg *held_head, *held_tail; /* received while paused */
@@ -226,7 +227,6 @@ struct coil_conn {
 	int pipe_fds[2];                /* io_uring file sends: -1 until used */
 	uint32_t pipe_bytes;            /* file bytes sitting in the pipe */
 	uint32_t splice_state;          /* backend private */
-	int32_t splice_res;             /* backend private */
 	struct coil_conn *next_dirty;
 	struct coil_conn *starved_next, *starved_prev;
 	uint32_t arm_rx;                /* bytes received since recv_arm */
