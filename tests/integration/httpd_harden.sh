@@ -45,7 +45,7 @@ harden sigterm-churn --threads 8 --before 1.0 || failed+=(sigterm-churn)
 after_sigterm
 
 # Idle keep-alive memory: the records only (coil_conn 288 B + httpd_conn
-# 192 B without an access log, in a 512 B slab slot on x86-64: ~500 B
+# 192 B without an access log, in a 480 B slab slot on x86-64: ~480 B
 # measured; 832 B before the request part was taken only while busy), no
 # send chunk kept (5.4 KB each before), and no heap chunk taken on the
 # request path (COIL_STATS counts them). nginx: ~525 B, the target.
