@@ -53,6 +53,7 @@ struct coil__wheel {
 	uint64_t bitmap[COIL__WHEEL_SLOTS / 64];    /* non-empty slots */
 	uint64_t cur_ms;  /* every timer expiring <= cur_ms has fired */
 	uint32_t count;   /* armed timers */
+	uint32_t fired;   /* callbacks run (wraps) */
 };
 void coil__wheel_init(struct coil__wheel *w, uint64_t now_ms);
 /* Fire the timers due at or before now_ms, in expiry order per ms, at most
@@ -62,8 +63,15 @@ void coil__wheel_init(struct coil__wheel *w, uint64_t now_ms);
  * turn. */
 bool coil__wheel_run(struct coil__wheel *w, uint64_t now_ms,
 		     unsigned budget);
-/* Timer callbacks per loop turn. */
-#define COIL__TIMER_BUDGET 64u
+/* Timer callbacks per loop turn: a request arriving during a storm waits
+ * for one such batch at most (16 closes: ~0.1 ms). */
+#define COIL__TIMER_BUDGET 16u
+/* Timer callbacks per ms of the real clock (core/loop.c): a storm of
+ * timeouts falling due together is worked off at this pace, so that
+ * closing thousands of connections takes a share of the CPU rather than
+ * all of it in turns back to back, and the connections still talking get
+ * theirs (issue 18: 15,000 header timeouts at once). */
+#define COIL__TIMER_PER_MS 64u
 /* Milliseconds until the next timer may be due (a lower bound), or -1. */
 int64_t coil__wheel_timeout(const struct coil__wheel *w);
 
@@ -208,6 +216,7 @@ struct coil_conn {
 	uint32_t flags;
 	int close_reason;
 	uint32_t carry_len, carry_cap;
+	int32_t splice_res;             /* backend private */
 	uint8_t *carry;                 /* unconsumed input, malloc'd */
 	struct coil__seg *sq_head, *sq_tail;
 	struct coil__seg *held_head, *held_tail; /* received while paused */
@@ -219,7 +228,6 @@ struct coil_conn {
 	int pipe_fds[2];                /* io_uring file sends: -1 until used */
 	uint32_t pipe_bytes;            /* file bytes sitting in the pipe */
 	uint32_t splice_state;          /* backend private */
-	int32_t splice_res;             /* backend private */
 	struct coil_conn *next_dirty;
 	struct coil_conn *starved_next, *starved_prev;
 	uint32_t arm_rx;                /* bytes received since recv_arm */
@@ -267,6 +275,8 @@ struct coil_loop {
 	bool fake_clock;
 
 	struct coil__wheel wheel;
+	uint64_t timer_ms;               /* the ms timer_mark counts in */
+	uint32_t timer_mark;             /* wheel.fired when it began */
 	struct coil__bufpool pool;
 	struct coil__slab conns, segs, chunks;
 	struct coil__slab sendvs;        /* one per connection sending */
@@ -333,6 +343,11 @@ void coil__loop_clock(struct coil_loop *loop);
 /* One turn: timers, flush, then the backend's submit/wait/dispatch.
  * `block` lets the backend sleep (per poll mode) when nothing is pending. */
 void coil__loop_turn(struct coil_loop *loop, bool block);
+/* Timer callbacks the loop may run now: COIL__TIMER_BUDGET, or less once
+ * this ms of the real clock ran COIL__TIMER_PER_MS of them (0: wait for
+ * the next ms). A fake clock stands still until its test moves it: no pace
+ * there, a turn always gets COIL__TIMER_BUDGET. */
+unsigned coil__loop_timer_budget(struct coil_loop *loop);
 /* Run turns until stopped and drained. Returns 0 or -errno. */
 int coil__loop_run(struct coil_loop *loop);
 /* Begin the graceful stop on the loop's own thread. */

@@ -51,6 +51,7 @@ void coil__wheel_init(struct coil__wheel *w, uint64_t now_ms)
 		w->bitmap[i] = 0;
 	w->cur_ms = now_ms;
 	w->count = 0;
+	w->fired = 0;
 }
 
 void coil_timer_init(struct coil_timer *t, struct coil_loop *loop,
@@ -94,14 +95,13 @@ void coil_timer_stop(struct coil_timer *t)
 }
 
 /* Fire the timers of slot `s` whose expiry is <= `upto`, as long as the
- * budget lasts. Returns false if it ran out with due timers left. */
+ * budget lasts. Returns false if it ran out before it saw every timer of
+ * the slot (some of those left may be due). */
 static bool run_slot(struct coil__wheel *w, uint32_t s, uint64_t upto,
 		     unsigned *budget)
 {
 	struct coil_timer *head = &w->slots[s];
 	struct coil_timer pending;
-
-	bool done = true;
 
 	if (head->next == head)
 		return true;
@@ -117,18 +117,30 @@ static bool run_slot(struct coil__wheel *w, uint32_t s, uint64_t upto,
 	while (pending.next != &pending) {
 		struct coil_timer *t = pending.next;
 
+		if (!*budget) {
+			/* Out of budget: put the rest back as it is rather
+			 * than walk it (a storm's slot holds thousands, and
+			 * each turn would walk them all again). Some may be
+			 * due: the next turn looks again. */
+			pending.next->prev = head;
+			pending.prev->next = head->next;
+			head->next->prev = pending.prev;
+			head->next = pending.next;
+			slot_set(w, s);
+			return false;
+		}
 		list_del(t);
-		if (t->expire_ms <= upto && *budget) {
+		if (t->expire_ms <= upto) {
 			(*budget)--;
+			w->fired++;
 			coil__stat_add(w->count, -1);
 			t->cb(t);
 		} else {
-			done &= t->expire_ms > upto;
-			list_add(head, t);
+			list_add(head, t);   /* a later revolution's */
 			slot_set(w, s);
 		}
 	}
-	return done;
+	return true;
 }
 
 bool coil__wheel_run(struct coil__wheel *w, uint64_t now_ms, unsigned budget)

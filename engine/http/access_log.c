@@ -120,7 +120,7 @@ void httpd__log_line(struct httpd_conn *s)
 	p = PUTS(p, "\" ");
 	p = put_u64(p, s->status);
 	*p++ = ' ';
-	p = put_u64(p, s->sent);
+	p = put_u64(p, s->rq->sent);
 	*p++ = ' ';
 	p = log_field(p, s->lref, s->lreflen);
 	*p++ = ' ';

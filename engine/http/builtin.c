@@ -49,7 +49,7 @@ static void fixed(struct coil_http_req *x, const char *buf, uint32_t len,
 		httpd__out_put(x->lp, x->conn, buf, len);
 		s->started = s->responded = true;
 		s->status = 200;
-		s->sent = blen;
+		s->rq->sent = blen;
 		return;
 	}
 	coil_http_respond_static(x, 200, ctype, body, blen);

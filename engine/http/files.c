@@ -705,7 +705,7 @@ static void serve(struct coil_http_req *x, struct rep *r)
 			r->fd = -1;   /* coil closes it */
 		}
 	}
-	s->sent = len;
+	s->rq->sent = len;
 	s->responded = true;
 out:
 	if (r->fd >= 0)

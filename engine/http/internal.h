@@ -101,6 +101,8 @@ struct httpd_loop {
 	uint32_t plain_len;
 	char json[192];
 	uint32_t json_len;
+	struct httpd_req *free_rq;          /* spare request parts */
+	unsigned nfree_rq;
 	struct coil_http1_parser parser;    /* one per loop: see on_data */
 	struct coil_http1_header *hdrs;     /* limits.max_headers of them */
 	char *log;
@@ -117,11 +119,35 @@ struct httpd_loop {
  * another callback (the timer leaves the connection alone meanwhile). */
 enum { HC_IDLE, HC_HEAD, HC_BODY, HC_WAIT };
 
+/* What a connection needs only while a request is in progress (from its
+ * complete head until it is answered and nothing waits on the answer): taken
+ * from the loop's spares in server.c (httpd__rq_get) and given back when
+ * the connection goes idle, so that an idle keep-alive connection holds
+ * none of it (issue 18: idle keep-alive memory). */
+struct httpd_req {
+	struct httpd_req *next_free;  /* in httpd_loop.free_rq */
+	uint64_t sent;            /* response body bytes */
+	uint64_t head_gen;        /* lp->flushes when the head was staged */
+	size_t head_at;           /* ... and where */
+	coil_http_cancel_cb on_cancel;
+	void *cancel_arg;
+	coil_http_drain_cb on_drain;
+	void *drain_arg;
+	coil_http_body_cb on_body;
+	coil_http_handler on_end;
+	const struct coil_http_route *route;
+	struct coil_http1_body body;
+	uint64_t user[COIL_HTTP_USER_SIZE / 8];
+	struct coil_http_req ctx;  /* what handlers get, kept across a
+				      deferred answer */
+};
+
 /* Per connection (the service's state). */
 struct httpd_conn {
 	struct coil_timer timer;
 	struct httpd_loop *lp;
 	struct coil_conn *conn;
+	struct httpd_req *rq;     /* NULL while idle (see struct httpd_req) */
 	uint64_t due;             /* when the armed timer fires */
 	uint64_t since;           /* start of the phase (body: last progress) */
 	size_t last_queued;       /* output left at the last timeout check */
@@ -130,6 +156,7 @@ struct httpd_conn {
 				     parse attempt (0: none) */
 	uint32_t seen;            /* ... and offered at the last call */
 	uint32_t served;          /* requests answered */
+	uint16_t status;
 	uint8_t phase;            /* HC_* */
 	uint8_t method, minor;
 	bool keep_alive;          /* this response keeps the connection */
@@ -146,28 +173,13 @@ struct httpd_conn {
 				     above the high-water mark) */
 	bool deferred;            /* coil_http_defer(): answered later */
 	bool paused;              /* reading paused while an answer waits */
-	uint16_t status;
 	uint8_t nheld;
 	uint8_t ltlen, lreflen, lualen;
 	uint8_t lpeerlen;         /* 0: not asked yet */
-	uint64_t sent;            /* response body bytes */
-	uint64_t head_gen;        /* lp->flushes when the head was staged */
-	size_t head_at;           /* ... and where */
-	coil_http_cancel_cb on_cancel;
-	void *cancel_arg;
-	coil_http_drain_cb on_drain;
-	void *drain_arg;
+	uint32_t xh_len, xh_cap;
 	char *xh;                 /* the handler's header lines (malloc'd on
 				     first use, kept until the close) */
-	uint32_t xh_len, xh_cap;
-	coil_http_body_cb on_body;
-	coil_http_handler on_end;
-	const struct coil_http_route *route;
-	struct coil_http1_body body;
 	struct httpd__centry *held[HTTPD__HELD];
-	uint64_t user[COIL_HTTP_USER_SIZE / 8];
-	struct coil_http_req ctx;  /* what handlers get, kept across a
-				      deferred answer */
 	/* Last, for the access log only: without one, the connection's state
 	 * ends here (httpd_service_init), which halves what an idle
 	 * keep-alive connection costs. */

@@ -91,8 +91,8 @@ int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 			s->chunked_out = true;
 		}
 	}
-	s->head_at = lp->out_len;
-	s->head_gen = lp->flushes;
+	s->rq->head_at = lp->out_len;
+	s->rq->head_gen = lp->flushes;
 	p = lp->out + lp->out_len;
 	p = PUTS(p, "HTTP/1.1 ");
 	p = put_u64(p, (uint64_t)status);
@@ -143,7 +143,7 @@ static int respond(struct coil_http_req *x, int status, const char *ctype,
 			(void)coil_conn_write_static(x->conn, body, len);
 		}
 	}
-	s->sent = len;
+	s->rq->sent = len;
 	s->responded = true;
 	httpd__answer_moved(s);
 	return 0;
@@ -186,7 +186,7 @@ int coil_http_respond_start(struct coil_http_req *x, int status, const char *cty
 	int ret = httpd__resp_head(x, status, ctype, len, NULL, 0);
 
 	if (!ret) {
-		x->s->sent = 0;
+		x->s->rq->sent = 0;
 		httpd__answer_moved(x->s);
 	}
 	return ret;
@@ -224,7 +224,7 @@ int coil_http_respond_data(struct coil_http_req *x, const void *data, size_t len
 	}
 	if (s->chunked_out)
 		httpd__out_put(lp, x->conn, "\r\n", 2);
-	s->sent += len;
+	s->rq->sent += len;
 	httpd__answer_moved(s);
 	return 0;
 }
@@ -375,7 +375,7 @@ int coil_http_respond_file(struct coil_http_req *x, int status,
 	} else if (flags & COIL_SENDFILE_CLOSE) {
 		close(fd);
 	}
-	s->sent = len;
+	s->rq->sent = len;
 	s->responded = true;
 	httpd__answer_moved(s);
 	return 0;
@@ -394,8 +394,8 @@ int coil_http_on_drain(struct coil_http_req *x, coil_http_drain_cb cb,
 
 	if (s->closed)
 		return -EPIPE;
-	s->on_drain = cb;
-	s->drain_arg = arg;
+	s->rq->on_drain = cb;
+	s->rq->drain_arg = arg;
 	return 0;
 }
 
@@ -409,8 +409,8 @@ int coil_http_defer(struct coil_http_req *x, coil_http_cancel_cb on_cancel,
 	if (s->responded)
 		return -EALREADY;
 	s->deferred = true;
-	s->on_cancel = on_cancel;
-	s->cancel_arg = arg;
+	s->rq->on_cancel = on_cancel;
+	s->rq->cancel_arg = arg;
 	return 0;
 }
 
@@ -427,8 +427,8 @@ int coil_http_body_accept(struct coil_http_req *x, coil_http_body_cb on_body,
 	if (!s->unread || s->accepted || s->started || !on_end)
 		return -EINVAL;
 	s->accepted = true;
-	s->on_body = on_body;
-	s->on_end = on_end;
+	s->rq->on_body = on_body;
+	s->rq->on_end = on_end;
 	/* RFC 9110 10.1.1: no 100 once body bytes are already here. */
 	if (s->expect && !x->lp->rest)
 		httpd__out_put(x->lp, x->conn, continue_100,

@@ -253,7 +253,7 @@ void httpd__dispatch(struct coil_http_req *x)
 		coil_http_respond_error(x, 404);
 		return;
 	}
-	x->route = x->s->route = route;
+	x->route = x->s->rq->route = route;
 	fn = route->on[req->method];
 	if (!fn && req->method == COIL_HTTP1_HEAD)
 		fn = route->on[COIL_HTTP1_GET];

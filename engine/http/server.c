@@ -139,6 +139,12 @@ fail:
 
 static void loop_free(struct httpd_loop *lp)
 {
+	while (lp->free_rq) {
+		struct httpd_req *rq = lp->free_rq;
+
+		lp->free_rq = rq->next_free;
+		free(rq);
+	}
 	if (lp->log) {
 		httpd__log_flush(lp);
 		free(lp->log);
@@ -156,6 +162,62 @@ void httpd__unpin_all(struct httpd_conn *s)
 	for (unsigned i = 0; i < s->nheld; i++)
 		httpd__cache_put(s->held[i]);
 	s->nheld = 0;
+}
+
+/* ---- request parts (struct httpd_req) ---- */
+
+/* Spare request parts a loop keeps for its next requests: its usual number
+ * of requests in progress at once; beyond it a burst's extra parts go back
+ * to the heap as their requests end. */
+#define HTTPD__SPARE_RQ 256u
+
+/* Give `s` its request part (zeroed) if it has none. Returns false when
+ * memory ran out. */
+static bool rq_get(struct httpd_conn *s)
+{
+	struct httpd_loop *lp = s->lp;
+	struct httpd_req *rq = lp->free_rq;
+
+	if (s->rq)
+		return true;
+	if (rq) {
+		lp->free_rq = rq->next_free;
+		lp->nfree_rq--;
+	} else {
+		rq = malloc(sizeof(*rq));
+		if (!rq)
+			return false;
+	}
+	memset(rq, 0, sizeof(*rq));
+	s->rq = rq;
+	return true;
+}
+
+static void rq_put(struct httpd_conn *s)
+{
+	struct httpd_loop *lp = s->lp;
+	struct httpd_req *rq = s->rq;
+
+	if (!rq)
+		return;
+	s->rq = NULL;
+	if (lp->nfree_rq >= HTTPD__SPARE_RQ) {
+		free(rq);
+		return;
+	}
+	rq->next_free = lp->free_rq;
+	lp->free_rq = rq;
+	lp->nfree_rq++;
+}
+
+/* An idle connection (answered, no answer owed: no deferred handler holds
+ * its struct coil_http_req) gives its request part back. Only from the top
+ * of this server's own callbacks (on_data, its timer), never below a
+ * handler or a response call, which may still look at the request. */
+static void rq_release_idle(struct httpd_conn *s)
+{
+	if (s->rq && s->phase == HC_IDLE && !s->deferred)
+		rq_put(s);
 }
 
 /* ---- timeouts ---- */
@@ -231,9 +293,9 @@ static void ctx_init(struct coil_http_req *x, struct httpd_conn *s)
 {
 	memset(x, 0, sizeof(*x));
 	x->conn = s->conn;
-	x->route = s->route;
+	x->route = s->rq->route;
 	x->head = s->head_only;
-	x->user = s->user;
+	x->user = s->rq->user;
 	x->s = s;
 	x->lp = s->lp;
 	x->path.ptr = x->query.ptr = x->rest.ptr = x->raw_path.ptr = "";
@@ -245,14 +307,14 @@ static void fresh_request(struct httpd_conn *s)
 	s->started = s->responded = s->accepted = s->chunked_out = false;
 	s->unread = s->expect = s->head_only = false;
 	s->status = 0;
-	s->sent = 0;
-	s->on_body = NULL;
-	s->on_end = NULL;
-	s->route = NULL;
+	s->rq->sent = 0;
+	s->rq->on_body = NULL;
+	s->rq->on_end = NULL;
+	s->rq->route = NULL;
 	s->ltlen = s->lreflen = s->lualen = 0;
 	s->method = COIL_HTTP1_OTHER;
 	s->minor = 1;
-	memset(s->user, 0, sizeof(s->user));
+	memset(s->rq->user, 0, sizeof(s->rq->user));
 }
 
 static void request_done(struct httpd_conn *s)
@@ -265,8 +327,8 @@ static void request_done(struct httpd_conn *s)
 	s->since = now_ms(s->lp);
 	s->unread = s->accepted = s->started = s->responded = false;
 	s->deferred = false;
-	s->on_cancel = NULL;
-	s->on_drain = NULL;
+	s->rq->on_cancel = NULL;
+	s->rq->on_drain = NULL;
 	if (!s->keep_alive || s->shutting) {
 		conn_close(s);
 		return;
@@ -281,15 +343,18 @@ static void request_done(struct httpd_conn *s)
  * struct coil_http_req after this. */
 static void cancel_answer(struct httpd_conn *s)
 {
-	coil_http_cancel_cb cb = s->on_cancel;
+	coil_http_cancel_cb cb;
 
-	s->on_drain = NULL;
+	if (!s->rq)
+		return;   /* no request in progress */
+	cb = s->rq->on_cancel;
+	s->rq->on_drain = NULL;
 	if (!s->deferred || s->responded)
 		return;
 	s->deferred = false;
-	s->on_cancel = NULL;
+	s->rq->on_cancel = NULL;
 	if (cb)
-		cb(&s->ctx, s->cancel_arg);
+		cb(&s->rq->ctx, s->rq->cancel_arg);
 }
 
 /* The answer moved on (a head, body bytes or its end were staged). From a
@@ -323,11 +388,11 @@ static void retract(struct httpd_conn *s)
 	struct httpd_loop *lp = s->lp;
 
 	if (!s->started || lp->out_conn != s->conn ||
-	    s->head_gen != lp->flushes || s->head_at > lp->out_len)
+	    s->rq->head_gen != lp->flushes || s->rq->head_at > lp->out_len)
 		return;
-	lp->out_len = s->head_at;
+	lp->out_len = s->rq->head_at;
 	s->started = s->responded = s->chunked_out = false;
-	s->sent = 0;
+	s->rq->sent = 0;
 }
 
 /* The body cannot be read to its end: answer `status` if nothing was sent
@@ -358,7 +423,7 @@ static void handle_request(struct httpd_conn *s,
 {
 	struct httpd_loop *lp = s->lp;
 	struct coil_http_server *h = lp->h;
-	struct coil_http_req *x = &s->ctx;
+	struct coil_http_req *x = &s->rq->ctx;
 	unsigned f = req->flags;
 	bool has_body = (f & COIL_HTTP1_F_CHUNKED) ||
 			((f & COIL_HTTP1_F_CONTENT_LENGTH) && req->content_length);
@@ -411,7 +476,7 @@ static void handle_request(struct httpd_conn *s,
 	if (s->unread && (s->accepted ||
 			  (s->keep_alive && !(s->deferred && s->expect)))) {
 		/* read it: for the handler, or to reach the next request */
-		coil_http1_body_init(&s->body, req, &h->limits, NULL, 0);
+		coil_http1_body_init(&s->rq->body, req, &h->limits, NULL, 0);
 		s->phase = HC_BODY;
 		s->since = now_ms(lp);
 		arm(s, s->since + h->cfg.body_timeout_ms);
@@ -429,23 +494,23 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 		      size_t *pos)
 {
 	struct coil_http1_str slice;
-	struct coil_http_req *x = &s->ctx;
+	struct coil_http_req *x = &s->rq->ctx;
 	size_t used;
-	int r = coil_http1_body_read(&s->body, d + *pos, len - *pos, &slice,
+	int r = coil_http1_body_read(&s->rq->body, d + *pos, len - *pos, &slice,
 				     &used);
 
 	*pos += used;
 	if (used)
 		s->since = now_ms(s->lp);
-	if (s->body.announced > s->lp->h->cfg.max_body) {
+	if (s->rq->body.announced > s->lp->h->cfg.max_body) {
 		body_fail(s, 413);
 		return false;
 	}
 	switch (r) {
 	case COIL_HTTP1_DATA:
-		if (s->on_body) {
+		if (s->rq->on_body) {
 			ctx_init(x, s);
-			s->on_body(x, (const uint8_t *)slice.ptr, slice.len);
+			s->rq->on_body(x, (const uint8_t *)slice.ptr, slice.len);
 		}
 		return !s->closed;
 	case COIL_HTTP1_NEED_MORE:
@@ -454,7 +519,7 @@ static bool body_step(struct httpd_conn *s, const uint8_t *d, size_t len,
 		s->unread = false;
 		if (s->accepted) {
 			ctx_init(x, s);
-			s->on_end(x);
+			s->rq->on_end(x);
 			/* neither an answer nor one to come */
 			if (!s->responded && !s->closed && !s->started &&
 			    !s->deferred)
@@ -560,6 +625,11 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 			break;
 		}
 		s->partial = s->seen = 0;
+		if (!rq_get(s)) {
+			coil_http1_parser_reset(&lp->parser);
+			httpd__conn_abort(s);   /* no memory for the request */
+			break;
+		}
 		if (r < 0) {
 			coil_http1_parser_reset(&lp->parser);
 			parse_error(s, r);
@@ -573,6 +643,7 @@ static size_t hd_data(struct coil_conn *c, const uint8_t *d, size_t len)
 	s->backlog = pos < len && s->phase == HC_IDLE;
 	lp->busy--;
 	httpd__out_flush(lp);
+	rq_release_idle(s);
 	return pos;
 }
 
@@ -583,6 +654,7 @@ static void conn_timer(struct coil_timer *t)
 	uint64_t now = now_ms(lp), dl;
 	size_t q;
 
+	rq_release_idle(s);   /* a deferred answer ended since */
 	q = coil_conn_queued(s->conn);
 	if (q) {
 		/* Output is waiting on the peer (also while closing, see
@@ -663,6 +735,7 @@ static void hd_close(struct coil_conn *c, int reason)
 	httpd__unpin_all(s);
 	free(s->xh);
 	s->xh = NULL;
+	rq_put(s);
 }
 
 /* SIGTERM: idle keep-alive connections go at once, a request in progress
@@ -687,12 +760,12 @@ static void hd_shutdown(struct coil_conn *c)
 static void hd_drain(struct coil_conn *c)
 {
 	struct httpd_conn *s = coil_conn_state(c);
-	coil_http_drain_cb cb = s->on_drain;
+	coil_http_drain_cb cb = s->rq ? s->rq->on_drain : NULL;
 
 	if (!cb || s->closed)
 		return;
-	s->on_drain = NULL;
-	cb(&s->ctx, s->drain_arg);
+	s->rq->on_drain = NULL;
+	cb(&s->rq->ctx, s->rq->drain_arg);
 }
 
 static const struct coil_proto_ops httpd_ops = {

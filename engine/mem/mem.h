@@ -51,9 +51,14 @@ struct coil__slab {
 	void *free_list;
 };
 
-/* Reserve room for `count` objects of `obj_size` bytes (rounded up to 64).
- * Returns 0 or -ENOMEM. */
+/* Reserve room for `count` objects of `obj_size` bytes (rounded up to 64,
+ * a cache line). Returns 0 or -ENOMEM. */
 int coil__slab_init(struct coil__slab *s, size_t obj_size, uint32_t count);
+/* The same with objects rounded up to `align` (a power of two, >= 8)
+ * instead: for many objects of one thread that are mostly at rest (idle
+ * connections), where a cache line's rounding is memory for nothing. */
+int coil__slab_init_align(struct coil__slab *s, size_t obj_size,
+			  uint32_t count, size_t align);
 void coil__slab_fini(struct coil__slab *s);
 /* An object (not zeroed), or NULL when the slab is full. */
 void *coil__slab_get(struct coil__slab *s);

@@ -6,7 +6,14 @@
 
 int coil__slab_init(struct coil__slab *s, size_t obj_size, uint32_t count)
 {
-	s->obj_size = (obj_size + 63) & ~(size_t)63;
+	return coil__slab_init_align(s, obj_size, count, 64);
+}
+
+int coil__slab_init_align(struct coil__slab *s, size_t obj_size,
+			  uint32_t count, size_t align)
+{
+	assert(align >= sizeof(void *) && !(align & (align - 1)));
+	s->obj_size = (obj_size + align - 1) & ~(align - 1);
 	s->count = count;
 	s->bumped = 0;
 	s->used = 0;

@@ -115,6 +115,29 @@ static void test_slab(void **st)
 	coil__slab_fini(&s);
 }
 
+/* Objects rounded to 16 B, not a cache line (the connection slab: idle
+ * keep-alive memory, issue 18): packed, aligned, apart. */
+static void test_slab_align(void **st)
+{
+	struct coil__slab s;
+	uint8_t *a, *b;
+
+	(void)st;
+	assert_int_equal(coil__slab_init_align(&s, 472, 10, 16), 0);
+	assert_int_equal(s.obj_size, 480);
+	a = coil__slab_get(&s);
+	b = coil__slab_get(&s);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal((uintptr_t)a % 16, 0);
+	assert_int_equal((uintptr_t)b % 16, 0);
+	assert_int_equal(b - a, 480);
+	memset(a, 0x11, 472);
+	memset(b, 0x22, 472);
+	assert_int_equal(a[471], 0x11);
+	coil__slab_fini(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -122,6 +145,7 @@ int main(void)
 		cmocka_unit_test(test_refcount_release_order),
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_slab),
+		cmocka_unit_test(test_slab_align),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

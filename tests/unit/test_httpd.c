@@ -872,6 +872,48 @@ static void test_echo_large_body(void **st)
 	rm();
 }
 
+/* An idle keep-alive connection holds no request part (issue 18: idle
+ * memory): it has one from a complete head until its answer is done. */
+static void test_idle_holds_no_request(void **st)
+{
+	struct coil_http_config cfg = { .sz = sizeof(cfg) };
+	struct httpd_conn *s;
+	struct resp r;
+	size_t n, off = 0;
+	int id;
+
+	(void)st;
+	mk_cfg(&cfg);
+	id = conn();
+	s = coil_conn_state(coil_fake_conn(F, id));
+	assert_null(s->rq);
+	r = req1(id, GETP, false);
+	assert_int_equal(r.status, 200);
+	assert_null(s->rq);
+	feed(id, "GET /plaintext HTTP/1.1\r\nHo");   /* a head in progress */
+	assert_null(s->rq);
+	feed(id, "st: x\r\n\r\n");
+	n = take(id);
+	next_resp(n, &off, &r, false);
+	assert_int_equal(r.status, 200);
+	assert_null(s->rq);
+	/* a body in progress keeps it; its end gives it back */
+	feed(id, "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");
+	assert_non_null(s->rq);
+	feed(id, "67890");
+	n = take(id);
+	off = 0;
+	next_resp(n, &off, &r, false);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, 10);
+	assert_memory_equal(r.body, "1234567890", 10);
+	assert_null(s->rq);
+	r = req1(id, GETP, false);
+	assert_int_equal(r.status, 200);
+	assert_null(s->rq);
+	rm();
+}
+
 /* ---- static files ---- */
 
 static void test_files_basic(void **st)
@@ -1424,6 +1466,7 @@ int main(void)
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_echo_large_body),
+		cmocka_unit_test(test_idle_holds_no_request),
 		cmocka_unit_test(test_files_basic),
 		cmocka_unit_test(test_files_traversal),
 		cmocka_unit_test(test_files_conditional_range),

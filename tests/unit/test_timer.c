@@ -209,6 +209,18 @@ static void test_callback_rearm(void **st)
 	coil_fake_destroy(f);
 }
 
+/* Arm many[0, n) to fall due together 5 ms from now; go to 1 ms before. */
+static void storm_arm(struct coil_fake *f, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		coil_timer_init(&many[i].t, cur_loop, rec_cb, NULL);
+		many[i].fired_at = 0;
+		coil_timer_start(&many[i].t, 5);
+	}
+	coil_fake_advance(f, 4);
+	assert_int_equal(fire_seq, 0);
+}
+
 /* A storm of timers due in the same ms fires COIL__TIMER_BUDGET per turn,
  * so I/O runs between the batches; none is lost and none fires early. */
 static void test_budget(void **st)
@@ -218,13 +230,7 @@ static void test_budget(void **st)
 	unsigned n = 3 * COIL__TIMER_BUDGET + 10;
 
 	(void)st;
-	for (unsigned i = 0; i < n; i++) {
-		coil_timer_init(&many[i].t, cur_loop, rec_cb, NULL);
-		many[i].fired_at = 0;
-		coil_timer_start(&many[i].t, 5);
-	}
-	coil_fake_advance(f, 4);
-	assert_int_equal(fire_seq, 0);
+	storm_arm(f, n);
 	cur_loop->now_ms++;
 	for (unsigned turn = 1; turn <= 4; turn++) {
 		coil_fake_turn(f);
@@ -240,6 +246,48 @@ static void test_budget(void **st)
 	coil_fake_destroy(f);
 }
 
+/* On the real clock a storm is worked off at COIL__TIMER_PER_MS per ms, so
+ * closing thousands of connections leaves the CPU to the ones still
+ * talking (issue 18); the timers left fire in the next ms, in full. */
+static void test_pace_per_ms(void **st)
+{
+	struct coil_fake *f = mk();
+	unsigned n = 2 * COIL__TIMER_PER_MS + 10, fired = 0, turns = 0;
+	uint64_t t0 = coil_loop_now_ms(cur_loop);
+
+	(void)st;
+	storm_arm(f, n);
+	/* The loop's real-clock pace, driven by hand (a fake turn would read
+	 * no clock): ms t0 + 5, then t0 + 6, t0 + 7. */
+	cur_loop->fake_clock = false;
+	for (uint64_t ms = t0 + 5; ms <= t0 + 7; ms++) {
+		unsigned this_ms = 0, b;
+
+		cur_loop->now_ms = ms;
+		while ((b = coil__loop_timer_budget(cur_loop)) != 0) {
+			assert_true(b <= COIL__TIMER_BUDGET);
+			turns++;
+			if (!coil__wheel_run(&cur_loop->wheel, ms, b)) {
+				this_ms = (unsigned)fire_seq - fired;
+				break;
+			}
+			this_ms = (unsigned)fire_seq - fired;
+			assert_true(this_ms <= COIL__TIMER_PER_MS);
+		}
+		if (ms < t0 + 7)
+			assert_int_equal(this_ms, COIL__TIMER_PER_MS);
+		fired = (unsigned)fire_seq;
+	}
+	cur_loop->fake_clock = true;
+	assert_int_equal(fire_seq, n);
+	assert_int_equal(cur_loop->wheel.count, 0);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(many[i].fired_at >= t0 + 5 &&
+				 many[i].fired_at <= t0 + 7, true);
+	assert_true(turns >= 3);
+	coil_fake_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_callback_rearm),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_pace_per_ms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
