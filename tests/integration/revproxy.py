@@ -190,6 +190,19 @@ def client(port, uport, proxy_pid=0):
     if r.msg.get_all("Set-Cookie") != ["a=1", "b=2"]:
         fail("Set-Cookie not relayed twice: %r" % r.msg.get_all("Set-Cookie"))
 
+    # many Connection options (beyond the proxy's on-stack set), named in
+    # another case than the fields they drop: every one of them stays
+    opts = ["X-Opt-%d" % i for i in range(40)]
+    hdrs = {o: str(i) for i, o in enumerate(opts)}
+    hdrs["Connection"] = " , ".join(o.upper() for o in opts)
+    hdrs["X-Plain"] = "kept"
+    r, data = get(port, "/up/headers", headers=hdrs)
+    seen = {k.lower(): v for k, v in json.loads(data)}
+    left = [o for o in opts if o.lower() in seen]
+    if r.status != 200 or left or seen.get("x-plain") != "kept":
+        fail("Connection options: status %d, reached the upstream: %r, "
+             "x-plain %r" % (r.status, left, seen.get("x-plain")))
+
     # bodies both ways, byte-identical
     body = pattern(300000)[::-1]
     r, data = get(port, "/up/echo", "POST", body)
