@@ -265,20 +265,6 @@ static inline char *put(char *p, const void *s, size_t n)
 
 #define PUTS(p, lit) put((p), (lit), sizeof(lit) - 1)
 
-static inline char *put_u64(char *p, uint64_t v)
-{
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
 /* ---- access log (access_log.c); the loop's thread ---- */
 /* Write what the loop buffered (also from the once-a-second timer). */
 void httpd__log_flush(struct httpd_loop *lp);
