@@ -253,8 +253,6 @@ int httpd__cache_init(struct httpd__cache *c, size_t limit);
 void httpd__cache_fini(struct httpd__cache *c);
 void httpd__cache_put(struct httpd__centry *e);
 const char *httpd__mime_type(const char *path, size_t len);
-/* IMF-fixdate -> seconds since 1970, or -1 if not one. */
-int64_t httpd__parse_date(const char *s, size_t n);
 
 /* Staging helpers for heads and log lines: copy, and a decimal. */
 static inline char *put(char *p, const void *s, size_t n)

@@ -442,4 +442,10 @@ bool coil_http1_is_tchar(unsigned char c);
  * has room). Returns the byte after the last digit. */
 char *coil_http1_put_u64(char *p, uint64_t v);
 
+/* An HTTP-date in IMF-fixdate form ("Sun, 06 Nov 1994 08:49:37 GMT",
+ * exactly COIL_HTTP1_DATE_LEN bytes; the obsolete forms are refused, as RFC
+ * 9110 13.1 lets a conditional with an unparsable date be ignored) ->
+ * seconds since 1970 (UTC), or -1 when `s` is not one. */
+int64_t coil_http1_parse_date(const char *s, size_t n);
+
 #endif
