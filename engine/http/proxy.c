@@ -273,10 +273,14 @@ static void px_head(struct coil_http_call *call,
 	else
 		len = 0;   /* 204, 304, or an answer to HEAD */
 	if (p->head) {
-		/* the parser zeroes a HEAD answer's length: relay the field */
-		len = (r->flags & COIL_HTTP1_F_CHUNKED) ? COIL_HTTP_CHUNKED : 0;
+		/* the parser zeroes a HEAD answer's framing (and has checked
+		 * it: 1*DIGIT lengths, no CL with TE): relay what GET would
+		 * have, a chunked coding or the announced length */
+		len = 0;
 		for (unsigned i = 0; i < r->nheaders; i++)
-			if (str_is(&r->headers[i].name, "Content-Length"))
+			if (str_is(&r->headers[i].name, "Transfer-Encoding"))
+				len = COIL_HTTP_CHUNKED;
+			else if (str_is(&r->headers[i].name, "Content-Length"))
 				len = strtoull(r->headers[i].value.ptr, NULL,
 					       10);
 	}
