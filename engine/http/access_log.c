@@ -118,9 +118,9 @@ void httpd__log_line(struct httpd_conn *s)
 		*p++ = (char)('0' + s->minor);
 	}
 	p = PUTS(p, "\" ");
-	p = put_u64(p, s->status);
+	p = coil_http1_put_u64(p, s->status);
 	*p++ = ' ';
-	p = put_u64(p, s->rq->sent);
+	p = coil_http1_put_u64(p, s->rq->sent);
 	*p++ = ' ';
 	p = log_field(p, s->lref, s->lreflen);
 	*p++ = ' ';

@@ -21,7 +21,7 @@ static void build_fixed(struct httpd_loop *lp, char *buf, uint32_t *len,
 	p = PUTS(p, "Content-Type: ");
 	p = put(p, ctype, strlen(ctype));
 	p = PUTS(p, "\r\nContent-Length: ");
-	p = put_u64(p, blen);
+	p = coil_http1_put_u64(p, blen);
 	p = PUTS(p, "\r\n\r\n");
 	p = put(p, body, blen);
 	*len = (uint32_t)(p - buf);

@@ -123,59 +123,6 @@ const char *httpd__mime_type(const char *path, size_t len)
 	return "application/octet-stream";
 }
 
-/* ---- HTTP-date ---- */
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/* "Sun, 06 Nov 1994 08:49:37 GMT" only: RFC 9110 says to ignore a
- * conditional whose date does not parse. */
-int64_t httpd__parse_date(const char *s, size_t n)
-{
-	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	int day, year, hh, mm, ss, m;
-
-	if (n != COIL_HTTP1_DATE_LEN || s[3] != ',' || s[4] != ' ' ||
-	    s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
-	    s[22] != ':' || memcmp(s + 25, " GMT", 4))
-		return -1;
-	for (m = 0; m < 12; m++)
-		if (!memcmp(s + 8, mon + 3 * m, 3))
-			break;
-	day = digits(s + 5, 2);
-	year = digits(s + 12, 4);
-	hh = digits(s + 17, 2);
-	mm = digits(s + 20, 2);
-	ss = digits(s + 23, 2);
-	if (m == 12 || day < 1 || day > 31 || year < 1970 || hh < 0 ||
-	    hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
-		return -1;
-	return days_from_civil(year, (unsigned)m + 1, (unsigned)day) * 86400 +
-	       hh * 3600 + mm * 60 + ss;
-}
-
 /* ---- the cache ---- */
 
 static uint32_t hash_path(const char *p, size_t n)
@@ -493,7 +440,7 @@ static bool etag_match(const struct coil_http1_request *req,
  * (then RFC 9110 13.1.3/13.1.4 say to ignore it). */
 static int64_t cond_date(const struct coil_http1_str *v, bool many)
 {
-	return v && !many ? httpd__parse_date(v->ptr, v->len) : -1;
+	return v && !many ? coil_http1_parse_date(v->ptr, v->len) : -1;
 }
 
 /* If-Range (RFC 9110 13.1.5): a strong entity tag equal to ours, or a date
@@ -511,7 +458,7 @@ static bool if_range_ok(const struct conds *k, const struct rep *r,
 	if (v->len && v->ptr[0] == '"')
 		return v->len == strlen(r->etag) &&
 		       !memcmp(v->ptr, r->etag, v->len);
-	t = httpd__parse_date(v->ptr, v->len);
+	t = coil_http1_parse_date(v->ptr, v->len);
 	return t >= 0 && t == r->mtime && now_sec - r->mtime >= 1;
 }
 

@@ -265,8 +265,6 @@ int httpd__cache_init(struct httpd__cache *c, size_t limit);
 void httpd__cache_fini(struct httpd__cache *c);
 void httpd__cache_put(struct httpd__centry *e);
 const char *httpd__mime_type(const char *path, size_t len);
-/* IMF-fixdate -> seconds since 1970, or -1 if not one. */
-int64_t httpd__parse_date(const char *s, size_t n);
 
 /* Staging helpers for heads and log lines: copy, and a decimal. */
 static inline char *put(char *p, const void *s, size_t n)
@@ -276,20 +274,6 @@ static inline char *put(char *p, const void *s, size_t n)
 }
 
 #define PUTS(p, lit) put((p), (lit), sizeof(lit) - 1)
-
-static inline char *put_u64(char *p, uint64_t v)
-{
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
 
 /* ---- access log (access_log.c); the loop's thread ---- */
 /* Write what the loop buffered (also from the once-a-second timer). */

@@ -91,15 +91,42 @@ static bool str_is(const struct coil_http1_str *s, const char *name)
 	return s->len == n && !strncasecmp(s->ptr, name, n);
 }
 
-/* Is `name` listed in a Connection field's value (comma-separated
- * tokens)? */
-static bool conn_lists(const struct coil_http1_header *h, unsigned nh,
-		       const struct coil_http1_str *name)
+/* The options the Connection fields list (RFC 9110 7.6.1), gathered
+ * once per message into an open-addressed set keyed case-insensitively,
+ * so dropping the fields they name costs one look-up per field: linear
+ * in the head, not fields x options. */
+struct hop_tok {
+	const char *p;
+	size_t len;
+};
+
+#define HOP_STACK_SLOTS 64u
+
+struct hop_set {
+	size_t mask;               /* slots - 1; 0 when there is no option */
+	struct hop_tok *slot;
+	struct hop_tok stack[HOP_STACK_SLOTS];
+};
+
+static uint32_t hop_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)(p[i] | 0x20)) * 16777619u;
+	return h;
+}
+
+/* Call `fn` on each token of the Connection fields of h[0..nh). */
+static void conn_tokens(const struct coil_http1_header *h, unsigned nh,
+			void (*fn)(struct hop_set *, const char *, size_t),
+			struct hop_set *set, size_t *count)
 {
 	for (unsigned i = 0; i < nh; i++) {
 		const char *p, *end;
 
-		if (!str_is(&h[i].name, "Connection"))
+		if (h[i].name.len != 10 ||
+		    strncasecmp(h[i].name.ptr, "Connection", 10))
 			continue;
 		p = h[i].value.ptr;
 		end = p + h[i].value.len;
@@ -111,17 +138,67 @@ static bool conn_lists(const struct coil_http1_header *h, unsigned nh,
 			q = p;
 			while (q < end && *q != ',' && *q != ' ' && *q != '\t')
 				q++;
-			if ((size_t)(q - p) == name->len &&
-			    !strncasecmp(p, name->ptr, name->len))
-				return true;
+			if (q > p) {
+				if (fn)
+					fn(set, p, (size_t)(q - p));
+				else
+					(*count)++;
+			}
 			p = q;
 		}
 	}
-	return false;
+}
+
+static void hop_add(struct hop_set *s, const char *p, size_t n)
+{
+	size_t i = hop_hash(p, n) & s->mask;
+
+	while (s->slot[i].p) {
+		if (s->slot[i].len == n && !strncasecmp(s->slot[i].p, p, n))
+			return;
+		i = (i + 1) & s->mask;
+	}
+	s->slot[i].p = p;
+	s->slot[i].len = n;
+}
+
+/* Gather the options of h's Connection fields into `s`. The set is on
+ * the stack up to HOP_STACK_SLOTS / 2 options, on the heap beyond (free
+ * with hop_done). Returns 0, or -ENOMEM. */
+static int hop_init(struct hop_set *s, const struct coil_http1_header *h,
+		    unsigned nh)
+{
+	size_t count = 0, slots = HOP_STACK_SLOTS;
+
+	s->mask = 0;
+	s->slot = s->stack;
+	conn_tokens(h, nh, NULL, NULL, &count);
+	if (!count)
+		return 0;
+	while (slots < 2 * count)
+		slots *= 2;
+	if (slots > HOP_STACK_SLOTS) {
+		s->slot = calloc(slots, sizeof(*s->slot));
+		if (!s->slot) {
+			s->slot = s->stack;
+			return -ENOMEM;
+		}
+	} else {
+		memset(s->stack, 0, sizeof(s->stack));
+	}
+	s->mask = slots - 1;
+	conn_tokens(h, nh, hop_add, s, NULL);
+	return 0;
+}
+
+static void hop_done(struct hop_set *s)
+{
+	if (s->slot != s->stack)
+		free(s->slot);
 }
 
 /* Not forwarded, either way (RFC 9110 7.6.1), or rewritten by the proxy. */
-static bool hop_by_hop(const struct coil_http1_header *h, unsigned nh,
+static bool hop_by_hop(const struct hop_set *s,
 		       const struct coil_http1_str *name)
 {
 	static const char *const hop[] = {
@@ -132,7 +209,14 @@ static bool hop_by_hop(const struct coil_http1_header *h, unsigned nh,
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
 		if (str_is(name, hop[i]))
 			return true;
-	return conn_lists(h, nh, name);
+	if (!s->mask)
+		return false;
+	for (size_t i = hop_hash(name->ptr, name->len) & s->mask;
+	     s->slot[i].p; i = (i + 1) & s->mask)
+		if (s->slot[i].len == name->len &&
+		    !strncasecmp(s->slot[i].p, name->ptr, name->len))
+			return true;
+	return false;
 }
 
 /* Answer a deferred request with an error and free it; when the client
@@ -151,13 +235,23 @@ static void px_head(struct coil_http_call *call,
 	struct preq *p = call->data;
 	struct coil_http_req *x = p->x;
 	char via[256] = "";
+	struct hop_set hop;
 	uint64_t len;
 	int ret;
 
+	if (hop_init(&hop, r->headers, r->nheaders)) {
+		coil__log("proxy %s: upstream %s: out of memory for the "
+			  "response's Connection options", p->px->prefix,
+			  p->px->host);
+		coil_http_call_cancel(call);
+		p->calling = false;
+		fail_answer(p, 502);
+		return;
+	}
 	for (unsigned i = 0; i < r->nheaders; i++) {
 		const struct coil_http1_header *h = &r->headers[i];
 
-		if (hop_by_hop(r->headers, r->nheaders, &h->name))
+		if (hop_by_hop(&hop, &h->name))
 			continue;
 		if (str_is(&h->name, "Via")) {
 			snprintf(via, sizeof(via), "%.*s, ",
@@ -169,6 +263,7 @@ static void px_head(struct coil_http_call *call,
 		(void)httpd__header_put(x, h->name.ptr, h->name.len,
 					h->value.ptr, h->value.len, false);
 	}
+	hop_done(&hop);
 	strncat(via, "1.1 coil", sizeof(via) - strlen(via) - 1);
 	(void)coil_http_header_set(x, "Via", via);
 	if (r->flags & COIL_HTTP1_F_CONTENT_LENGTH)
@@ -178,10 +273,14 @@ static void px_head(struct coil_http_call *call,
 	else
 		len = 0;   /* 204, 304, or an answer to HEAD */
 	if (p->head) {
-		/* the parser zeroes a HEAD answer's length: relay the field */
-		len = (r->flags & COIL_HTTP1_F_CHUNKED) ? COIL_HTTP_CHUNKED : 0;
+		/* the parser zeroes a HEAD answer's framing (and has checked
+		 * it: 1*DIGIT lengths, no CL with TE): relay what GET would
+		 * have, a chunked coding or the announced length */
+		len = 0;
 		for (unsigned i = 0; i < r->nheaders; i++)
-			if (str_is(&r->headers[i].name, "Content-Length"))
+			if (str_is(&r->headers[i].name, "Transfer-Encoding"))
+				len = COIL_HTTP_CHUNKED;
+			else if (str_is(&r->headers[i].name, "Content-Length"))
 				len = strtoull(r->headers[i].value.ptr, NULL,
 					       10);
 	}
@@ -326,6 +425,7 @@ static bool build_head(struct coil_http_req *x, struct preq *p, bool body)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	const struct coil_http1_str *xff = NULL, *via = NULL;
+	struct hop_set hop;
 	bool ok;
 
 	if (!coil_http_peer(x, &ss, &sl)) {
@@ -355,8 +455,10 @@ static bool build_head(struct coil_http_req *x, struct preq *p, bool body)
 	     APPEND_LIT(p, " HTTP/1.1\r\nHost: ") &&
 	     append(p, p->px->host, strlen(p->px->host)) &&
 	     APPEND_LIT(p, "\r\n");
+	if (hop_init(&hop, h, req->nheaders))
+		return false;
 	for (unsigned i = 0; ok && i < req->nheaders; i++) {
-		if (hop_by_hop(h, req->nheaders, &h[i].name) ||
+		if (hop_by_hop(&hop, &h[i].name) ||
 		    str_is(&h[i].name, "Host") ||
 		    str_is(&h[i].name, "X-Forwarded-Proto") ||
 		    str_is(&h[i].name, "Expect"))
@@ -374,6 +476,7 @@ static bool build_head(struct coil_http_req *x, struct preq *p, bool body)
 		     append(p, h[i].value.ptr, h[i].value.len) &&
 		     APPEND_LIT(p, "\r\n");
 	}
+	hop_done(&hop);
 	ok = ok && APPEND_LIT(p, "X-Forwarded-For: ");
 	if (ok && xff)
 		ok = append(p, xff->ptr, xff->len) && APPEND_LIT(p, ", ");

@@ -95,7 +95,7 @@ int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 	s->rq->head_gen = lp->flushes;
 	p = lp->out + lp->out_len;
 	p = PUTS(p, "HTTP/1.1 ");
-	p = put_u64(p, (uint64_t)status);
+	p = coil_http1_put_u64(p, (uint64_t)status);
 	*p++ = ' ';
 	p = put(p, reason, rlen);
 	p = PUTS(p, "\r\n");
@@ -110,7 +110,7 @@ int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 	} else if (len != HTTPD__NO_LENGTH && status >= 200 && status != 204 &&
 		   status != 304) {
 		p = PUTS(p, "Content-Length: ");
-		p = put_u64(p, len);
+		p = coil_http1_put_u64(p, len);
 		p = PUTS(p, "\r\n");
 	}
 	if (s->xh_len)
@@ -165,7 +165,7 @@ int httpd__respond_error_extra(struct coil_http_req *x, int status,
 			       const char *extra, size_t extra_len)
 {
 	char body[64];
-	char *p = put_u64(body, (uint64_t)status);
+	char *p = coil_http1_put_u64(body, (uint64_t)status);
 	const char *reason = coil_http1_reason(status);
 
 	*p++ = ' ';
@@ -242,13 +242,6 @@ int coil_http_respond_end(struct coil_http_req *x)
 	return 0;
 }
 
-/* RFC 9110 5.6.2 tchar */
-static bool is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 /* Header fields the server writes itself: framing, connection, Date. */
 static bool server_owned(const char *name, size_t n)
 {
@@ -295,7 +288,7 @@ int httpd__header_put(struct coil_http_req *x, const char *name, size_t n,
 	if (!n || server_owned(name, n))
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (!is_tchar((unsigned char)name[i]))
+		if (!coil_http1_is_tchar((unsigned char)name[i]))
 			return -EINVAL;
 	if (!field_value_ok(value, vn))
 		return -EINVAL;   /* no CR/LF: no header injection */

@@ -25,16 +25,6 @@ static const char *const method_names[COIL_HTTP_NMETHODS] = {
 
 /* ---- paths and routes ---- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* End the segment out[*seg, *o): drop "" and ".", resolve "..". */
 static int end_segment(char *out, size_t *o, size_t *seg, bool slash)
 {
@@ -132,8 +122,8 @@ static int path_prepare(struct httpd_loop *lp, const struct coil_http1_str *t,
 		if (ch == '%') {
 			int hi, lo;
 
-			if (end - r < 3 || (hi = hexval(r[1])) < 0 ||
-			    (lo = hexval(r[2])) < 0)
+			if (end - r < 3 || (hi = coil_http1_hexval(r[1])) < 0 ||
+			    (lo = coil_http1_hexval(r[2])) < 0)
 				return 400;
 			ch = hi << 4 | lo;
 			r += 2;

@@ -96,6 +96,12 @@ class Upstream(http.server.BaseHTTPRequestHandler):
         else:
             self.send(404, b"no")
 
+    def do_HEAD(self):
+        # the head GET /up/big would have: chunked, no body
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         self.send(200, self.rfile.read(n))
@@ -189,6 +195,31 @@ def client(port, uport, proxy_pid=0):
         fail("end-to-end response fields lost: %r" % r.getheaders())
     if r.msg.get_all("Set-Cookie") != ["a=1", "b=2"]:
         fail("Set-Cookie not relayed twice: %r" % r.msg.get_all("Set-Cookie"))
+
+    # many Connection options (beyond the proxy's on-stack set), named in
+    # another case than the fields they drop: every one of them stays
+    opts = ["X-Opt-%d" % i for i in range(40)]
+    hdrs = {o: str(i) for i, o in enumerate(opts)}
+    hdrs["Connection"] = " , ".join(o.upper() for o in opts)
+    hdrs["X-Plain"] = "kept"
+    r, data = get(port, "/up/headers", headers=hdrs)
+    seen = {k.lower(): v for k, v in json.loads(data)}
+    left = [o for o in opts if o.lower() in seen]
+    if r.status != 200 or left or seen.get("x-plain") != "kept":
+        fail("Connection options: status %d, reached the upstream: %r, "
+             "x-plain %r" % (r.status, left, seen.get("x-plain")))
+
+    # HEAD of a chunked resource: the client sees the framing GET would
+    # have (Transfer-Encoding: chunked), not a Content-Length: 0
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("HEAD", "/up/big?n=10")
+    r = c.getresponse()
+    r.read()
+    c.close()
+    if (r.status != 200 or r.getheader("Content-Length") is not None or
+            (r.getheader("Transfer-Encoding") or "").lower() != "chunked"):
+        fail("HEAD of a chunked resource: status %d, fields %r"
+             % (r.status, r.getheaders()))
 
     # bodies both ways, byte-identical
     body = pattern(300000)[::-1]

@@ -265,7 +265,7 @@ static void test_plaintext_json(void **st)
 	assert_string_equal(v, "coil");
 	assert_true(hdr(&r, "Date", v, sizeof(v)));
 	assert_int_equal(strlen(v), 29);
-	assert_int_equal(httpd__parse_date(v, strlen(v)) > 0, 1);
+	assert_int_equal(coil_http1_parse_date(v, strlen(v)) > 0, 1);
 	assert_false(hdr(&r, "Connection", NULL, 0));
 	r = req1(id, "GET /json HTTP/1.1\r\nHost: x\r\n\r\n", false);
 	assert_int_equal(r.status, 200);
@@ -1439,11 +1439,11 @@ static void test_access_log(void **st)
 static void test_parse_date(void **st)
 {
 	(void)st;
-	assert_int_equal(httpd__parse_date("Thu, 01 Jan 1970 00:00:00 GMT", 29), 0);
-	assert_int_equal(httpd__parse_date("Sun, 06 Nov 1994 08:49:37 GMT", 29),
+	assert_int_equal(coil_http1_parse_date("Thu, 01 Jan 1970 00:00:00 GMT", 29), 0);
+	assert_int_equal(coil_http1_parse_date("Sun, 06 Nov 1994 08:49:37 GMT", 29),
 			 784111777);
-	assert_int_equal(httpd__parse_date("Sun, 06 Nov 1994 08:49:37 UTC", 29), -1);
-	assert_int_equal(httpd__parse_date("Sunday, 06-Nov-94 08:49:37 GMT", 30), -1);
+	assert_int_equal(coil_http1_parse_date("Sun, 06 Nov 1994 08:49:37 UTC", 29), -1);
+	assert_int_equal(coil_http1_parse_date("Sunday, 06-Nov-94 08:49:37 GMT", 30), -1);
 	assert_string_equal(httpd__mime_type("a/b.HTML", 8), "text/html; charset=utf-8");
 	assert_string_equal(httpd__mime_type("a.b/c", 5), "application/octet-stream");
 	assert_string_equal(httpd__mime_type("x.woff2", 7), "font/woff2");

@@ -432,4 +432,22 @@ void coil_http1_response_body_init(struct coil_http1_body *b,
 				   struct coil_http1_header *trailers,
 				   unsigned cap);
 
+/* ---- byte helpers (http1_util.c); no state, any thread ---- */
+
+/* The value of the hex digit `c` (either case): 0..15, or -1. */
+int coil_http1_hexval(int c);
+
+/* Is `c` a token byte (RFC 9110 5.6.2 tchar)? */
+bool coil_http1_is_tchar(unsigned char c);
+
+/* Write `v` in decimal at `p`, without a NUL (at most 20 bytes: the caller
+ * has room). Returns the byte after the last digit. */
+char *coil_http1_put_u64(char *p, uint64_t v);
+
+/* An HTTP-date in IMF-fixdate form ("Sun, 06 Nov 1994 08:49:37 GMT",
+ * exactly COIL_HTTP1_DATE_LEN bytes; the obsolete forms are refused, as RFC
+ * 9110 13.1 lets a conditional with an unparsable date be ignored) ->
+ * seconds since 1970 (UTC), or -1 when `s` is not one. */
+int64_t coil_http1_parse_date(const char *s, size_t n);
+
 #endif
