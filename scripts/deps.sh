@@ -21,6 +21,8 @@ coil_need_pkgs() {
 COIL_BUILD_PKGS=(build-essential meson ninja-build pkg-config liburing-dev
 	libcmocka-dev clang llvm libclang-rt-dev procps iproute2 util-linux
 	libhttp-parser-dev python3)
+# TLS (engine/tls) and its tests' certificates and clients
+COIL_BUILD_PKGS+=(libssl-dev openssl)
 # eBPF steering (bpf/, engine/steer, coil-steer): libbpf, bpftool for the
 # skeleton and the steer_live test's rules; clang and llvm are above.
 COIL_BUILD_PKGS+=(libbpf-dev bpftool)

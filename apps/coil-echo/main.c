@@ -35,7 +35,8 @@ static const struct coil_udp_ops echo_udp_ops = {
 };
 
 #define PROG "coil-echo"
-#define ENGINE_FLAGS (COIL_ENGINE_FLAGS_SERVER | COIL_ENGINE_FLAG_DPDK)
+#define ENGINE_FLAGS (COIL_ENGINE_FLAGS_SERVER | COIL_ENGINE_FLAG_DPDK | \
+		      COIL_ENGINE_FLAG_TLS)
 
 static void usage(FILE *f)
 {
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
 		.sz = sizeof(usvc),
 		.ops = &echo_udp_ops,
 	};
+	struct coil_tls *tls = NULL;
 	struct coil_engine *eng;
 	unsigned long v;
 	int opt, ret, idx;
@@ -130,9 +132,20 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* TLS: certificates load (or fail, status 2) before anything runs. */
+	if (coil_tls_from_engine_opts(&eo, NULL, PROG, &tls, NULL))
+		return 2;
+	if (tls && (udp || eo.backend == COIL_BACKEND_DPDK)) {
+		fprintf(stderr, "coil-echo: --tls-cert: TLS is for TCP on "
+			"kernel sockets (not --udp, not --dpdk)\n");
+		coil_tls_destroy(tls);
+		return 2;
+	}
+	svc.tls = tls;
 	ret = coil_engine_create(&eo, &eng);
 	if (ret) {
 		fprintf(stderr, "coil-echo: cannot create the engine: %s\n", strerror(-ret));
+		coil_tls_destroy(tls);
 		return 1;
 	}
 	if (udp) {
@@ -147,6 +160,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coil-echo: cannot listen on %s:%u%s: %s\n", svc.addr,
 			svc.port, udp ? " (udp)" : "", strerror(-idx));
 		coil_engine_destroy(eng);
+		coil_tls_destroy(tls);
 		return 1;
 	}
 	if (eo.ip) {
@@ -165,6 +179,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "coil-echo: cannot serve metrics on %s:%d: %s\n",
 				msvc.addr, metrics, strerror(-ret));
 			coil_engine_destroy(eng);
+			coil_tls_destroy(tls);
 			return 1;
 		}
 		fprintf(stderr, "coil-echo: metrics on %s:%u\n", msvc.addr,
@@ -172,9 +187,10 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "coil-echo: listening on %s:%u%s\n", svc.addr,
 		udp ? coil_engine_udp_port(eng, idx) : coil_engine_port(eng, idx),
-		udp ? " (udp)" : "");
+		udp ? " (udp)" : tls ? " (tls)" : "");
 	ret = coil_engine_run(eng);
 	coil_engine_destroy(eng);
+	coil_tls_destroy(tls);
 	if (ret) {
 		fprintf(stderr, "coil-echo: %s\n", strerror(-ret));
 		return 1;

@@ -18,7 +18,8 @@
 #define PROG "coil-httpd"
 
 /* coil-httpd serves on kernel sockets or, with --dpdk, on coil's own TCP */
-#define ENGINE_FLAGS (COIL_ENGINE_FLAGS_SERVER | COIL_ENGINE_FLAG_DPDK)
+#define ENGINE_FLAGS (COIL_ENGINE_FLAGS_SERVER | COIL_ENGINE_FLAG_DPDK | \
+		      COIL_ENGINE_FLAG_TLS)
 
 static void usage(FILE *f)
 {
@@ -216,6 +217,7 @@ int main(int argc, char **argv)
 	struct proxy_arg proxies[MAX_PROXIES];
 	unsigned nproxies = 0;
 	const char *what = "";
+	struct coil_tls *tls = NULL;
 	struct coil_engine *eng;
 	struct coil_http_server *h;
 	unsigned long v;
@@ -335,6 +337,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* HTTPS: the certificates load (or fail, status 2) before anything
+	 * runs; ALPN answers http/1.1. */
+	if (coil_tls_from_engine_opts(&eo, "http/1.1", PROG, &tls, NULL))
+		return 2;
+	if (tls && eo.backend == COIL_BACKEND_DPDK) {
+		fprintf(stderr, "coil-httpd: --tls-cert: TLS needs kernel "
+			"sockets (not --dpdk)\n");
+		coil_tls_destroy(tls);
+		return 2;
+	}
+	svc.tls = tls;
 	hc.max_loops = eo.cores ? eo.cores : 1024;
 	ret = coil_http_server_create(&hc, &h, &what);
 	if (ret) {
@@ -348,6 +361,7 @@ int main(int argc, char **argv)
 				hc.access_log, strerror(-ret));
 		else
 			fprintf(stderr, "coil-httpd: %s\n", strerror(-ret));
+		coil_tls_destroy(tls);
 		return 1;
 	}
 	if (metrics_path) {
@@ -358,6 +372,7 @@ int main(int argc, char **argv)
 		if (ret) {
 			fprintf(stderr, "coil-httpd: --metrics-path: %s\n", strerror(-ret));
 			coil_http_server_destroy(h);
+			coil_tls_destroy(tls);
 			return 1;
 		}
 	}
@@ -365,11 +380,13 @@ int main(int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "coil-httpd: cannot create the engine: %s\n", strerror(-ret));
 		coil_http_server_destroy(h);
+		coil_tls_destroy(tls);
 		return 1;
 	}
 	if (proxies_add(eng, h, proxies, nproxies, &co)) {
 		coil_engine_destroy(eng);
 		coil_http_server_destroy(h);
+		coil_tls_destroy(tls);
 		return 1;
 	}
 	coil_http_server_service_init(h, &svc);
@@ -379,6 +396,7 @@ int main(int argc, char **argv)
 			svc.port, strerror(-idx));
 		coil_engine_destroy(eng);
 		coil_http_server_destroy(h);
+		coil_tls_destroy(tls);
 		return 1;
 	}
 	if (hc.root)
@@ -390,11 +408,12 @@ int main(int argc, char **argv)
 		snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(eo.ip, "/"), eo.ip);
 		svc.addr = ip;
 	}
-	fprintf(stderr, "coil-httpd: listening on %s:%u\n", svc.addr,
-		coil_engine_port(eng, idx));
+	fprintf(stderr, "coil-httpd: listening on %s:%u%s\n", svc.addr,
+		coil_engine_port(eng, idx), tls ? " (https)" : "");
 	ret = coil_engine_run(eng);
 	coil_engine_destroy(eng);
 	coil_http_server_destroy(h);   /* flushes the access log */
+	coil_tls_destroy(tls);
 	for (unsigned i = 0; i < nproxies; i++) {
 		free(proxies[i].prefix);
 		free(proxies[i].host);

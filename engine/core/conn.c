@@ -149,6 +149,8 @@ static void conn_free(struct coil_conn *c)
 	c->flags |= CONN_FREED;
 	if (ops->on_close && !(c->flags & CONN_REFUSED))
 		ops->on_close(c, c->close_reason);
+	if (c->tls)
+		coil__tls_free(c);
 	coil__sendq_drop(c);
 	while (c->held_head) {
 		struct coil__seg *h = c->held_head;
@@ -289,7 +291,8 @@ static void conn_open(struct coil_conn *c)
 	const struct coil_service *svc = c->lst->svc;
 
 	/* (socket options are the backend's: set at listen or connect) */
-	if (svc->ops->on_open && svc->ops->on_open(c) < 0) {
+	if ((svc->tls && coil__tls_open(c) < 0) ||
+	    (svc->ops->on_open && svc->ops->on_open(c) < 0)) {
 		/* Refused by the protocol: reset, and no on_close for it. It
 		 * may have written or closed already, so it goes through the
 		 * ordinary close path rather than being freed here. */
@@ -633,6 +636,28 @@ static bool peer_gone(struct coil_conn *c, size_t len)
 	return true;
 }
 
+/* Input for the protocol: delivered, or held while it does not read.
+ * Returns `bid`, or -1 when the buffer's reference moved into the held
+ * input. */
+static int32_t input(struct coil_conn *c, const uint8_t *data, size_t len,
+		     int32_t bid)
+{
+	/* Held input goes first, as soon as the protocol reads again. */
+	if (c->held_head && !coil__conn_reading_stopped(c))
+		deliver_pending(c);
+	if (coil__conn_reading_stopped(c) || c->held_head) {
+		hold(c, data, len, bid);
+		return -1;
+	}
+	deliver(c, data, len, bid);
+	return bid;
+}
+
+void coil__conn_input(struct coil_conn *c, const uint8_t *data, size_t len)
+{
+	(void)input(c, data, len, -1);
+}
+
 void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 		     int32_t bid)
 {
@@ -651,16 +676,10 @@ void coil__conn_recv(struct coil_conn *c, const uint8_t *data, size_t len,
 		/* Input after close() was requested is discarded, by design;
 		 * so is input from a peer known to have reset (see
 		 * peer_gone() and the backends' batch scan). */
+	} else if (c->tls) {
+		coil__tls_recv(c, data, len);
 	} else {
-		/* Held input goes first, as soon as the protocol reads again. */
-		if (c->held_head && !coil__conn_reading_stopped(c))
-			deliver_pending(c);
-		if (coil__conn_reading_stopped(c) || c->held_head) {
-			hold(c, data, len, bid);
-			bid = -1;
-		} else {
-			deliver(c, data, len, bid);
-		}
+		bid = input(c, data, len, bid);
 	}
 	if (bid >= 0)
 		coil__buf_put(&loop->pool, (uint32_t)bid);
@@ -754,6 +773,11 @@ static void conn_flush(struct coil_conn *c)
 		if (!(c->flags & (CONN_RECV_ARMED | CONN_SENDING)))
 			conn_free(c);
 		return;
+	}
+	if (c->tls) {
+		coil__tls_flush(c);
+		if (c->flags & CONN_ABORT)
+			return;   /* it is on the flush list again */
 	}
 	if (c->queued && !(f & CONN_SENDING))
 		coil__send_start(c);

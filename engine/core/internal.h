@@ -33,6 +33,7 @@
 #define coil__conn_of_link(l) coil__container_of(l, struct coil_conn, all)
 
 struct coil__backend_ops;
+struct coil__tls;
 struct coil_steer_loop;
 struct coil__inbox;
 
@@ -242,6 +243,7 @@ struct coil_conn {
 	struct iovec *iov;
 	uint64_t backend[4];            /* backend scratch (epoll state, the
 					   connect address) */
+	struct coil__tls *tls;          /* TLS state (tls/tls.c), or NULL */
 	_Alignas(16) uint8_t state[];
 };
 
@@ -393,6 +395,28 @@ void coil__loop_flush(struct coil_loop *loop);
 void coil__conn_mark(struct coil_conn *c);
 /* Free every connection at once (loop teardown). */
 void coil__loop_kill_all(struct coil_loop *loop);
+
+/* Plaintext input for the protocol (TLS): delivered, held or carried as
+ * received bytes are, with no receive buffer to reference. */
+void coil__conn_input(struct coil_conn *c, const uint8_t *data, size_t len);
+
+/* ---- TLS (tls/tls.c, coil/tls.h) ----
+ * A TLS connection's send queue is its ciphertext (coil__tls_pending()
+ * bytes at the head, the only bytes a send covers) followed by the
+ * plaintext the protocol queued since, which coil__tls_flush encrypts. */
+/* Set up c->tls for a connection of a service with TLS, before on_open.
+ * Returns 0 or -ENOMEM. */
+int coil__tls_open(struct coil_conn *c);
+/* Ciphertext received: decrypt, hand the plaintext to coil__conn_input. */
+void coil__tls_recv(struct coil_conn *c, const uint8_t *data, size_t len);
+/* At the flush: encrypt queued plaintext (bounded), close_notify once
+ * closing with nothing left to encrypt. */
+void coil__tls_flush(struct coil_conn *c);
+/* Ciphertext bytes at the head of the send queue. */
+size_t coil__tls_pending(const struct coil_conn *c);
+/* A send took `n` bytes of the ciphertext. */
+void coil__tls_sent(struct coil_conn *c, size_t n);
+void coil__tls_free(struct coil_conn *c);
 
 /* ---- send queue (core/sendq.c) ---- */
 /* A segment from the loop's slabs (a 16 KiB chunk when `chunk`), falling

@@ -21,6 +21,8 @@ enum kind {
 	STEER,
 	STR,       /* const char * field, borrowed */
 	DPDK,      /* STR, and backend dpdk */
+	LIST,      /* const char *[COIL_ENGINE_TLS_CERTS]: the next free slot
+		      (a repeatable flag) */
 };
 
 struct flag {
@@ -77,6 +79,17 @@ static const struct flag flags[] = {
 	  OFF(idle_sleep_us), "US",
 	  "sleep this long after an idle turn (default 0:\n"
 	  "busy poll)" },
+	{ "tls-cert", COIL_ENGINE_FLAG_TLS, LIST, 0, 0, OFF(tls_cert), "FILE",
+	  "serve TLS 1.2/1.3 with this PEM certificate\n"
+	  "(leaf first, then its chain); repeat with\n"
+	  "--tls-key for up to 8, chosen by SNI name, the\n"
+	  "first the default" },
+	{ "tls-key", COIL_ENGINE_FLAG_TLS, LIST, 0, 0, OFF(tls_key), "FILE",
+	  "the PEM private key of the --tls-cert before it" },
+	{ "tls-handshake-ms", COIL_ENGINE_FLAG_TLS, NUM, 1, 3600000,
+	  OFF(tls_handshake_ms), "MS",
+	  "close a TLS handshake not done by then\n"
+	  "(default 10000)" },
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
@@ -222,6 +235,21 @@ static int set(struct coil_engine_opts *eo, unsigned which, const char *prog,
 			return -EINVAL;
 		eo->steer = v;
 		return 0;
+	case LIST: {
+		const char **slot = field;
+		unsigned i = 0;
+
+		while (i < COIL_ENGINE_TLS_CERTS && slot[i])
+			i++;
+		if (i == COIL_ENGINE_TLS_CERTS) {
+			fprintf(out_or_stderr(err), "%s: --%s: at most %d, "
+				"got '%s' too\n", prog, f->name,
+				COIL_ENGINE_TLS_CERTS, v);
+			return -EINVAL;
+		}
+		slot[i] = v;
+		return 0;
+	}
 	case DPDK:
 		eo->backend = COIL_BACKEND_DPDK;
 		/* fall through */

@@ -284,6 +284,8 @@ void coil__conn_sent(struct coil_conn *c, int res)
 		return;
 	}
 	assert((uint32_t)res <= c->inflight);
+	if (c->tls)
+		coil__tls_sent(c, (size_t)res);
 	done = (size_t)res;
 	c->queued -= done;
 	c->inflight = 0;
@@ -323,10 +325,14 @@ void coil__send_start(struct coil_conn *c)
 	struct coil__seg *s = c->sq_head;
 	uint32_t n = 0;
 	size_t total = 0;
+	/* TLS: only the ciphertext at the head is sent (coil__tls_flush). */
+	size_t cap = c->tls ? coil__tls_pending(c) : (size_t)1 << 30;
 
+	if (!cap)
+		return;
 	while (s && !s->len)
 		s = s->next;
-	if (s && s->kind == SEG_FILE) {
+	if (s && s->kind == SEG_FILE && !c->tls) {
 		/* A file goes alone, a pipe's worth at a time. */
 		c->file_seg = s;
 		c->niov = 0;
@@ -342,7 +348,7 @@ void coil__send_start(struct coil_conn *c)
 	/* Never NULL: one per connection, one send in flight each. */
 	c->iov = coil__slab_get(&c->loop->sendvs);
 	assert(c->iov);
-	while (s && n < COIL__SEND_IOV && total < (1u << 30) &&
+	while (s && n < COIL__SEND_IOV && total < cap &&
 	       s->kind != SEG_FILE) {
 		if (s->len) {
 			c->iov[n].iov_base = (void *)s->data;

@@ -20,6 +20,7 @@
 #include <coil/stats.h>
 #include <coil/options.h>
 #include <coil/steer.h>
+#include <coil/tls.h>
 #include <coil/version.h>
 
 #endif

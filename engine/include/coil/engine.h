@@ -32,6 +32,9 @@ enum coil_poll_mode {
 	COIL_POLL_ALWAYS,
 };
 
+/* Certificates the engine flags carry at most (COIL_TLS_MAX_CERTS). */
+#define COIL_ENGINE_TLS_CERTS 8
+
 /* Engine options; zero means default for every field. */
 struct coil_engine_opts {
 	size_t sz;                   /* sizeof(struct coil_engine_opts) */
@@ -87,6 +90,13 @@ struct coil_engine_opts {
 	 * whenever I/O completes or a timer is due, and with poll ALWAYS
 	 * every few microseconds. NULL: nothing. Gets `loop_arg`. */
 	void (*loop_turn)(struct coil_loop *loop, void *arg);
+	/* TLS certificates from the command line (--tls-cert, --tls-key:
+	 * coil/options.h), PEM files paired in order, the first the default;
+	 * borrowed. The engine does not read them: an app makes its context
+	 * with coil_tls_from_engine_opts (coil/tls.h). */
+	const char *tls_cert[COIL_ENGINE_TLS_CERTS];
+	const char *tls_key[COIL_ENGINE_TLS_CERTS];
+	unsigned tls_handshake_ms;   /* --tls-handshake-ms; default 10000 */
 };
 
 #define COIL_COALESCE_OFF 0xffffffffu

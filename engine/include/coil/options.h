@@ -42,15 +42,22 @@ enum coil_engine_flags {
 						 --gw A.B.C.D, --mbufs N
 						 (512..1048576),
 						 --idle-sleep-us US (0..1000000) */
-	/* What a server on kernel sockets takes: all but DPDK. */
+	/* What a server on kernel sockets takes: all but DPDK (and TLS,
+	 * which a server asks for apart). */
 	COIL_ENGINE_FLAGS_SERVER = (1u << 9) - 1,
+	COIL_ENGINE_FLAG_TLS = 1u << 10,      /* --tls-cert FILE, --tls-key FILE
+						 (repeatable, paired in order,
+						 up to 8: SNI), --tls-handshake-ms
+						 MS (1..3600000); see
+						 coil_tls_from_engine_opts in
+						 coil/tls.h */
 };
 
 /*
  * Take every engine flag in `which` out of argv[1..*argc-1] into *eo,
  * leaving argv[0], the app's own arguments (in order) and a final NULL, and
  * *argc their count. Scanning stops at "--" (kept for the app). Strings
- * (steer, dpdk_args, ip, gw) point into argv: borrowed, argv must outlive
+ * (steer, dpdk_args, ip, gw, tls_cert, tls_key) point into argv: borrowed, argv must outlive
  * the engine's creation. Fields of flags not given are left as they are.
  * A flag outside `which` is left to the app, as is an unknown one; an app
  * flag whose value is itself an engine flag name must be written with '='.

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct coil_conn;
+struct coil_tls;
 
 /* Reasons passed to on_close (or a negative errno from the socket). */
 enum {
@@ -79,6 +80,10 @@ struct coil_service {
 					    connection; default 1 MiB */
 	void *data;                      /* free for the owner (see
 					    coil_conn_service_data) */
+	/* TLS on every connection of the service (coil/tls.h): NULL for
+	 * plain TCP. Borrowed: it must outlive the engine. Kernel socket
+	 * backends (io_uring, epoll) only. */
+	struct coil_tls *tls;
 };
 
 #endif
