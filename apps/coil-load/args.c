@@ -15,7 +15,8 @@
 #include <sched.h>
 
 #define PROG "coil-load"
-#define ENGINE_FLAGS (COIL_ENGINE_FLAG_BACKEND | COIL_ENGINE_FLAG_POLL)
+#define ENGINE_FLAGS (COIL_ENGINE_FLAG_BACKEND | COIL_ENGINE_FLAG_POLL | \
+		      COIL_ENGINE_FLAG_DPDK)
 
 void load_usage(FILE *f)
 {
@@ -30,7 +31,7 @@ void load_usage(FILE *f)
 		"  -c, --connections N  connections in total (default 10)\n"
 		"  -d, --duration D     run time: 10, 10s, 500ms, 2m (default 10s)\n"
 		"  -t, --threads N      loops, one pinned thread each (default: CPUs,\n"
-		"                       or the number of --cores)\n"
+		"                       or the number of --cores; 1 with --dpdk)\n"
 		"      --cores LIST     CPUs to run on, e.g. 1 or 0,2-3\n"
 		"      --timeout MS     a connection with work in flight and no\n"
 		"                       progress for MS is a timeout (default 5000)\n"
@@ -56,6 +57,10 @@ void load_usage(FILE *f)
 		"reported at most 0.78%% above the true one. The exit status is 1 when\n"
 		"there were connect/read/write/timeout errors, invalid responses, echo\n"
 		"mismatches or responses outside 2xx/3xx; 2 for bad arguments.\n"
+		"\n"
+		"With --dpdk the load runs over coil's own TCP/IP on the first DPDK\n"
+		"port (kernel bypass; HOST must be an IPv4 address on --ip's network\n"
+		"or reachable through --gw): one loop per queue pair the port grants.\n"
 		"\n"
 		"engine options:\n");
 	coil_engine_opts_usage(f, ENGINE_FLAGS);
@@ -374,6 +379,23 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		return -1;
 	o->backend = (int)eo.backend;
 	o->poll = (int)eo.poll;
+	o->dpdk_args = eo.dpdk_args;
+	o->ip = eo.ip;
+	o->gw = eo.gw;
+	o->mbufs = eo.mbufs;
+	o->idle_sleep_us = eo.idle_sleep_us;
+	if (o->backend == COIL_BACKEND_DPDK && !o->dpdk_args) {
+		fprintf(err, PROG ": --backend dpdk needs --dpdk 'EAL ARGS'\n");
+		return -1;
+	}
+	if (o->dpdk_args && !o->ip) {
+		fprintf(err, PROG ": --dpdk needs the port's address: --ip A.B.C.D/NN\n");
+		return -1;
+	}
+	if (!o->dpdk_args && (o->ip || o->gw || o->mbufs || o->idle_sleep_us)) {
+		fprintf(err, PROG ": --ip, --gw, --mbufs and --idle-sleep-us go with --dpdk\n");
+		return -1;
+	}
 	while ((opt = getopt_long(argc, argv, ":c:d:t:H:", longopts, NULL)) != -1) {
 		const char *name = NULL;
 
@@ -513,7 +535,9 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		return -1;
 	}
 	if (!threads_set) {
-		if (o->ncpus) {
+		if (o->dpdk_args) {
+			o->threads = 1;   /* a vdev has one queue pair */
+		} else if (o->ncpus) {
 			o->threads = o->ncpus;
 		} else {
 			cpu_set_t set;
@@ -523,5 +547,12 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 					     : 1;
 		}
 	}
-	return resolve(o, err);
+	if (resolve(o, err))
+		return -1;
+	if (o->dpdk_args && strchr(o->addr, ':')) {
+		fprintf(err, PROG ": --dpdk: coil's stack is IPv4 only; '%s' "
+			"resolved to %s\n", o->host, o->addr);
+		return -1;
+	}
+	return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * coil-load: a load generator on the coil engine (one pinned loop per
- * thread, io_uring or epoll). Shared types of its parts:
+ * thread, io_uring or epoll; or DPDK with coil's own TCP, --dpdk). Shared types of its parts:
  *   hist.c    log-linear latency histogram
  *   args.c    command line and URL parsing
  *   conn.c    the protocols (echo, http) on the engine loops
@@ -82,6 +82,12 @@ struct load_opts {
 	const char *json;        /* --json FILE */
 	int backend;             /* enum coil_backend_kind */
 	int poll;                /* enum coil_poll_mode */
+	/* DPDK (--dpdk): coil's own TCP on the first port; borrowed from
+	 * argv. NULL dpdk_args: kernel sockets. */
+	const char *dpdk_args;
+	const char *ip, *gw;     /* --ip A.B.C.D/NN (required), --gw */
+	unsigned mbufs;          /* --mbufs (0: the engine's default) */
+	unsigned idle_sleep_us;  /* --idle-sleep-us */
 	bool quiet;              /* --quiet: no progress line */
 	/* echo */
 	uint32_t size;           /* --size, default 64 */

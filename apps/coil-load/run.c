@@ -6,6 +6,8 @@
  */
 #include "run.h"
 
+#include <coil/post.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -220,6 +222,11 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		.poll = (enum coil_poll_mode)o->poll,
 		.loop_start = loop_start,
 		.loop_arg = &ld,
+		.dpdk_args = o->dpdk_args,
+		.ip = o->ip,
+		.gw = o->gw,
+		.mbufs = o->mbufs,
+		.idle_sleep_us = o->idle_sleep_us,
 	};
 	struct coil_service svc = { .sz = sizeof(svc) };
 	char *one = NULL, *copies = NULL;
@@ -263,14 +270,22 @@ int load_run(const struct load_opts *o, struct load_result *res)
 	if (o->rate)
 		eo.loop_turn = load_open_turn;
 	ld.nloops = o->threads;
-	per = (o->conns + ld.nloops - 1) / ld.nloops;
+	/* On DPDK the port may grant fewer queue pairs than loops asked for:
+	 * then fewer loops carry every connection. */
+	per = o->dpdk_args ? o->conns : (o->conns + ld.nloops - 1) / ld.nloops;
 	eo.cores = ld.nloops;
 	eo.max_conns = per * 2 + 64;
 	ret = coil_engine_create(&eo, &ld.eng);
 	if (ret) {
-		fprintf(stderr, "coil-load: cannot create the engine: %s\n",
-			strerror(-ret));
+		fprintf(stderr, "coil-load: cannot create the engine: %s%s\n",
+			strerror(-ret), o->dpdk_args ? " (DPDK: see the "
+			"EAL's lines above)" : "");
 		goto out_req;
+	}
+	if (coil_engine_loops(ld.eng) < ld.nloops) {
+		ld.nloops = coil_engine_loops(ld.eng);
+		fprintf(stderr, "coil-load: running %u loop(s): as many as the "
+			"port has queue pairs\n", ld.nloops);
 	}
 	svc.addr = o->addr;
 	svc.port = o->port;
