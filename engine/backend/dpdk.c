@@ -38,6 +38,10 @@
 #define MAX_EAL_ARGS 64
 #define MAX_Q 16          /* loops that steer TCP to each other */
 #define REDIR_RING 1024
+/* Frames a full TX ring leaves waiting for the next turn: a link whose
+ * peer drains slower than we send (a memif or vhost peer process, a NIC
+ * paused by flow control) pushes back instead of dropping at once. */
+#define TX_HOLD 1024
 
 /* Process-wide: the EAL, the port and the pool (set up on the main thread
  * before the loops start, read-only afterwards). */
@@ -60,7 +64,7 @@ struct dl {
 	struct coil_loop *loop;
 	uint16_t q;
 	unsigned ntx;
-	struct rte_mbuf *tx[BURST];
+	struct rte_mbuf *tx[TX_HOLD];
 	uint64_t rx_multiseg, tx_full;
 	uint64_t redir_out, redir_in, redir_drop;
 	struct coil__net net;
@@ -119,22 +123,21 @@ static void io_free(void *ctx, struct coil__pkt *p)
 
 static void tx_flush(struct dl *d)
 {
-	uint16_t sent = 0;
+	unsigned sent = 0;
 
 	while (sent < d->ntx) {
+		unsigned want = d->ntx - sent < BURST ? d->ntx - sent : BURST;
 		uint16_t n = rte_eth_tx_burst(g.port, d->q, d->tx + sent,
-					      (uint16_t)(d->ntx - sent));
+					      (uint16_t)want);
 
-		if (!n)
-			break;
-		sent = (uint16_t)(sent + n);
+		sent += n;
+		if (n < want)
+			break;   /* the ring is full: the rest waits */
 	}
-	if (sent < d->ntx) {
-		/* The TX ring is full: drop (counted), as a NIC would. */
-		d->tx_full += d->ntx - sent;
-		rte_pktmbuf_free_bulk(d->tx + sent, d->ntx - sent);
-	}
-	d->ntx = 0;
+	if (sent && sent < d->ntx)
+		memmove(d->tx, d->tx + sent,
+			(d->ntx - sent) * sizeof(d->tx[0]));
+	d->ntx -= sent;
 }
 
 static void io_xmit(void *ctx, struct coil__pkt *p)
@@ -158,8 +161,18 @@ static void io_xmit(void *ctx, struct coil__pkt *p)
 		if (p->flags & COIL__PKT_TX_TCP_CSUM)
 			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
 	}
+	if (d->ntx == TX_HOLD) {
+		tx_flush(d);
+		if (d->ntx == TX_HOLD) {
+			/* The ring stays full and so many wait: drop
+			 * (counted), as a NIC would. */
+			d->tx_full++;
+			rte_pktmbuf_free(m);
+			return;
+		}
+	}
 	d->tx[d->ntx++] = m;
-	if (d->ntx == BURST)
+	if (d->ntx % BURST == 0)
 		tx_flush(d);
 }
 
@@ -260,6 +273,9 @@ static void dpdk_loop_fini(struct coil_loop *loop)
 		return;
 	coil__dpdk_tcp_fini(&d->tcp);
 	tx_flush(d);
+	if (d->ntx)
+		rte_pktmbuf_free_bulk(d->tx, d->ntx);
+	d->ntx = 0;
 	coil__net_fini(&d->net);
 	loop->be_data = NULL;
 	free(d);
