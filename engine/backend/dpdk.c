@@ -67,6 +67,8 @@ struct dl {
 	struct rte_mbuf *tx[TX_HOLD];
 	uint64_t rx_multiseg, tx_full;
 	uint64_t redir_out, redir_in, redir_drop;
+	bool link_up;                 /* seen up once (then no more checks) */
+	uint64_t link_check_ms;
 	struct coil__net net;
 	struct coil__dpdk_tcp tcp;
 };
@@ -376,6 +378,17 @@ static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 		n = (uint16_t)(n + k);
 		for (unsigned i = 0; i < k; i++)
 			rx_one(d, rx[i]);
+	}
+	if (!d->link_up && loop->now_ms >= d->link_check_ms) {
+		/* A vdev's link comes up when its peer does (memif, vhost):
+		 * ARP requests sent before went nowhere. */
+		struct rte_eth_link l;
+
+		d->link_check_ms = loop->now_ms + 10;
+		if (rte_eth_link_get_nowait(g.port, &l) == 0 && l.link_status) {
+			d->link_up = true;
+			coil__net_link_up(&d->net);
+		}
 	}
 	coil__net_tick(&d->net, loop->now_ms);
 	if (d->ntx)

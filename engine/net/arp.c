@@ -162,6 +162,20 @@ int coil__arp_output(struct coil__net *n, struct coil__pkt *p, uint32_t nh)
 	return 0;
 }
 
+void coil__net_link_up(struct coil__net *n)
+{
+	/* Requests sent while the port was down went nowhere: ask again
+	 * now rather than a retry interval later. */
+	for (unsigned i = 0; n->npending && i < COIL__ARP_SLOTS; i++) {
+		struct coil__arp_entry *e = &n->arp[i];
+
+		if (e->state != ARP_PENDING)
+			continue;
+		e->expire_ms = n->now_ms + COIL__ARP_RETRY_MS;
+		send_request(n, e->ip);
+	}
+}
+
 void coil__net_tick(struct coil__net *n, uint64_t now_ms)
 {
 	n->now_ms = now_ms;

@@ -230,6 +230,9 @@ void coil__net_input(struct coil__net *n, struct coil__pkt *p);
 /* The clock moved: ARP retries and give-ups. Cheap to call every turn. */
 void coil__net_tick(struct coil__net *n, uint64_t now_ms);
 
+/* The port's link came up: pending ARP requests go again at once. */
+void coil__net_link_up(struct coil__net *n);
+
 /* Deliver UDP datagrams for `port` (network order) to fn. Returns 0,
  * -EADDRINUSE or -ENOSPC. */
 int coil__net_udp_bind(struct coil__net *n, uint16_t port,
