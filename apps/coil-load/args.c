@@ -35,6 +35,10 @@ void load_usage(FILE *f)
 		"      --cores LIST     CPUs to run on, e.g. 1 or 0,2-3\n"
 		"      --timeout MS     a connection with work in flight and no\n"
 		"                       progress for MS is a timeout (default 5000)\n"
+		"      --warmup D       run D (as -d) before counting anything\n"
+		"      --cpu-pid PID    report the CPU time (user + system, all\n"
+		"                       threads) that process PID, the server, spent\n"
+		"                       over the counted time, per message/response\n"
 		"      --json FILE      write every figure as JSON\n"
 		"      --quiet          no progress line (it is shown on a TTY only)\n"
 		"      --help\n"
@@ -312,6 +316,7 @@ static int header_ok(const char *h)
 enum {
 	O_CORES = 256, O_TIMEOUT, O_JSON, O_QUIET, O_SIZE, O_DEPTH,
 	O_VERIFY, O_PIPELINE, O_RATE, O_METHOD, O_BODY, O_CLOSE, O_HELP,
+	O_WARMUP, O_CPU_PID,
 };
 
 int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
@@ -335,6 +340,8 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		{ "body", required_argument, 0, O_BODY },
 		{ "close", no_argument, 0, O_CLOSE },
 		{ "help", no_argument, 0, O_HELP },
+		{ "warmup", required_argument, 0, O_WARMUP },
+		{ "cpu-pid", required_argument, 0, O_CPU_PID },
 		{ 0, 0, 0, 0 },
 	};
 	struct coil_engine_opts eo = { .sz = sizeof(eo) };
@@ -432,6 +439,22 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 			break;
 		case O_JSON:
 			o->json = optarg;
+			break;
+		case O_WARMUP:
+			if (load_parse_duration(optarg, &o->warmup_ms)) {
+				fprintf(err, PROG ": --warmup: expected e.g. 1, 1s or 500ms, got '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case O_CPU_PID:
+			if (coil_arg_number(PROG, "cpu-pid", optarg, 1, 0x7fffffff, &v, err))
+				return -1;
+			o->cpu_pid = (int)v;
+			if (load_cpu_us(o->cpu_pid) < 0) {
+				fprintf(err, PROG ": --cpu-pid: cannot read the CPU clock of process %d: %s\n",
+					o->cpu_pid, strerror(errno));
+				return -1;
+			}
 			break;
 		case O_QUIET:
 			o->quiet = true;

@@ -89,6 +89,9 @@ struct load_opts {
 	unsigned mbufs;          /* --mbufs (0: the engine's default) */
 	unsigned idle_sleep_us;  /* --idle-sleep-us */
 	bool quiet;              /* --quiet: no progress line */
+	uint64_t warmup_ms;      /* --warmup: run this long before counting */
+	int cpu_pid;             /* --cpu-pid: a server whose CPU time over
+				    the counted time is reported; 0: none */
 	/* echo */
 	uint32_t size;           /* --size, default 64 */
 	uint32_t depth;          /* --depth, default 1 */
@@ -136,6 +139,8 @@ struct load_stats {
 struct load_result {
 	struct load_stats st;    /* summed over threads */
 	double elapsed_s;
+	int64_t server_cpu_us;   /* --cpu-pid's CPU over the counted time;
+				    -1: not measured */
 	unsigned threads;
 	const char *backend;
 };
@@ -152,6 +157,9 @@ int load_report_json(const char *path, const struct load_opts *o,
 		     const struct load_result *r);
 
 /* ---- the run (run.c) ---- */
+/* CPU time (user + system, all threads) of process pid in µs, or -1 with
+ * errno set. */
+int64_t load_cpu_us(int pid);
 /* Build the HTTP request of `o` into a malloc'd buffer (*out, *len).
  * Returns 0 or -1 with a message on stderr. */
 int load_build_request(const struct load_opts *o, char **out, size_t *len);
