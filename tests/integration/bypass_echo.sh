@@ -34,11 +34,11 @@ check_clean() {
 	}
 	r=$(json_get "$LOAD_JSON" \
 		'"%d %d %d %d" % (j["done"], j["errors"]["mismatched_bytes"], j["errors"]["total"], j["connections_established"])')
-	read -r done mism errs est <<<"$r"
-	echo "$label: $done messages echoed, $mism mismatched bytes, $errs errors, $est connections"
+	read -r n mism errs est <<<"$r"
+	echo "$label: $n messages echoed, $mism mismatched bytes, $errs errors, $est connections"
 	[ "$mism" -eq 0 ] || fail "$label: $mism mismatched bytes"
 	[ "$errs" -eq 0 ] || fail "$label: $errs errors"
-	[ "$done" -ge "$conns" ] || fail "$label: only $done messages echoed"
+	[ "$n" -ge "$conns" ] || fail "$label: only $n messages echoed"
 	[ "$est" -ge "$conns" ] || fail "$label: $est of $conns connections established"
 }
 

@@ -35,10 +35,10 @@ check_http() {
 	r=$(json_get "$LOAD_JSON" \
 		'"%d %d %d %d %d" % (j["done"], j["status"].get("'"$want"'", 0), j["errors"]["invalid"], j["errors"]["total"] - j["errors"]["status_4xx_5xx"], j["connections_established"])' \
 		2>/dev/null) || { echo "$LOAD_OUT"; cat "$TMP_DIR/$label.err"; fail "$label: no JSON from coil-load (exit $LOAD_RC)"; }
-	read -r done got invalid errs est <<<"$r"
-	echo "$label: $done responses, $got x $want, $invalid invalid, $errs other errors, $est connections (exit $LOAD_RC)"
-	[ "$done" -gt 0 ] || fail "$label: no responses"
-	[ "$got" -eq "$done" ] || { echo "$LOAD_OUT"; fail "$label: $got of $done responses were $want"; }
+	read -r n got invalid errs est <<<"$r"
+	echo "$label: $n responses, $got x $want, $invalid invalid, $errs other errors, $est connections (exit $LOAD_RC)"
+	[ "$n" -gt 0 ] || fail "$label: no responses"
+	[ "$got" -eq "$n" ] || { echo "$LOAD_OUT"; fail "$label: $got of $n responses were $want"; }
 	[ "$invalid" -eq 0 ] || fail "$label: $invalid invalid responses"
 	[ "$errs" -eq 0 ] || { echo "$LOAD_OUT"; fail "$label: $errs errors"; }
 	[ "$est" -ge "$conns" ] || fail "$label: $est of $conns connections established"

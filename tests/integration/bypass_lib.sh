@@ -84,6 +84,7 @@ bypass_stop_server() {
 	grep -E "tcp: " "$log" | head -n 2 || true
 }
 
+# shellcheck disable=SC2034 # LOAD_OUT, LOAD_RC: for the sourcing test
 # bypass_load LABEL TIMEOUT_S <coil-load args...>: coil-load on the link's
 # client side, JSON into $TMP_DIR/LABEL.json, output into LOAD_OUT; sets
 # LOAD_RC (the load's exit status; 124 when `timeout` had to stop it).
