@@ -99,7 +99,12 @@ static void to_pkt(struct rte_mbuf *m, struct coil__pkt *p)
 		p->flags |= COIL__PKT_RX_IP_GOOD;
 	else if ((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD)
 		p->flags |= COIL__PKT_RX_IP_BAD;
-	if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+	/* CKSUM_NONE: "the checksum in the packet is not correct, but the
+	 * integrity of the data is verified" (rte_mbuf_core.h): a frame from
+	 * a virtio guest that left its checksum to the host (a vhost-user
+	 * peer), never computed because it never crossed a wire. */
+	if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
+	    (f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_NONE)
 		p->flags |= COIL__PKT_RX_L4_GOOD;
 	else if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
 		p->flags |= COIL__PKT_RX_L4_BAD;
