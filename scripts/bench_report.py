@@ -40,25 +40,38 @@ RUN_FIELDS = ["mode", "scenario", "server", "label", "rep", "status", "rate",
 PCTS = ["p50", "p75", "p90", "p99", "p999", "max"]
 PCT_NAMES = {"p50": "p50", "p75": "p75", "p90": "p90", "p99": "p99",
              "p999": "p99.9", "max": "max"}
+MODES = ("echo", "http", "bypass")
 SCENARIO_ORDER = {"echo": ["depth1", "depth8", "latency"],
-                  "http": ["plaintext", "pipeline16", "latency"]}
-BASELINE = {"echo": "epoll", "http": "nginx"}
-UNIT = {"echo": ("msgs/s", "CPU µs/msg"), "http": ("req/s", "CPU µs/req")}
+                  "http": ["plaintext", "pipeline16", "latency"],
+                  "bypass": ["echo1", "echo50", "http1", "http50"]}
+BASELINE = {"echo": "epoll", "http": "nginx", "bypass": "uring"}
+BASE_NAME = {"echo": "epoll", "http": "nginx", "bypass": "io_uring"}
+MODE_TITLE = {"echo": "Echo", "http": "HTTP",
+              "bypass": "Kernel bypass (DPDK over a memif link vs io_uring over loopback)"}
+UNIT = {"echo": ("msgs/s", "CPU µs/msg"), "http": ("req/s", "CPU µs/req"),
+        "bypass": ("msgs or req/s", "CPU µs/msg or req")}
 # Short names and colours for the charts, per server key and mode.
 SHORT = {("echo", "coil"): "coil io_uring", ("echo", "coilep"): "coil epoll",
          ("echo", "coilalt"): "coil (alt)", ("echo", "epoll"): "epoll-echo",
          ("http", "coil"): "coil-httpd", ("http", "coilalt"): "coil (alt)",
          "twisted": "twisted", "eventlet": "eventlet", "nginx": "nginx",
-         "h2o": "h2o"}
+         "h2o": "h2o", ("bypass", "uring"): "coil io_uring (lo)",
+         ("bypass", "dpdk"): "coil DPDK (memif)"}
 COLOUR = {"coil": 0xD62728, "coilep": 0xFF9896, "coilalt": 0x9467BD,
           "epoll": 0x1F77B4, "nginx": 0x1F77B4, "h2o": 0x17BECF,
-          "twisted": 0x2CA02C, "eventlet": 0xBCBD22}
+          "twisted": 0x2CA02C, "eventlet": 0xBCBD22, "uring": 0x1F77B4,
+          "dpdk": 0xD62728}
 # Acceptance targets of issue 4 (coil-httpd vs nginx): (scenario, what,
 # op, target).
 HTTP_TARGETS = [("plaintext", "cpu", "<=", 0.85),
                 ("plaintext", "rate", ">=", 1.00),
                 ("pipeline16", "cpu", "<=", 0.35),
                 ("latency", "rate", ">=", 2.50)]
+# Targets of issue 13 (coil on DPDK over a kernel-free link vs coil on
+# io_uring over loopback): (scenario, what, op, target).
+BYPASS_TARGETS = [("echo50", "cpu", "<=", 0.35),
+                  ("echo1", "rate", ">=", 2.00),
+                  ("http50", "cpu", "<=", 0.50)]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -163,6 +176,10 @@ def load_json(path):
     if non200:
         bad.append("non-200=%d" % non200)
     res["bad"] = ",".join(bad) or None
+    # coil-load --cpu-pid: the server's CPU over the counted time
+    res["cpu"] = flat.get("server_cpu/us_per_op")
+    share = flat.get("server_cpu/core_share")
+    res["util"] = None if share is None else share * 100
     return res
 
 
@@ -175,9 +192,10 @@ def cmd_load_json(args):
 
     def fmt(v):
         return "-" if v is None else ("%.1f" % v)
-    print("requests=%d rate=%.1f %s bad=%s" % (
+    print("requests=%d rate=%.1f %s bad=%s cpu=%s util=%s" % (
         r["requests"], r["rate"],
-        " ".join("%s=%s" % (k, fmt(r[k])) for k in PCTS), r["bad"] or "-"))
+        " ".join("%s=%s" % (k, fmt(r[k])) for k in PCTS), r["bad"] or "-",
+        "-" if r["cpu"] is None else "%.4f" % r["cpu"], fmt(r["util"])))
     return 0
 
 
@@ -228,7 +246,7 @@ def read_runs(path):
 def summarise(runs, meta):
     """The scenarios in run order, each with per-server medians."""
     scenarios = []
-    for mode in ("echo", "http"):
+    for mode in MODES:
         names = [s for s in SCENARIO_ORDER[mode]
                  if any(r["mode"] == mode and r["scenario"] == s for r in runs)]
         for name in names:
@@ -279,16 +297,19 @@ def checks(mode, name, rows):
         out.append({"what": "coil io_uring / coil epoll",
                     "rate": ratio(a["rate"], b["rate"]),
                     "cpu_us_per_op": ratio(a["cpu_us_per_op"], b["cpu_us_per_op"])})
+    targets = None
     if mode == "http" and "coil" in by:
-        v = by["coil"]["vs_baseline"]
-        for scen, what, op, target in HTTP_TARGETS:
-            if scen != name:
-                continue
-            got = v["rate" if what == "rate" else "cpu_us_per_op"]
-            met = None if got is None else (got <= target if op == "<=" else got >= target)
-            out.append({"what": "coil-httpd / nginx %s" % (
-                "req/s" if what == "rate" else "CPU µs/req"),
-                "ratio": got, "target": "%s %.2fx" % (op, target), "met": met})
+        v, targets, who = by["coil"]["vs_baseline"], HTTP_TARGETS, "coil-httpd / nginx"
+    if mode == "bypass" and "dpdk" in by:
+        v, targets, who = by["dpdk"]["vs_baseline"], BYPASS_TARGETS, "DPDK / io_uring"
+    for scen, what, op, target in targets or []:
+        if scen != name:
+            continue
+        got = v["rate" if what == "rate" else "cpu_us_per_op"]
+        met = None if got is None else (got <= target if op == "<=" else got >= target)
+        out.append({"what": "%s %s" % (who, UNIT[mode][0] if what == "rate"
+                                         else UNIT[mode][1]),
+                    "ratio": got, "target": "%s %.2fx" % (op, target), "met": met})
     return out
 
 
@@ -305,16 +326,16 @@ def fmt_ratio(v):
 def markdown_tables(scenarios, heading="###"):
     """Per mode, one table with a row per scenario and server."""
     lines = []
-    for mode in ("echo", "http"):
+    for mode in MODES:
         mine = [s for s in scenarios if s["mode"] == mode]
         if not mine:
             continue
         rate_u, cpu_u = UNIT[mode]
-        base_name = "epoll" if mode == "echo" else "nginx"
+        base_name = BASE_NAME[mode]
         lat_cols = [p for p in ("p50", "p90", "p99", "p99.9")
                     if any((x["median"]["latency_us"] or {}).get(p) is not None
                            for s in mine for x in s["servers"])]
-        lines.append("%s %s" % (heading, "Echo" if mode == "echo" else "HTTP"))
+        lines.append("%s %s" % (heading, MODE_TITLE[mode]))
         lines.append("")
         for s in mine:
             lines.append("- `%s`: %s" % (s["name"], s["title"].split(": ", 1)[-1]))
@@ -372,6 +393,8 @@ def header_lines(res):
     if "http" in c["clients"]:
         clients.append(("http: %s %s" % (c["clients"]["http"]["name"],
                                          c["clients"]["http"]["version"])).strip())
+    if "bypass" in c["clients"]:
+        clients.append("bypass: %s" % c["clients"]["bypass"]["name"])
     if clients:
         lines.append("- load clients: %s; build %s" % (
             ", ".join(clients), "/".join(str(v) for v in res["build"].values()) or "?"))
@@ -396,6 +419,8 @@ def build_results(runs, meta, notes):
     if g("http.client"):
         clients["http"] = {"name": g("http.client"),
                            "version": g("http.client_version", "")}
+    if g("bypass.client"):
+        clients["bypass"] = {"name": g("bypass.client")}
     res = {
         "schema": 1,
         "date": g("date"),
@@ -495,7 +520,7 @@ def charts(res, out):
     plot_dir = os.path.join(out, "plot")
     os.makedirs(plot_dir, exist_ok=True)
     scen = res["scenarios"]
-    modes = [m for m in ("echo", "http") if any(s["mode"] == m for s in scen)]
+    modes = [m for m in MODES if any(s["mode"] == m for s in scen)]
     ncol = max(len([s for s in scen if s["mode"] == m]) for m in modes) if modes else 0
     figures = {}
     for what, ylabel in (("rate", None), ("cpu", None)):

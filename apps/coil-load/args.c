@@ -15,7 +15,8 @@
 #include <sched.h>
 
 #define PROG "coil-load"
-#define ENGINE_FLAGS (COIL_ENGINE_FLAG_BACKEND | COIL_ENGINE_FLAG_POLL)
+#define ENGINE_FLAGS (COIL_ENGINE_FLAG_BACKEND | COIL_ENGINE_FLAG_POLL | \
+		      COIL_ENGINE_FLAG_DPDK)
 
 void load_usage(FILE *f)
 {
@@ -30,10 +31,14 @@ void load_usage(FILE *f)
 		"  -c, --connections N  connections in total (default 10)\n"
 		"  -d, --duration D     run time: 10, 10s, 500ms, 2m (default 10s)\n"
 		"  -t, --threads N      loops, one pinned thread each (default: CPUs,\n"
-		"                       or the number of --cores)\n"
+		"                       or the number of --cores; 1 with --dpdk)\n"
 		"      --cores LIST     CPUs to run on, e.g. 1 or 0,2-3\n"
 		"      --timeout MS     a connection with work in flight and no\n"
 		"                       progress for MS is a timeout (default 5000)\n"
+		"      --warmup D       run D (as -d) before counting anything\n"
+		"      --cpu-pid PID    report the CPU time (user + system, all\n"
+		"                       threads) that process PID, the server, spent\n"
+		"                       over the counted time, per message/response\n"
 		"      --json FILE      write every figure as JSON\n"
 		"      --quiet          no progress line (it is shown on a TTY only)\n"
 		"      --help\n"
@@ -56,6 +61,10 @@ void load_usage(FILE *f)
 		"reported at most 0.78%% above the true one. The exit status is 1 when\n"
 		"there were connect/read/write/timeout errors, invalid responses, echo\n"
 		"mismatches or responses outside 2xx/3xx; 2 for bad arguments.\n"
+		"\n"
+		"With --dpdk the load runs over coil's own TCP/IP on the first DPDK\n"
+		"port (kernel bypass; HOST must be an IPv4 address on --ip's network\n"
+		"or reachable through --gw): one loop per queue pair the port grants.\n"
 		"\n"
 		"engine options:\n");
 	coil_engine_opts_usage(f, ENGINE_FLAGS);
@@ -307,6 +316,7 @@ static int header_ok(const char *h)
 enum {
 	O_CORES = 256, O_TIMEOUT, O_JSON, O_QUIET, O_SIZE, O_DEPTH,
 	O_VERIFY, O_PIPELINE, O_RATE, O_METHOD, O_BODY, O_CLOSE, O_HELP,
+	O_WARMUP, O_CPU_PID,
 };
 
 int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
@@ -330,6 +340,8 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		{ "body", required_argument, 0, O_BODY },
 		{ "close", no_argument, 0, O_CLOSE },
 		{ "help", no_argument, 0, O_HELP },
+		{ "warmup", required_argument, 0, O_WARMUP },
+		{ "cpu-pid", required_argument, 0, O_CPU_PID },
 		{ 0, 0, 0, 0 },
 	};
 	struct coil_engine_opts eo = { .sz = sizeof(eo) };
@@ -374,6 +386,23 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		return -1;
 	o->backend = (int)eo.backend;
 	o->poll = (int)eo.poll;
+	o->dpdk_args = eo.dpdk_args;
+	o->ip = eo.ip;
+	o->gw = eo.gw;
+	o->mbufs = eo.mbufs;
+	o->idle_sleep_us = eo.idle_sleep_us;
+	if (o->backend == COIL_BACKEND_DPDK && !o->dpdk_args) {
+		fprintf(err, PROG ": --backend dpdk needs --dpdk 'EAL ARGS'\n");
+		return -1;
+	}
+	if (o->dpdk_args && !o->ip) {
+		fprintf(err, PROG ": --dpdk needs the port's address: --ip A.B.C.D/NN\n");
+		return -1;
+	}
+	if (!o->dpdk_args && (o->ip || o->gw || o->mbufs || o->idle_sleep_us)) {
+		fprintf(err, PROG ": --ip, --gw, --mbufs and --idle-sleep-us go with --dpdk\n");
+		return -1;
+	}
 	while ((opt = getopt_long(argc, argv, ":c:d:t:H:", longopts, NULL)) != -1) {
 		const char *name = NULL;
 
@@ -410,6 +439,22 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 			break;
 		case O_JSON:
 			o->json = optarg;
+			break;
+		case O_WARMUP:
+			if (load_parse_duration(optarg, &o->warmup_ms)) {
+				fprintf(err, PROG ": --warmup: expected e.g. 1, 1s or 500ms, got '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case O_CPU_PID:
+			if (coil_arg_number(PROG, "cpu-pid", optarg, 1, 0x7fffffff, &v, err))
+				return -1;
+			o->cpu_pid = (int)v;
+			if (load_cpu_us(o->cpu_pid) < 0) {
+				fprintf(err, PROG ": --cpu-pid: cannot read the CPU clock of process %d: %s\n",
+					o->cpu_pid, strerror(errno));
+				return -1;
+			}
 			break;
 		case O_QUIET:
 			o->quiet = true;
@@ -513,7 +558,9 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		return -1;
 	}
 	if (!threads_set) {
-		if (o->ncpus) {
+		if (o->dpdk_args) {
+			o->threads = 1;   /* a vdev has one queue pair */
+		} else if (o->ncpus) {
 			o->threads = o->ncpus;
 		} else {
 			cpu_set_t set;
@@ -523,5 +570,12 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 					     : 1;
 		}
 	}
-	return resolve(o, err);
+	if (resolve(o, err))
+		return -1;
+	if (o->dpdk_args && strchr(o->addr, ':')) {
+		fprintf(err, PROG ": --dpdk: coil's stack is IPv4 only; '%s' "
+			"resolved to %s\n", o->host, o->addr);
+		return -1;
+	}
+	return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * coil-load: a load generator on the coil engine (one pinned loop per
- * thread, io_uring or epoll). Shared types of its parts:
+ * thread, io_uring or epoll; or DPDK with coil's own TCP, --dpdk). Shared types of its parts:
  *   hist.c    log-linear latency histogram
  *   args.c    command line and URL parsing
  *   conn.c    the protocols (echo, http) on the engine loops
@@ -82,7 +82,16 @@ struct load_opts {
 	const char *json;        /* --json FILE */
 	int backend;             /* enum coil_backend_kind */
 	int poll;                /* enum coil_poll_mode */
+	/* DPDK (--dpdk): coil's own TCP on the first port; borrowed from
+	 * argv. NULL dpdk_args: kernel sockets. */
+	const char *dpdk_args;
+	const char *ip, *gw;     /* --ip A.B.C.D/NN (required), --gw */
+	unsigned mbufs;          /* --mbufs (0: the engine's default) */
+	unsigned idle_sleep_us;  /* --idle-sleep-us */
 	bool quiet;              /* --quiet: no progress line */
+	uint64_t warmup_ms;      /* --warmup: run this long before counting */
+	int cpu_pid;             /* --cpu-pid: a server whose CPU time over
+				    the counted time is reported; 0: none */
 	/* echo */
 	uint32_t size;           /* --size, default 64 */
 	uint32_t depth;          /* --depth, default 1 */
@@ -130,6 +139,8 @@ struct load_stats {
 struct load_result {
 	struct load_stats st;    /* summed over threads */
 	double elapsed_s;
+	int64_t server_cpu_us;   /* --cpu-pid's CPU over the counted time;
+				    -1: not measured */
 	unsigned threads;
 	const char *backend;
 };
@@ -146,6 +157,9 @@ int load_report_json(const char *path, const struct load_opts *o,
 		     const struct load_result *r);
 
 /* ---- the run (run.c) ---- */
+/* CPU time (user + system, all threads) of process pid in µs, or -1 with
+ * errno set. */
+int64_t load_cpu_us(int pid);
 /* Build the HTTP request of `o` into a malloc'd buffer (*out, *len).
  * Returns 0 or -1 with a message on stderr. */
 int load_build_request(const struct load_opts *o, char **out, size_t *len);

@@ -122,6 +122,13 @@ void load_report_text(FILE *f, const struct load_opts *o,
 		fprintf(f, ", mismatched bytes %llu%s",
 			(unsigned long long)st->mismatches,
 			o->verify ? "" : " (not verified)");
+	if (o->cpu_pid && r->server_cpu_us >= 0)
+		fprintf(f, "\n  %-12s %.3f us per %s (pid %d, %.0f%% of a core)",
+			"server CPU", st->done ? (double)r->server_cpu_us /
+						 (double)st->done : 0,
+			o->mode == MODE_ECHO ? "message" : "response",
+			o->cpu_pid, r->elapsed_s > 0 ? (double)r->server_cpu_us /
+							       1e4 / r->elapsed_s : 0);
 	fprintf(f, "\n  %-12s rx %.2f MiB/s, tx %.2f MiB/s\n", "transfer",
 		per_s(st->rx_bytes, r->elapsed_s) / 1048576.0,
 		per_s(st->tx_bytes, r->elapsed_s) / 1048576.0);
@@ -178,7 +185,15 @@ int load_report_json(const char *path, const struct load_opts *o,
 		fprintf(f, ", \"pipeline\": %u, \"rate\": %llu, \"close\": %s",
 			o->pipeline, (unsigned long long)o->rate,
 			o->close ? "true" : "false");
+	fprintf(f, ", \"warmup_ms\": %llu", (unsigned long long)o->warmup_ms);
 	fprintf(f, "},\n  \"elapsed_s\": %.6f,\n", r->elapsed_s);
+	if (o->cpu_pid && r->server_cpu_us >= 0)
+		fprintf(f, "  \"server_cpu\": {\"pid\": %d, \"us\": %lld, "
+			"\"us_per_op\": %.4f, \"core_share\": %.4f},\n",
+			o->cpu_pid, (long long)r->server_cpu_us,
+			st->done ? (double)r->server_cpu_us / (double)st->done : 0,
+			r->elapsed_s > 0 ? (double)r->server_cpu_us / 1e6 /
+						   r->elapsed_s : 0);
 	fprintf(f, "  \"done\": %llu,\n  \"sent\": %llu,\n  \"per_second\": %.3f,\n",
 		(unsigned long long)st->done, (unsigned long long)st->sent,
 		per_s(st->done, r->elapsed_s));

@@ -6,9 +6,12 @@
  */
 #include "run.h"
 
+#include <coil/post.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -105,6 +108,41 @@ static void tick_fired(struct coil_timer *t)
 	coil_timer_start(t, lc->rate > 0 ? 1 : TICK_MS);
 }
 
+int64_t load_cpu_us(int pid)
+{
+	clockid_t cid;
+	struct timespec ts;
+
+	/* ns resolution (clock ticks of /proc/PID/stat would put ~1% of
+	 * noise on a short run) */
+	/* (the clock id encodes the pid: one that does not exist can come
+	 * out as some other clock, so ask whether it exists first) */
+	if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM) ||
+	    clock_getcpuclockid((pid_t)pid, &cid) ||
+	    clock_gettime(cid, &ts))
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* --warmup is over: the figures start from here. */
+static void warm_fired(struct coil_timer *t)
+{
+	struct lctx *lc = t->data;
+	struct load *ld = lc->ld;
+
+	/* the rates start again; connections and errors count from the
+	 * start (an error in the warm-up is still an error) */
+	lc->st.done = lc->st.sent = 0;
+	lc->st.rx_bytes = lc->st.tx_bytes = 0;
+	memset(lc->st.status, 0, sizeof(lc->st.status));
+	hist_init(&lc->st.lat);
+	lc->start_ns = coil_loop_now_ns(lc->loop);
+	lc->issued = 0;
+	lc->last_progress_done = 0;
+	if (lc->id == 0 && ld->o->cpu_pid)
+		ld->cpu0_us = load_cpu_us(ld->o->cpu_pid);
+}
+
 static void end_fired(struct coil_timer *t)
 {
 	struct lctx *lc = t->data;
@@ -120,8 +158,11 @@ static void end_fired(struct coil_timer *t)
 	for (unsigned i = 0; i < lc->nconns; i++)
 		if (lc->slot[i])
 			coil_conn_abort(lc->slot[i]);
-	if (atomic_fetch_add(&ld->loops_done, 1) + 1 == ld->nloops)
+	if (atomic_fetch_add(&ld->loops_done, 1) + 1 == ld->nloops) {
+		if (ld->o->cpu_pid)
+			ld->cpu1_us = load_cpu_us(ld->o->cpu_pid);
 		coil_engine_stop(ld->eng);
+	}
 }
 
 static void loop_start(struct coil_loop *loop, void *arg)
@@ -134,7 +175,12 @@ static void loop_start(struct coil_loop *loop, void *arg)
 	lc->start_ns = coil_loop_now_ns(loop);
 	coil_timer_init(&lc->tick, loop, tick_fired, lc);
 	coil_timer_init(&lc->end, loop, end_fired, lc);
-	coil_timer_start(&lc->end, ld->o->duration_ms);
+	coil_timer_init(&lc->warm, loop, warm_fired, lc);
+	coil_timer_start(&lc->end, ld->o->warmup_ms + ld->o->duration_ms);
+	if (ld->o->warmup_ms)
+		coil_timer_start(&lc->warm, ld->o->warmup_ms);
+	else if (lc->id == 0 && ld->o->cpu_pid)
+		ld->cpu0_us = load_cpu_us(ld->o->cpu_pid);
 	coil_timer_start(&lc->tick, lc->rate > 0 ? 1 : TICK_MS);
 	for (unsigned i = 0; i < lc->nconns; i++)
 		load_slot_connect(lc, i);
@@ -220,6 +266,11 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		.poll = (enum coil_poll_mode)o->poll,
 		.loop_start = loop_start,
 		.loop_arg = &ld,
+		.dpdk_args = o->dpdk_args,
+		.ip = o->ip,
+		.gw = o->gw,
+		.mbufs = o->mbufs,
+		.idle_sleep_us = o->idle_sleep_us,
 	};
 	struct coil_service svc = { .sz = sizeof(svc) };
 	char *one = NULL, *copies = NULL;
@@ -263,14 +314,22 @@ int load_run(const struct load_opts *o, struct load_result *res)
 	if (o->rate)
 		eo.loop_turn = load_open_turn;
 	ld.nloops = o->threads;
-	per = (o->conns + ld.nloops - 1) / ld.nloops;
+	/* On DPDK the port may grant fewer queue pairs than loops asked for:
+	 * then fewer loops carry every connection. */
+	per = o->dpdk_args ? o->conns : (o->conns + ld.nloops - 1) / ld.nloops;
 	eo.cores = ld.nloops;
 	eo.max_conns = per * 2 + 64;
 	ret = coil_engine_create(&eo, &ld.eng);
 	if (ret) {
-		fprintf(stderr, "coil-load: cannot create the engine: %s\n",
-			strerror(-ret));
+		fprintf(stderr, "coil-load: cannot create the engine: %s%s\n",
+			strerror(-ret), o->dpdk_args ? " (DPDK: see the "
+			"EAL's lines above)" : "");
 		goto out_req;
+	}
+	if (coil_engine_loops(ld.eng) < ld.nloops) {
+		ld.nloops = coil_engine_loops(ld.eng);
+		fprintf(stderr, "coil-load: running %u loop(s): as many as the "
+			"port has queue pairs\n", ld.nloops);
 	}
 	svc.addr = o->addr;
 	svc.port = o->port;
@@ -317,11 +376,15 @@ int load_run(const struct load_opts *o, struct load_result *res)
 			goto out_lc;
 		}
 	}
+	ld.cpu0_us = ld.cpu1_us = -1;
 	ret = coil_engine_run(ld.eng);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	if (ld.tty)
 		fputc('\n', stderr);
 	res->backend = coil_engine_backend(ld.eng);
+	res->server_cpu_us = ld.cpu0_us >= 0 && ld.cpu1_us >= ld.cpu0_us
+				     ? ld.cpu1_us - ld.cpu0_us
+				     : -1;
 	res->threads = ld.nloops;
 	hist_init(&res->st.lat);
 	for (unsigned i = 0; i < ld.nloops; i++) {

@@ -30,7 +30,7 @@ struct lctx {
 	struct load *ld;
 	struct coil_loop *loop;
 	unsigned id;
-	struct coil_timer tick, end;
+	struct coil_timer tick, end, warm;
 	uint64_t start_ns, end_ns;
 	bool done, started;
 	unsigned nconns;             /* this loop's share */
@@ -64,7 +64,9 @@ struct load {
 	struct lctx *lc;
 	unsigned nloops;
 	atomic_uint loops_done;
+	int64_t cpu0_us, cpu1_us;    /* --cpu-pid at the counting's ends */
 };
+
 
 struct cs {
 	struct lctx *lc;

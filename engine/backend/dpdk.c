@@ -38,6 +38,10 @@
 #define MAX_EAL_ARGS 64
 #define MAX_Q 16          /* loops that steer TCP to each other */
 #define REDIR_RING 1024
+/* Frames a full TX ring leaves waiting for the next turn: a link whose
+ * peer drains slower than we send (a memif or vhost peer process, a NIC
+ * paused by flow control) pushes back instead of dropping at once. */
+#define TX_HOLD 1024
 
 /* Process-wide: the EAL, the port and the pool (set up on the main thread
  * before the loops start, read-only afterwards). */
@@ -60,9 +64,11 @@ struct dl {
 	struct coil_loop *loop;
 	uint16_t q;
 	unsigned ntx;
-	struct rte_mbuf *tx[BURST];
+	struct rte_mbuf *tx[TX_HOLD];
 	uint64_t rx_multiseg, tx_full;
 	uint64_t redir_out, redir_in, redir_drop;
+	bool link_up;                 /* seen up once (then no more checks) */
+	uint64_t link_check_ms;
 	struct coil__net net;
 	struct coil__dpdk_tcp tcp;
 };
@@ -93,7 +99,12 @@ static void to_pkt(struct rte_mbuf *m, struct coil__pkt *p)
 		p->flags |= COIL__PKT_RX_IP_GOOD;
 	else if ((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD)
 		p->flags |= COIL__PKT_RX_IP_BAD;
-	if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+	/* CKSUM_NONE: "the checksum in the packet is not correct, but the
+	 * integrity of the data is verified" (rte_mbuf_core.h): a frame from
+	 * a virtio guest that left its checksum to the host (a vhost-user
+	 * peer), never computed because it never crossed a wire. */
+	if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
+	    (f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_NONE)
 		p->flags |= COIL__PKT_RX_L4_GOOD;
 	else if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
 		p->flags |= COIL__PKT_RX_L4_BAD;
@@ -119,22 +130,21 @@ static void io_free(void *ctx, struct coil__pkt *p)
 
 static void tx_flush(struct dl *d)
 {
-	uint16_t sent = 0;
+	unsigned sent = 0;
 
 	while (sent < d->ntx) {
+		unsigned want = d->ntx - sent < BURST ? d->ntx - sent : BURST;
 		uint16_t n = rte_eth_tx_burst(g.port, d->q, d->tx + sent,
-					      (uint16_t)(d->ntx - sent));
+					      (uint16_t)want);
 
-		if (!n)
-			break;
-		sent = (uint16_t)(sent + n);
+		sent += n;
+		if (n < want)
+			break;   /* the ring is full: the rest waits */
 	}
-	if (sent < d->ntx) {
-		/* The TX ring is full: drop (counted), as a NIC would. */
-		d->tx_full += d->ntx - sent;
-		rte_pktmbuf_free_bulk(d->tx + sent, d->ntx - sent);
-	}
-	d->ntx = 0;
+	if (sent && sent < d->ntx)
+		memmove(d->tx, d->tx + sent,
+			(d->ntx - sent) * sizeof(d->tx[0]));
+	d->ntx -= sent;
 }
 
 static void io_xmit(void *ctx, struct coil__pkt *p)
@@ -158,8 +168,18 @@ static void io_xmit(void *ctx, struct coil__pkt *p)
 		if (p->flags & COIL__PKT_TX_TCP_CSUM)
 			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
 	}
+	if (d->ntx == TX_HOLD) {
+		tx_flush(d);
+		if (d->ntx == TX_HOLD) {
+			/* The ring stays full and so many wait: drop
+			 * (counted), as a NIC would. */
+			d->tx_full++;
+			rte_pktmbuf_free(m);
+			return;
+		}
+	}
 	d->tx[d->ntx++] = m;
-	if (d->ntx == BURST)
+	if (d->ntx % BURST == 0)
 		tx_flush(d);
 }
 
@@ -260,6 +280,9 @@ static void dpdk_loop_fini(struct coil_loop *loop)
 		return;
 	coil__dpdk_tcp_fini(&d->tcp);
 	tx_flush(d);
+	if (d->ntx)
+		rte_pktmbuf_free_bulk(d->tx, d->ntx);
+	d->ntx = 0;
 	coil__net_fini(&d->net);
 	loop->be_data = NULL;
 	free(d);
@@ -360,6 +383,17 @@ static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 		n = (uint16_t)(n + k);
 		for (unsigned i = 0; i < k; i++)
 			rx_one(d, rx[i]);
+	}
+	if (!d->link_up && loop->now_ms >= d->link_check_ms) {
+		/* A vdev's link comes up when its peer does (memif, vhost):
+		 * ARP requests sent before went nowhere. */
+		struct rte_eth_link l;
+
+		d->link_check_ms = loop->now_ms + 10;
+		if (rte_eth_link_get_nowait(g.port, &l) == 0 && l.link_status) {
+			d->link_up = true;
+			coil__net_link_up(&d->net);
+		}
 	}
 	coil__net_tick(&d->net, loop->now_ms);
 	if (d->ntx)

@@ -210,7 +210,12 @@ int coil__dpdk_tcp_init(struct coil__dpdk_tcp *dt, struct coil_loop *loop,
 	if (!max_conns)
 		max_conns = 4096;
 	cfg.tw_max = max_conns / 4 + 1;
-	cfg.max_conns = max_conns + cfg.tw_max + 256 * COIL__TCP_MAX_LISTEN;
+	/* Handshakes in progress per listener before SYN cookies: as many
+	 * as a load generator opens in one go (cookies cannot survive the
+	 * loss of both the third ACK and the first data segment). */
+	cfg.syn_backlog = 1024;
+	cfg.max_conns = max_conns + cfg.tw_max +
+			cfg.syn_backlog * COIL__TCP_MAX_LISTEN;
 	cfg.held_max = mbufs / 2 > 64 ? mbufs / 2 : 64;
 	cfg.port_ok = coil__dpdk_flow_mine;
 	cfg.port_ctx = loop;

@@ -3,7 +3,9 @@
  * ARP (RFC 826) for Ethernet/IPv4: replies for our address, requests for
  * next hops, and a per-loop cache: open addressing, entries expire on the
  * loop's clock (COIL__ARP_TTL_MS), a pending entry holds one packet and
- * asks again every COIL__ARP_RETRY_MS, COIL__ARP_TRIES times.
+ * asks again every COIL__ARP_RETRY_MS, COIL__ARP_TRIES times; when it
+ * resolves, TCP resends the SYNs that waited on it (the held packet is
+ * only the newest).
  *
  * Entries are also learned from IPv4 frames of on-link senders (their
  * source MAC), so a server answers without asking first; with RSS, each
@@ -100,6 +102,7 @@ void coil__arp_learn(struct coil__net *n, uint32_t ip, const uint8_t *mac,
 		     bool create)
 {
 	struct coil__arp_entry *e = create ? slot_for(n, ip) : coil__arp_find(n, ip);
+	bool resolved;
 
 	if (!e || ip == 0 || (mac[0] & 1))
 		return;
@@ -107,7 +110,8 @@ void coil__arp_learn(struct coil__net *n, uint32_t ip, const uint8_t *mac,
 		e->ip = ip;
 		e->held.len = 0;
 	}
-	if (e->state == ARP_PENDING)
+	resolved = e->state == ARP_PENDING;
+	if (resolved)
 		n->npending--;
 	e->state = ARP_VALID;
 	memcpy(e->mac, mac, 6);
@@ -119,6 +123,8 @@ void coil__arp_learn(struct coil__net *n, uint32_t ip, const uint8_t *mac,
 		e->held.len = 0;
 		coil__eth_xmit(n, &p, e->mac, COIL__ETH_P_IP);
 	}
+	if (resolved && n->tcp)
+		coil__tcp_neigh_up(n->tcp, ip);
 }
 
 int coil__arp_output(struct coil__net *n, struct coil__pkt *p, uint32_t nh)
@@ -154,6 +160,20 @@ int coil__arp_output(struct coil__net *n, struct coil__pkt *p, uint32_t nh)
 	drop_held(n, e);   /* a newer datagram replaces the waiting one */
 	e->held = *p;
 	return 0;
+}
+
+void coil__net_link_up(struct coil__net *n)
+{
+	/* Requests sent while the port was down went nowhere: ask again
+	 * now rather than a retry interval later. */
+	for (unsigned i = 0; n->npending && i < COIL__ARP_SLOTS; i++) {
+		struct coil__arp_entry *e = &n->arp[i];
+
+		if (e->state != ARP_PENDING)
+			continue;
+		e->expire_ms = n->now_ms + COIL__ARP_RETRY_MS;
+		send_request(n, e->ip);
+	}
 }
 
 void coil__net_tick(struct coil__net *n, uint64_t now_ms)

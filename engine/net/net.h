@@ -213,6 +213,10 @@ struct coil__net {
 	struct coil__arp_entry arp[COIL__ARP_SLOTS];
 };
 
+/* TCP (tcp.c): the neighbour nh answered ARP; connections waiting on it
+ * send their SYN again at once. */
+void coil__tcp_neigh_up(struct coil__tcp *tcp, uint32_t nh);
+
 /* Set up a stack (no allocation). cfg is copied. */
 void coil__net_init(struct coil__net *n, const struct coil__net_cfg *cfg,
 		    const struct coil__net_io *io, uint64_t now_ms);
@@ -225,6 +229,9 @@ void coil__net_input(struct coil__net *n, struct coil__pkt *p);
 
 /* The clock moved: ARP retries and give-ups. Cheap to call every turn. */
 void coil__net_tick(struct coil__net *n, uint64_t now_ms);
+
+/* The port's link came up: pending ARP requests go again at once. */
+void coil__net_link_up(struct coil__net *n);
 
 /* Deliver UDP datagrams for `port` (network order) to fn. Returns 0,
  * -EADDRINUSE or -ENOSPC. */

@@ -375,6 +375,27 @@ int coil__tcp_init(struct coil__tcp *tcp, struct coil__net *n,
 	return 0;
 }
 
+void coil__tcp_neigh_up(struct coil__tcp *tcp, uint32_t nh)
+{
+	const struct coil__net_cfg *nc = &tcp->net->cfg;
+
+	/* Only the newest packet waited for the neighbour's MAC (arp.c):
+	 * the SYNs of the other connections opened meanwhile (a load
+	 * generator opens hundreds in one turn) go again now instead of
+	 * after the initial RTO of a second. */
+	for (unsigned i = 0; tcp->tcbs && i < tcp->tcb_bump; i++) {
+		struct coil__tcb *t = &tcp->tcbs[i];
+		uint32_t hop;
+
+		if (!t->tcp || t->state != TCP_SYN_SENT)
+			continue;
+		hop = (t->raddr & nc->mask) == (nc->ip & nc->mask) ? t->raddr
+								   : nc->gw;
+		if (hop == nh)
+			coil__tcb_send_syn(t);
+	}
+}
+
 void coil__tcp_fini(struct coil__tcp *tcp)
 {
 	if (!tcp->tcbs)

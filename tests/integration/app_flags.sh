@@ -31,10 +31,13 @@ for app in "$ECHO" "$HTTPD" "load"; do
 	# --backend and --poll: every app.
 	expect 2 "$name: --poll: expected always, adaptive or never, got 'often'" -- "${run[@]}" --poll often
 	expect 2 "$name: --poll: needs a value" -- "${run[@]}" --poll
-	if [ "$name" != coil-load ]; then
-		expect 2 "$name: --backend: expected auto, uring, epoll or dpdk, got 'kqueue'" -- "${run[@]}" --backend kqueue
-	else
-		expect 2 "$name: --backend: expected auto, uring or epoll, got 'dpdk'" -- "${run[@]}" --backend dpdk
+	expect 2 "$name: --backend: expected auto, uring, epoll or dpdk, got 'kqueue'" -- "${run[@]}" --backend kqueue
+	if [ "$name" = coil-load ]; then
+		# DPDK (coil's own TCP) needs the EAL's arguments and an address
+		expect 2 "coil-load: --backend dpdk needs --dpdk 'EAL ARGS'" -- "${run[@]}" --backend dpdk
+		expect 2 "coil-load: --dpdk needs the port's address: --ip A.B.C.D/NN" -- "${run[@]}" --dpdk '--no-huge'
+		expect 2 "coil-load: --mbufs: expected a number in 512..1048576, got '1'" -- "${run[@]}" --mbufs 1
+		"$LOAD" --help | grep -q "^  --dpdk 'EAL ARGS' " || fail "coil-load --help: no --dpdk"
 	fi
 	"${run[@]}" --help | grep -q '^  --poll M  *how an idle loop waits' || fail "$name --help: no --poll"
 	"${run[@]}" --help | grep -q '^  --backend B  ' || fail "$name --help: no --backend"

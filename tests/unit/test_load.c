@@ -258,6 +258,19 @@ static void test_args(void **state)
 	assert_int_equal(o.threads, 1);   /* from --cores */
 	assert_int_equal(o.rate, 1000);
 	assert_int_equal(parse(&o, "http --help"), 1);
+	/* DPDK: the engine's flags; one loop unless -t says otherwise */
+	assert_int_equal(parse(&o, "echo 10.0.0.1:7 --dpdk=--no-huge "
+				   "--ip 10.0.0.2/24 --mbufs 4096 "
+				   "--idle-sleep-us 5 --warmup 500ms"), 0);
+	assert_string_equal(o.dpdk_args, "--no-huge");
+	assert_string_equal(o.ip, "10.0.0.2/24");
+	assert_int_equal(o.mbufs, 4096);
+	assert_int_equal(o.idle_sleep_us, 5);
+	assert_int_equal(o.threads, 1);
+	assert_int_equal(o.warmup_ms, 500);
+	assert_int_equal(o.cpu_pid, 0);
+	assert_int_equal(parse(&o, "echo 127.0.0.1:7 --cpu-pid 1"), 0);
+	assert_int_equal(o.cpu_pid, 1);
 	static const char *const bad[] = {
 		"", "tcp 1.2.3.4:5", "echo", "http", "echo 1.2.3.4:5 extra",
 		"echo 1.2.3.4:5 -c 0", "echo 1.2.3.4:5 -c x", "echo 1.2.3.4:5 -c",
@@ -273,6 +286,12 @@ static void test_args(void **state)
 		"echo 1.2.3.4:5 --size 0", "echo 1.2.3.4:5 --size 2M",
 		"echo 1.2.3.4:5 --depth 1025", "http http://1.2.3.4/ -t 0",
 		"echo no-such-host.invalid:5",
+		"echo 10.0.0.1:7 --dpdk=--no-huge",            /* no --ip */
+		"echo 10.0.0.1:7 --ip 10.0.0.2/24",            /* no --dpdk */
+		"echo 10.0.0.1:7 --backend dpdk --ip 10.0.0.2/24",
+		"echo [::1]:7 --dpdk=--no-huge --ip 10.0.0.2/24",
+		"echo 1.2.3.4:5 --warmup 0", "echo 1.2.3.4:5 --warmup x",
+		"echo 1.2.3.4:5 --cpu-pid 0", "echo 1.2.3.4:5 --cpu-pid 2147483647",
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (parse(&o, bad[i]) != -1)

@@ -660,6 +660,29 @@ static void test_arp_retry_and_give_up(void **state)
 	assert_int_equal(net.st.arp_requests, 4);
 }
 
+/* A request sent while the port's link was down went nowhere: when the
+ * link comes up it goes again at once, not a retry interval later. */
+static void test_arp_link_up(void **state)
+{
+	uint8_t f[64];
+
+	(void)state;
+	assert_int_equal(coil__net_udp_send(&net, htons(7), htonl(PEER_IP),
+					    htons(9), "x", 1), 0);
+	assert_int_equal(cap.n, 1);
+	coil__net_tick(&net, 1000 + 10);
+	assert_int_equal(cap.n, 1);
+	coil__net_link_up(&net);
+	assert_int_equal(cap.n, 2);          /* asked again at once */
+	assert_int_equal(get32(cap.frame[1] + 14 + 24), PEER_IP);
+	assert_int_equal(net.st.arp_requests, 2);
+	feed(f, arp_frame(f, 2, MY_MAC, PEER_IP, MY_IP), 0);
+	assert_int_equal(cap.n, 3);
+	check_udp_out(2, PEER_MAC, PEER_IP, 9, "x", 1);
+	coil__net_link_up(&net);             /* nothing pending: nothing */
+	assert_int_equal(cap.n, 3);
+}
+
 static void test_arp_expiry(void **state)
 {
 	uint8_t f[64];
@@ -725,6 +748,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_resolves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_gateway_and_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arp_retry_and_give_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arp_link_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arp_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offload, setup_offload, teardown),
 	};

@@ -1030,6 +1030,49 @@ static void test_active_open(void **state)
 	world_down();
 }
 
+/* Connections opened before the neighbour's MAC is known: ARP holds only
+ * the newest packet, so when the reply comes every SYN still waiting goes
+ * out at once (not after the one-second initial RTO). */
+static void test_syns_after_arp(void **state)
+{
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 0x03 };
+	struct coil__tcb *t[5];
+	uint16_t sport[5];
+	unsigned n0, arp0;
+	int err = 0;
+
+	(void)state;
+	world_up(NULL);
+	n0 = cap.n;
+	arp0 = cap.arp;
+	for (unsigned i = 0; i < 5; i++) {
+		memset(&ups[i], 0, sizeof(ups[i]));
+		ups[i].connected = 1;
+		t[i] = coil__tcp_connect(&tcp, htonl(PEER_IP + 1), htons(8080),
+					 &ups[i], &err);
+		assert_non_null(t[i]);
+		sport[i] = ntohs(t[i]->lport);
+	}
+	assert_int_equal(cap.n, n0);          /* all wait for ARP */
+	assert_int_equal(cap.arp, arp0 + 1);  /* one request */
+	advance(10);
+	assert_int_equal(cap.n, n0);
+	coil__arp_learn(&net, htonl(PEER_IP + 1), mac, false);
+	for (unsigned i = 0; i < 5; i++) {
+		bool seen = false;
+
+		for (unsigned k = n0; k < cap.n; k++)
+			if (cap.tx[k].flags == TH_SYN &&
+			    cap.tx[k].sport == sport[i])
+				seen = true;
+		assert_true(seen);
+	}
+	assert_int_equal(tcp.st.rto_fired, 0);
+	for (unsigned i = 0; i < 5; i++)
+		coil__tcp_close(t[i], true);
+	world_down();
+}
+
 /* With TCP checksum offload (cfg.tx_tcp_csum) every segment is flagged for
  * the port and carries the pseudo-header's sum, which the port completes
  * (t_xmit does it as a NIC would and checks the result). */
@@ -1113,6 +1156,7 @@ int main(void)
 		cmocka_unit_test(test_syn_flood_cookies),
 		cmocka_unit_test(test_synack_retransmit),
 		cmocka_unit_test(test_active_open),
+		cmocka_unit_test(test_syns_after_arp),
 		cmocka_unit_test(test_refused_accept_and_unread_close),
 		cmocka_unit_test(test_tx_csum_offload),
 	};
