@@ -49,9 +49,12 @@ after_sigterm
 # measured; 832 B before the request part was taken only while busy), no
 # send chunk kept (5.4 KB each before), and no heap chunk taken on the
 # request path (COIL_STATS counts them). nginx: ~525 B, the target.
+# At this test's 3,000 connections RSS moves in pages and slab chunks:
+# 629 B was seen once on a loaded 2-core machine (480 B at 15,000 in the
+# bench), so the limit sits between that and the old 832 B slot.
 if [ "$SANITIZED" != 1 ]; then   # ASan's shadow memory makes RSS meaningless
 	COIL_STATS=1 httpd_start --cores 1
-	harden idle-memory --conns "$N_IDLE" --limit 576 || failed+=(idle-memory)
+	harden idle-memory --conns "$N_IDLE" --limit 720 || failed+=(idle-memory)
 	httpd_stop
 	grep -q 'from the heap (slabs used up): 0 chunks, 0 segments' "$SERVER_LOG" ||
 		{ grep 'from the heap' "$SERVER_LOG"; failed+=(heap-chunks); }
