@@ -63,12 +63,7 @@ check_clean echo-depth 50
 
 echo "== 2. the server killed mid-load"
 t0=$(now_ms)
-timeout -k 3 30 "$COIL_LOAD" echo "$TARGET" -c 50 --size 512 --verify -d 6s --timeout 1000 \
-	--quiet --cores "$BYPASS_CLIENT_CPU" --dpdk "$BYPASS_CLIENT_EAL" \
-	--ip "$BYPASS_CLIENT_IP/$BYPASS_PREFIX" --json "$TMP_DIR/killed.json" \
-	>"$TMP_DIR/killed.out" 2>"$TMP_DIR/killed.err" &
-LOAD_PID=$!
-BG_PIDS+=("$LOAD_PID")
+bypass_load_bg killed 30 echo "$TARGET" -c 50 --size 512 --verify -d 6s --timeout 1000
 sleep 2
 check_server_alive
 kill -KILL "$SERVER_PID"

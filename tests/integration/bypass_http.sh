@@ -80,12 +80,7 @@ check_server_alive
 
 echo "== 3. SIGTERM mid-load"
 # (no `timeout` wrapper: the load must end by itself; wait below bounds it)
-"$COIL_LOAD" http "$URL/plaintext" -c 50 -d 8s --timeout 1000 --quiet \
-	--cores "$BYPASS_CLIENT_CPU" --dpdk "$BYPASS_CLIENT_EAL" \
-	--ip "$BYPASS_CLIENT_IP/$BYPASS_PREFIX" --json "$TMP_DIR/term.json" \
-	>"$TMP_DIR/term.out" 2>"$TMP_DIR/term.err" &
-LOAD_PID=$!
-BG_PIDS+=("$LOAD_PID")
+bypass_load_bg term 0 http "$URL/plaintext" -c 50 -d 8s --timeout 1000
 sleep 3
 bypass_stop_server
 t0=$(now_ms)

@@ -99,6 +99,22 @@ bypass_load() {
 		--json "$LOAD_JSON" 2>"$TMP_DIR/$label.err") || LOAD_RC=$?
 }
 
+# bypass_load_bg LABEL TIMEOUT_S <coil-load args...>: the same in the
+# background (output in $TMP_DIR/LABEL.out and .err, JSON in LABEL.json);
+# sets LOAD_PID and adds it to BG_PIDS. TIMEOUT_S 0: no `timeout` wrapper
+# (the load must end by itself; the caller bounds the wait).
+bypass_load_bg() {
+	local label=$1 t=$2 wrap=()
+	shift 2
+	[ "$t" -gt 0 ] && wrap=(timeout -k 3 "$t")
+	"${wrap[@]}" "$COIL_LOAD" "$@" --quiet --cores "$BYPASS_CLIENT_CPU" \
+		--dpdk "$BYPASS_CLIENT_EAL" --ip "$BYPASS_CLIENT_IP/$BYPASS_PREFIX" \
+		--json "$TMP_DIR/$label.json" \
+		>"$TMP_DIR/$label.out" 2>"$TMP_DIR/$label.err" &
+	LOAD_PID=$!
+	BG_PIDS+=("$LOAD_PID")
+}
+
 # json_get FILE EXPR: a Python expression over the JSON object `j`.
 json_get() {
 	python3 -c 'import json, sys
