@@ -329,7 +329,7 @@ static int pick(struct preq *p)
 	struct httpd__proxy *px = p->px;
 	unsigned loop = loop_of(p);
 	struct px_upl *ul = &px->ul[loop * px->nup];
-	unsigned start = px->rr[loop]++;
+	unsigned start = px->rr[loop];
 	uint64_t now = now_of(p);
 	int best = -1, down = -1;
 
@@ -348,7 +348,12 @@ static int pick(struct preq *p)
 		if (px->balance == COIL_HTTP_BALANCE_ROUND_ROBIN)
 			break;
 	}
-	return best >= 0 ? best : down;
+	if (best < 0)
+		best = down;
+	if (best >= 0)   /* the next pick starts after this one: those
+			    skipped (down) do not shift the turn */
+		px->rr[loop] = ((unsigned)best + 1) % px->nup;
+	return best;
 }
 
 /* Point the request head's Host at upstream `i`. */

@@ -82,8 +82,11 @@ class Upstream(http.server.BaseHTTPRequestHandler):
     do_PUT = do_POST
 
 
-def upstream(port_file):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+def serve(handler, port_file, port=0):
+    """Serve `handler` on 127.0.0.1:port (0: any), one thread per
+    connection; the port goes to port_file (written whole, then renamed).
+    Shared with proxy_balance.py."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     srv.daemon_threads = True
     with open(port_file + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
@@ -165,7 +168,7 @@ def client(port, pid, mib, max_hwm):
 
 if __name__ == "__main__":
     if sys.argv[1] == "upstream":
-        upstream(sys.argv[2])
+        serve(Upstream, sys.argv[2])
     else:
         sys.exit(client(int(sys.argv[2]), int(sys.argv[3]),
                         int(sys.argv[4]), int(sys.argv[5])))
