@@ -50,7 +50,7 @@ pb rr "$SERVER_PORT" 300 u1,u2,u3 || fail "round robin checks failed (see above)
 
 pb hammer "$SERVER_PORT" 4 >"$TMP_DIR/hammer.out" 2>&1 &
 HAMMER=$!
-BG_PIDS+=($HAMMER)
+BG_PIDS+=("$HAMMER")
 sleep 1
 kill -KILL "${UP_PID[u3]}"
 wait "${UP_PID[u3]}" 2>/dev/null || true
