@@ -735,7 +735,9 @@ static bool build_head(struct coil_http_req *x, struct preq *p)
 		ok = ok && APPEND_LIT(p, "1.0 coil\r\n");
 	if (ok && p->chunked) {
 		ok = APPEND_LIT(p, "Transfer-Encoding: chunked\r\n");
-	} else if (ok && p->body) {
+	} else if (ok && (req->flags & COIL_HTTP1_F_CONTENT_LENGTH)) {
+		/* the length as announced, 0 included (a POST without a body
+		 * still says so) */
 		char cl[48];
 
 		snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",

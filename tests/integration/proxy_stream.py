@@ -6,8 +6,8 @@ bodies streamed through coil-httpd --proxy.
     proxy_stream.py upstream PORT_FILE
         an HTTP/1.1 upstream on 127.0.0.1 (port written to PORT_FILE):
           POST|PUT /up/sum[?stall=S]  reads the body as it comes
-              (Content-Length or chunked), answers its length and SHA-256
-              as "LEN HEX"; with stall, sleeps S seconds after the first
+              (Content-Length or chunked), answers its length, SHA-256 and
+              framing as "LEN HEX cl|chunked|none"; with stall, sleeps S seconds after the first
               MiB (a slow upstream: the proxy must stop reading its client
               rather than queue the body)
 
@@ -15,7 +15,8 @@ bodies streamed through coil-httpd --proxy.
         uploads MIB MiB through the proxy with Content-Length, then chunked
         (uneven chunk sizes), each to a stalling upstream; checks the
         checksums and that the proxy's peak RSS (VmHWM) stayed under
-        MAX_HWM_KIB. Exits 0, or 1 with FAIL lines.
+        MAX_HWM_KIB; and a POST with Content-Length: 0 keeps it
+        upstream. Exits 0, or 1 with FAIL lines.
 """
 import hashlib
 import http.server
@@ -73,7 +74,13 @@ class Upstream(http.server.BaseHTTPRequestHandler):
                 time.sleep(stall)
             h.update(d)
             n += len(d)
-        body = b"%d %s" % (n, h.hexdigest().encode())
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            framing = b"chunked"
+        elif self.headers.get("Content-Length") is not None:
+            framing = b"cl"
+        else:
+            framing = b"none"
+        body = b"%d %s %s" % (n, h.hexdigest().encode(), framing)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -156,13 +163,19 @@ def client(port, pid, mib, max_hwm):
               % (what, mib, secs, body[:80], hwm), flush=True)
         if not head.startswith(b"HTTP/1.1 200"):
             fail("%s upload: answer %r" % (what, resp[:200]))
-        elif body != b"%d %s" % (total, want.encode()):
+        elif body != b"%d %s %s" % (total, want.encode(),
+                                    b"chunked" if chunked else b"cl"):
             fail("%s upload: upstream got %r, sent %d %s"
                  % (what, body, total, want))
         if hwm > max_hwm:
             fail("%s upload: proxy VmHWM %d KiB > %d KiB (the body was "
                  "buffered, not streamed with back-pressure)"
                  % (what, hwm, max_hwm))
+    # no body, but a length: the upstream still sees Content-Length: 0
+    resp, want, secs = upload(port, 0, False, pid, 0)
+    body = resp.partition(b"\r\n\r\n")[2]
+    if body != b"0 %s cl" % want.encode():
+        fail("Content-Length: 0 POST: upstream answered %r" % resp[:300])
     return 1 if FAILS else 0
 
 
