@@ -115,8 +115,9 @@ static void call_send(struct coil_http_call *call, struct coil_pool_conn *pc)
 	}
 	arm(call);
 	if (call->blocked &&
-	    coil_conn_queued(pc->conn) <= call->cl->high_water / 2) {
-		/* no drain will come from the connection: now */
+	    coil_conn_queued(pc->conn) <= call->cl->high_water) {
+		/* the kept bytes did not take the queue over its mark: no
+		 * drain will come from the connection, so now */
 		call->blocked = false;
 		call->ops->on_drain(call);
 	}
