@@ -53,7 +53,16 @@ static void usage(FILE *f)
 		"                         reverse-proxy requests under /PREFIX to HOST:PORT\n"
 		"                         (numeric address; keep-alive upstream connections;\n"
 		"                         with /PATH, it replaces /PREFIX in the target;\n"
-		"                         repeatable, up to 8)\n"
+		"                         repeatable, up to 32; the same /PREFIX again adds\n"
+		"                         an upstream to it, with the same /PATH)\n"
+		"  --proxy-balance round-robin|least-conn\n"
+		"                         how a prefix with several upstreams picks one\n"
+		"                         (default round-robin)\n"
+		"  --proxy-max-fails N    failures (refused, reset, timeout) within the fail\n"
+		"                         timeout that mark an upstream down (default 1)\n"
+		"  --proxy-fail-timeout MS\n"
+		"                         the window for those failures, and how long an\n"
+		"                         upstream stays down (default 10000)\n"
 		"  --proxy-timeout MS     upstream connect and response timeout, 504 after\n"
 		"                         (default 30000)\n"
 		"  --proxy-conns N        upstream connections per loop and upstream\n"
@@ -64,7 +73,7 @@ static void usage(FILE *f)
 	coil_engine_opts_usage(f, ENGINE_FLAGS);
 }
 
-#define MAX_PROXIES 8
+#define MAX_PROXIES 32
 
 struct proxy_arg {
 	char *prefix;        /* "/api" */
@@ -72,6 +81,7 @@ struct proxy_arg {
 	char *hostport;      /* Host header: "HOST:PORT" */
 	char *path;          /* replaces the prefix, or NULL */
 	uint16_t port;
+	bool added;
 };
 
 /* "/PREFIX=http://HOST:PORT" (HOST: IPv4 or [IPv6]). Returns 0 or 2. */
@@ -90,6 +100,7 @@ static int proxy_arg(const char *s, struct proxy_arg *pa)
 	pa->hostport = eq + 8;
 	h = eq + 8;
 	pa->path = NULL;
+	pa->added = false;
 	if ((end = strchr(h, '/'))) {
 		/* the path: copied, then the host part ends there */
 		pa->path = strdup(end);
@@ -119,24 +130,50 @@ bad:
 	return 2;
 }
 
-/* Register each upstream as a client service and its prefix as a route. */
+static bool same_path(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Register each upstream as a client service, and each prefix as a route
+ * with the upstreams given for it. */
 static int proxies_add(struct coil_engine *eng, struct coil_http_server *h,
 		       struct proxy_arg *pa, unsigned n,
-		       struct coil_http_client_opts *co)
+		       struct coil_http_proxy_opts *po)
 {
-	for (unsigned i = 0; i < n; i++) {
-		struct coil_service cs = {
-			.sz = sizeof(cs), .addr = pa[i].host, .port = pa[i].port,
-			.ops = &coil_http_client_ops,
-			.state_size = coil_http_client_state_size(),
-		};
-		int ret = coil_engine_client(eng, &cs);
+	struct coil_http_upstream up[MAX_PROXIES];
 
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = 0;
+		int ret = 0;
+
+		if (pa[i].added)
+			continue;
+		for (unsigned j = i; j < n && ret >= 0; j++) {
+			struct coil_service cs = {
+				.sz = sizeof(cs), .addr = pa[j].host,
+				.port = pa[j].port, .ops = &coil_http_client_ops,
+				.state_size = coil_http_client_state_size(),
+			};
+
+			if (strcmp(pa[j].prefix, pa[i].prefix))
+				continue;
+			if (!same_path(pa[j].path, pa[i].path)) {
+				fprintf(stderr, "coil-httpd: --proxy %s: every upstream of a prefix takes the same /PATH\n",
+					pa[i].prefix);
+				return -1;
+			}
+			pa[j].added = true;
+			ret = coil_engine_client(eng, &cs);
+			up[k].host = pa[j].hostport;
+			up[k++].service = ret;
+		}
 		if (ret >= 0) {
-			co->service = ret;
-			ret = coil_http_server_proxy(h, pa[i].prefix,
-						     pa[i].hostport, pa[i].path,
-						     co);
+			po->prefix = pa[i].prefix;
+			po->path = pa[i].path;
+			po->upstreams = up;
+			po->nupstreams = k;
+			ret = coil_http_server_proxy_upstreams(h, po);
 		}
 		if (ret < 0) {
 			fprintf(stderr, "coil-httpd: --proxy %s=http://%s: %s\n",
@@ -180,7 +217,8 @@ int main(int argc, char **argv)
 		O_ADDR = 256, O_PORT, O_ROOT, O_MAX_BODY, O_MAX_HEAD,
 		O_MAX_LINE, O_MAX_HEADERS, O_HDR_TO, O_BODY_TO, O_KA_TO,
 		O_SEND_TO, O_IDLE_TO, O_CACHE, O_LOG, O_HELP, O_VERSION,
-		O_PROXY, O_PROXY_TO, O_PROXY_CONNS, O_METRICS,
+		O_PROXY, O_PROXY_TO, O_PROXY_CONNS, O_METRICS, O_PROXY_BAL,
+		O_PROXY_FAILS, O_PROXY_FAIL_TO,
 	};
 	const char *metrics_path = NULL;
 	static const struct option longopts[] = {
@@ -202,6 +240,9 @@ int main(int argc, char **argv)
 		{ "proxy", required_argument, 0, O_PROXY },
 		{ "proxy-timeout", required_argument, 0, O_PROXY_TO },
 		{ "proxy-conns", required_argument, 0, O_PROXY_CONNS },
+		{ "proxy-balance", required_argument, 0, O_PROXY_BAL },
+		{ "proxy-max-fails", required_argument, 0, O_PROXY_FAILS },
+		{ "proxy-fail-timeout", required_argument, 0, O_PROXY_FAIL_TO },
 		{ "help", no_argument, 0, O_HELP },
 		{ "version", no_argument, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
@@ -214,6 +255,7 @@ int main(int argc, char **argv)
 		.port = 8080,
 	};
 	struct coil_http_client_opts co = { .sz = sizeof(co) };
+	struct coil_http_proxy_opts po = { .sz = sizeof(po), .client = &co };
 	struct proxy_arg proxies[MAX_PROXIES];
 	unsigned nproxies = 0;
 	const char *what = "";
@@ -321,6 +363,27 @@ int main(int argc, char **argv)
 				return 2;
 			co.max_conns = (unsigned)v;
 			break;
+		case O_PROXY_BAL:
+			if (!strcmp(optarg, "round-robin")) {
+				po.balance = COIL_HTTP_BALANCE_ROUND_ROBIN;
+			} else if (!strcmp(optarg, "least-conn")) {
+				po.balance = COIL_HTTP_BALANCE_LEAST_CONN;
+			} else {
+				fprintf(stderr, "coil-httpd: --proxy-balance: expected round-robin or least-conn, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case O_PROXY_FAILS:
+			if (num("proxy-max-fails", optarg, 1, 1u << 20, &v))
+				return 2;
+			po.max_fails = (unsigned)v;
+			break;
+		case O_PROXY_FAIL_TO:
+			if (num("proxy-fail-timeout", optarg, 1, UINT_MAX, &v))
+				return 2;
+			po.fail_timeout_ms = (unsigned)v;
+			break;
 		case O_HELP:
 			usage(stdout);
 			return 0;
@@ -383,7 +446,7 @@ int main(int argc, char **argv)
 		coil_tls_destroy(tls);
 		return 1;
 	}
-	if (proxies_add(eng, h, proxies, nproxies, &co)) {
+	if (proxies_add(eng, h, proxies, nproxies, &po)) {
 		coil_engine_destroy(eng);
 		coil_http_server_destroy(h);
 		coil_tls_destroy(tls);

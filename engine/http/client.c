@@ -24,6 +24,7 @@ struct coil_http_client {
 	struct coil_loop *loop;
 	struct coil_pool *pool;
 	unsigned timeout_ms;
+	size_t high_water;          /* a streamed body is busy above it */
 	struct coil_http1_header hdrs[CLIENT_MAX_HEADERS];
 };
 
@@ -44,8 +45,16 @@ size_t coil_http_client_state_size(void)
 	return sizeof(struct cconn);
 }
 
+static void pend_free(struct coil_http_call *call)
+{
+	free(call->pend);
+	call->pend = NULL;
+	call->pend_len = call->pend_cap = 0;
+}
+
 static void call_end(struct coil_http_call *call, int err)
 {
+	pend_free(call);
 	call->state = CALL_DONE;
 	coil_timer_stop(&call->timer);
 	call->pc = NULL;
@@ -94,11 +103,24 @@ static void call_send(struct coil_http_call *call, struct coil_pool_conn *pc)
 	s->call = call;
 	s->close_delimited = s->keep = false;
 	ret = coil_conn_write(pc->conn, call->req, call->req_len);
+	if (!ret && call->pend_len) {
+		/* the body bytes written while there was no connection */
+		ret = coil_conn_write(pc->conn, call->pend, call->pend_len);
+		call->body_sent = true;
+	}
+	pend_free(call);
 	if (ret) {
 		call_fail(call, ret);
 		return;
 	}
 	arm(call);
+	if (call->blocked &&
+	    coil_conn_queued(pc->conn) <= call->cl->high_water) {
+		/* the kept bytes did not take the queue over its mark: no
+		 * drain will come from the connection, so now */
+		call->blocked = false;
+		call->ops->on_drain(call);
+	}
 }
 
 static int call_get(struct coil_http_call *call);
@@ -135,10 +157,9 @@ static void timer_cb(struct coil_timer *t)
 	call_fail(t->data, -ETIMEDOUT);
 }
 
-int coil_http_call_start(struct coil_http_client *cl,
-			 struct coil_http_call *call,
-			 const struct coil_http_call_ops *ops,
-			 const void *req, size_t len, bool head_request)
+static int start(struct coil_http_client *cl, struct coil_http_call *call,
+		 const struct coil_http_call_ops *ops, const void *req,
+		 size_t len, bool head_request, bool stream)
 {
 	void *data = call->data;
 
@@ -149,9 +170,85 @@ int coil_http_call_start(struct coil_http_client *cl,
 	call->req = req;
 	call->req_len = len;
 	call->head_request = head_request;
+	call->stream = stream;
 	coil_timer_init(&call->timer, cl->loop, timer_cb, call);
 	/* the pool's own wait timeout is the same */
 	return call_get(call);
+}
+
+int coil_http_call_start(struct coil_http_client *cl,
+			 struct coil_http_call *call,
+			 const struct coil_http_call_ops *ops,
+			 const void *req, size_t len, bool head_request)
+{
+	return start(cl, call, ops, req, len, head_request, false);
+}
+
+int coil_http_call_open(struct coil_http_client *cl,
+			struct coil_http_call *call,
+			const struct coil_http_call_ops *ops,
+			const void *head, size_t len, bool head_request)
+{
+	if (!ops || !ops->on_drain)
+		return -EINVAL;
+	return start(cl, call, ops, head, len, head_request, true);
+}
+
+int coil_http_call_write(struct coil_http_call *call, const void *data,
+			 size_t len)
+{
+	int ret;
+
+	if (call->state == CALL_DONE || call->state == CALL_IDLE)
+		return -EPIPE;
+	if (!call->stream || call->body_done)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (call->pc) {
+		ret = coil_conn_write(call->pc->conn, data, len);
+		if (ret)
+			return ret;   /* the connection goes: its close ends
+					 the call */
+		call->body_sent = true;
+		if (!call->paused)
+			arm(call);   /* progress: the response timeout restarts */
+		return 0;
+	}
+	if (len > call->pend_cap - call->pend_len) {
+		size_t cap = call->pend_cap ? call->pend_cap : 4096;
+		uint8_t *b;
+
+		while (cap - call->pend_len < len)
+			cap *= 2;
+		b = realloc(call->pend, cap);
+		if (!b)
+			return -ENOMEM;
+		call->pend = b;
+		call->pend_cap = cap;
+	}
+	memcpy(call->pend + call->pend_len, data, len);
+	call->pend_len += len;
+	return 0;
+}
+
+void coil_http_call_write_end(struct coil_http_call *call)
+{
+	call->body_done = true;
+}
+
+bool coil_http_call_busy(struct coil_http_call *call)
+{
+	bool busy;
+
+	if (call->state == CALL_DONE || call->state == CALL_IDLE ||
+	    !call->stream)
+		return false;
+	busy = call->pc ? coil_conn_queued(call->pc->conn) > call->cl->high_water
+			: call->pend_len > call->cl->high_water;
+	if (busy)
+		call->blocked = true;
+	return busy;
 }
 
 void coil_http_call_cancel(struct coil_http_call *call)
@@ -167,6 +264,7 @@ void coil_http_call_cancel(struct coil_http_call *call)
 	default:
 		return;
 	}
+	pend_free(call);
 	coil_timer_stop(&call->timer);
 	call->state = CALL_DONE;
 	call->pc = NULL;
@@ -206,7 +304,10 @@ static void response_done(struct cconn *s, bool clean)
 {
 	struct coil_http_call *call = s->call;
 
-	call_release(call, clean && s->keep);
+	/* a streamed body not complete yet: the upstream answered early,
+	 * the connection is left mid-request */
+	call_release(call, clean && s->keep &&
+			   (!call->stream || call->body_done));
 	call_end(call, 0);
 }
 
@@ -301,7 +402,7 @@ static void cc_close(struct coil_conn *c, int reason)
 	/* A kept-alive connection the upstream closed just before our
 	 * request reached it: once more, on a fresh one. */
 	if (call->state == CALL_SENT && !call->got_bytes && !call->retried &&
-	    s->link.uses > 1) {
+	    !call->body_sent && s->link.uses > 1) {
 		call->retried = true;
 		coil_timer_stop(&call->timer);
 		if (!call_get(call))
@@ -310,9 +411,25 @@ static void cc_close(struct coil_conn *c, int reason)
 	call_end(call, reason < 0 ? reason : -ECONNRESET);
 }
 
+/* The request's output fell below half the high-water mark: a streamed
+ * body that was busy may go on. */
+static void cc_drain(struct coil_conn *c)
+{
+	struct cconn *s = coil_conn_state(c);
+	struct coil_http_call *call = s->call;
+
+	if (!call || !call->blocked)
+		return;
+	call->blocked = false;
+	if (!call->paused)
+		arm(call);
+	call->ops->on_drain(call);
+}
+
 const struct coil_proto_ops coil_http_client_ops = {
 	.on_open = cc_open,
 	.on_data = cc_data,
+	.on_drain = cc_drain,
 	.on_close = cc_close,
 };
 
@@ -333,6 +450,7 @@ int coil_http_client_create(struct coil_loop *loop,
 		return -ENOMEM;
 	cl->loop = loop;
 	cl->timeout_ms = o.timeout_ms ? o.timeout_ms : 30000;
+	cl->high_water = o.write_high_water ? o.write_high_water : 256u << 10;
 	po.service = o.service;
 	po.link_offset = offsetof(struct cconn, link);
 	po.max_size = o.max_conns;

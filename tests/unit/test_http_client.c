@@ -4,7 +4,10 @@
  * keep-alive reuse (one connect for many calls), chunked bodies split
  * anywhere, close-delimited bodies, a response timeout, a refused connect,
  * an upstream gone mid-body, framing it must not relay (-EPROTO), a retry
- * when a reused connection was closed under the request, and cancel. */
+ * when a reused connection was closed under the request, cancel, and
+ * streamed request bodies (coil_http_call_open: kept until connected,
+ * back-pressure and its drain, no reuse after an early answer, no second
+ * send once a body byte went out). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -310,6 +313,139 @@ static void test_pause(void **st)
 	rm();
 }
 
+/* ---- streamed request bodies ---- */
+
+struct sgot {
+	struct got g;
+	int drains;
+};
+
+static void s_drain(struct coil_http_call *c)
+{
+	((struct sgot *)(void *)c)->drains++;
+}
+
+static const struct coil_http_call_ops sops = {
+	.on_head = g_head, .on_body = g_body, .on_end = g_end,
+	.on_drain = s_drain,
+};
+
+static const char PUT[] = "PUT / HTTP/1.1\r\nHost: u\r\n"
+			  "Transfer-Encoding: chunked\r\n\r\n";
+
+static void open_put(struct sgot *g)
+{
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(coil_http_call_open(CL, &g->g.call, &sops, PUT,
+					     sizeof(PUT) - 1, false), 0);
+}
+
+/* Everything the upstream got on `id`, as a string. */
+static const char *took(int id)
+{
+	static char buf[1024];
+	size_t n = coil_fake_take(F, id, buf, sizeof(buf) - 1);
+
+	buf[n] = 0;
+	return buf;
+}
+
+/* The upstream reads again: everything sent on `id` is taken. */
+static void unstall(int id)
+{
+	static char sink[64 << 10];
+
+	coil_fake_set_send(F, id, 0, false);
+	coil_fake_settle(F);
+	while (coil_fake_take(F, id, sink, sizeof(sink)))
+		coil_fake_settle(F);
+}
+
+static void test_stream_body(void **st)
+{
+	static char big[300 << 10];
+	struct sgot g;
+	int id;
+
+	(void)st;
+	mk();
+	/* no on_drain: refused */
+	assert_int_equal(coil_http_call_open(CL, &g.g.call, &gops, PUT,
+					     sizeof(PUT) - 1, false), -EINVAL);
+	/* bytes written before the connection are kept, then sent */
+	open_put(&g);
+	assert_int_equal(coil_http_call_write(&g.g.call, "3\r\nabc\r\n", 8), 0);
+	assert_false(coil_http_call_busy(&g.g.call));
+	id = accept_conn();
+	coil_fake_settle(F);
+	assert_string_equal(took(id), "PUT / HTTP/1.1\r\nHost: u\r\n"
+			    "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+	/* an upstream that stops reading: busy above the mark (256 KiB),
+	 * the drain once it reads again; the writes keep the response
+	 * timeout from running out */
+	coil_fake_set_send(F, id, 0, true);
+	memset(big, 'x', sizeof(big));
+	for (int i = 0; i < 3; i++) {
+		coil_fake_advance(F, 300);
+		assert_int_equal(coil_http_call_write(&g.g.call, big, 100 << 10),
+				 0);
+	}
+	assert_true(coil_http_call_busy(&g.g.call));
+	assert_int_equal(g.g.ends, 0);
+	assert_int_equal(g.drains, 0);
+	unstall(id);
+	assert_int_equal(g.drains, 1);
+	assert_false(coil_http_call_busy(&g.g.call));
+	assert_int_equal(coil_http_call_write(&g.g.call, "0\r\n\r\n", 5), 0);
+	coil_http_call_write_end(&g.g.call);
+	assert_int_equal(coil_http_call_write(&g.g.call, "x", 1), -EINVAL);
+	feed(id, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	assert_int_equal(g.g.ends, 1);
+	assert_int_equal(g.g.err, 0);
+	assert_int_equal(coil_http_call_write(&g.g.call, "x", 1), -EPIPE);
+	/* complete: the connection is reused; an answer before the body's
+	 * end leaves it mid-request: closed */
+	open_put(&g);
+	assert_int_equal(coil_fake_connecting(F), -1);
+	coil_fake_settle(F);
+	(void)took(id);
+	feed(id, "HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(g.g.ends, 1);
+	assert_int_equal(g.g.status, 413);
+	coil_fake_settle(F);
+	assert_true(coil_fake_closed(F, id, NULL, NULL));
+	/* a reused connection closed once a body byte went out: not sent
+	 * again (the body is gone), the call fails */
+	open_put(&g);
+	id = accept_conn();
+	assert_int_equal(coil_http_call_write(&g.g.call, "0\r\n\r\n", 5), 0);
+	coil_http_call_write_end(&g.g.call);
+	feed(id, "HTTP/1.1 204 No Content\r\n\r\n");
+	assert_int_equal(g.g.ends, 1);
+	open_put(&g);
+	assert_int_equal(coil_fake_connecting(F), -1);   /* reused */
+	assert_int_equal(coil_http_call_write(&g.g.call, "1\r\nz\r\n", 6), 0);
+	coil_fake_shutdown(F, id);
+	coil_fake_settle(F);
+	assert_int_equal(coil_fake_connecting(F), -1);   /* no second try */
+	assert_int_equal(g.g.ends, 1);
+	assert_int_equal(g.g.err, -ECONNRESET);
+	/* over the mark before the connection: busy, and the drain comes
+	 * once the kept bytes left */
+	open_put(&g);
+	assert_int_equal(coil_http_call_write(&g.g.call, big, sizeof(big)), 0);
+	assert_true(coil_http_call_busy(&g.g.call));
+	id = coil_fake_connecting(F);
+	assert_true(id >= 0);
+	coil_fake_set_send(F, id, 0, true);
+	assert_int_equal(coil_fake_connect_done(F, id, 0), 0);
+	coil_fake_settle(F);
+	assert_int_equal(g.drains, 0);
+	unstall(id);
+	assert_int_equal(g.drains, 1);
+	rm();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_retry_and_cancel),
 		cmocka_unit_test(test_pause),
+		cmocka_unit_test(test_stream_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

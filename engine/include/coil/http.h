@@ -160,25 +160,78 @@ void coil_http_server_service_init(struct coil_http_server *h,
 
 struct coil_http_client_opts;
 /*
- * A reverse proxy resource (twisted.web's ReverseProxyResource): requests
- * under the prefix `prefix` (every method but CONNECT) go to the upstream
- * of the client service copts->service, their target unchanged, or with
- * the prefix replaced by `path` when it is not NULL (then it starts with
- * '/'; "/api/" -> "/" sends "/api/x?q" as "/x?q") (the service's
- * protocol coil_http_client_ops, see coil/http_client.h), with Host set to
- * `host` ("HOST:PORT"), over keep-alive connections pooled per loop
- * (copts: pool size, idle and response timeouts). Hop-by-hop header
- * fields are dropped both ways, X-Forwarded-For / X-Forwarded-Proto / Via
- * added; request bodies (up to max_body) are forwarded with
- * Content-Length once complete, response bodies stream through. An
- * upstream that fails answers 502, one that times out 504 (the reason is
- * logged); one failing after the answer started cuts the connection.
- * Strings are copied. Before the engine runs. Returns 0, -EINVAL,
- * -ENOSPC (routes), -ENOMEM. Main thread.
+ * A reverse proxy resource (twisted.web's ReverseProxyResource), with one
+ * upstream: coil_http_server_proxy_upstreams with
+ * { .prefix = prefix, .path = path, .upstreams = { host,
+ * copts->service }, .nupstreams = 1, .client = copts }. Same returns.
  */
 int coil_http_server_proxy(struct coil_http_server *h, const char *prefix,
 			   const char *host, const char *path,
 			   const struct coil_http_client_opts *copts);
+
+/* Most upstreams per proxied route. */
+#define COIL_HTTP_MAX_UPSTREAMS 32u
+
+/* How a proxied route picks its upstream (coil_http_proxy_opts.balance). */
+enum {
+	COIL_HTTP_BALANCE_ROUND_ROBIN = 0,  /* each in turn */
+	COIL_HTTP_BALANCE_LEAST_CONN = 1,   /* the fewest requests in flight
+					       (on this loop); ties in turn */
+};
+
+/* One upstream of a proxied route. */
+struct coil_http_upstream {
+	const char *host;      /* the Host sent to it ("HOST:PORT") */
+	int service;           /* its client service (coil_engine_client),
+				  protocol coil_http_client_ops, see
+				  coil/http_client.h */
+};
+
+struct coil_http_proxy_opts {
+	size_t sz;             /* sizeof(struct coil_http_proxy_opts) */
+	const char *prefix;    /* the route, a prefix starting with '/' */
+	const char *path;      /* NULL: the target goes unchanged; else it
+				  replaces the prefix ("/api/" -> "/" sends
+				  "/api/x?q" as "/x?q"); starts with '/' */
+	const struct coil_http_upstream *upstreams;
+	unsigned nupstreams;   /* 1 .. COIL_HTTP_MAX_UPSTREAMS */
+	unsigned balance;      /* COIL_HTTP_BALANCE_* */
+	unsigned max_fails;    /* failures (refused, reset, timed out) ... */
+	unsigned fail_timeout_ms; /* ... within this long mark an upstream
+				  down for this long; 0: 1 and 10000 (nginx's
+				  max_fails / fail_timeout) */
+	const struct coil_http_client_opts *client; /* pool size, timeouts,
+				  write_high_water of each upstream's client
+				  (its `service` is ignored) */
+};
+
+/*
+ * A reverse proxy resource (twisted.web's ReverseProxyResource) in front
+ * of several upstreams: requests under o->prefix (every method but
+ * CONNECT) go to one of o->upstreams, picked by o->balance, over
+ * keep-alive connections pooled per loop and upstream. Hop-by-hop header
+ * fields are dropped both ways, X-Forwarded-For / X-Forwarded-Proto / Via
+ * added. Bodies stream both ways with back-pressure and bounded memory:
+ * the request body goes upstream as it is read (Content-Length kept, a
+ * chunked body sent chunked), the client paused while the upstream's send
+ * queue is above client->write_high_water; response bodies likewise.
+ *
+ * Health is passive and per loop: an upstream failing max_fails times
+ * within fail_timeout_ms is skipped for fail_timeout_ms (when every
+ * upstream is down, they are tried anyway). A request without a body and
+ * with an idempotent method (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) that
+ * an upstream refused or reset before any answer goes to the next
+ * upstream not tried yet (nginx's proxy_next_upstream error); a timeout
+ * is not retried, nor is a request with a body (its body streamed as it
+ * was read: there is nothing left to send again). An upstream that fails
+ * answers 502, one that times out 504 (the reason is logged); one failing
+ * after the answer started cuts the connection.
+ *
+ * Everything is copied. Before the engine runs. Returns 0, -EINVAL,
+ * -ENOSPC (routes), -ENOMEM. Main thread.
+ */
+int coil_http_server_proxy_upstreams(struct coil_http_server *h,
+				     const struct coil_http_proxy_opts *o);
 
 /* Flush the access log and free everything. After the engine (or fake)
  * that served it is gone. Main thread. */

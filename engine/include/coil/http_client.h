@@ -38,6 +38,9 @@ struct coil_http_client_opts {
 	unsigned idle_timeout_ms;  /* idle keep-alive connections; 0: 30 s */
 	unsigned timeout_ms;       /* longest wait for a connection, and for
 				      each response byte; 0: 30 s */
+	size_t write_high_water;   /* the client service's write_high_water
+				      (0: coil's default, 256 KiB): a streamed
+				      request body is busy above it */
 };
 
 /* What a call reports. Slices are lent for the callback only. */
@@ -55,6 +58,10 @@ struct coil_http_call_ops {
 	 * would not relay: bad framing, ambiguous length), -EAGAIN (too many
 	 * waiting). The call may be freed from here. */
 	void (*on_end)(struct coil_http_call *call, int err);
+	/* A streamed request body (coil_http_call_open) was busy and its
+	 * output drained: write more. Required with coil_http_call_open,
+	 * unused otherwise. */
+	void (*on_drain)(struct coil_http_call *call);
 };
 
 /* One request in flight: embed it in the caller's state. Fields are
@@ -71,7 +78,13 @@ struct coil_http_call {
 	bool got_bytes;            /* a response byte arrived */
 	bool retried;
 	bool paused;
+	bool stream;               /* the body follows (coil_http_call_open) */
+	bool body_sent;            /* a body byte went to the connection */
+	bool body_done;            /* coil_http_call_write_end */
+	bool blocked;              /* coil_http_call_busy said so */
 	uint8_t state;
+	uint8_t *pend;             /* body bytes before the connection */
+	size_t pend_len, pend_cap;
 	void *data;                /* free for the caller */
 };
 
@@ -98,6 +111,42 @@ int coil_http_call_start(struct coil_http_client *cl,
 			 struct coil_http_call *call,
 			 const struct coil_http_call_ops *ops,
 			 const void *req, size_t len, bool head_request);
+
+/*
+ * Send a request whose body streams (a proxy's upload): `head` (`len`
+ * bytes: the request head, framing fields included: Content-Length, or
+ * Transfer-Encoding: chunked with the caller writing the chunks) as for
+ * coil_http_call_start; then the body in coil_http_call_write() calls and
+ * coil_http_call_write_end(). Such a call is never sent again once a body
+ * byte went out (a kept-alive connection closed before the first response
+ * byte then fails the call with -ECONNRESET). `ops->on_drain` is required.
+ * Returns as coil_http_call_start.
+ */
+int coil_http_call_open(struct coil_http_client *cl,
+			struct coil_http_call *call,
+			const struct coil_http_call_ops *ops,
+			const void *head, size_t len, bool head_request);
+
+/*
+ * Body bytes of a call from coil_http_call_open, copied: written to the
+ * connection, or kept until the connection is there. Back-pressure: once
+ * coil_http_call_busy() is true, stop writing until ops->on_drain runs.
+ * Each write restarts the response timeout. Returns 0, -EPIPE (the call
+ * ended or was cancelled: the bytes are dropped), -EINVAL (not a streamed
+ * call, or after write_end), -ENOMEM (nothing kept: cancel the call), or
+ * coil_conn_write's error (the connection goes, the call ends with it).
+ */
+int coil_http_call_write(struct coil_http_call *call, const void *data,
+			 size_t len);
+
+/* The body is complete (its last bytes, e.g. the last chunk, were
+ * written): the connection may be reused after the response. */
+void coil_http_call_write_end(struct coil_http_call *call);
+
+/* True when the streamed body's output (kept or queued on the connection)
+ * is above the high-water mark: ops->on_drain follows once it fell below
+ * half of it. False for a call that ended. */
+bool coil_http_call_busy(struct coil_http_call *call);
 
 /* Abandon a call: no callback follows; a connection with the response in
  * flight is closed, not reused. Harmless after on_end. */
