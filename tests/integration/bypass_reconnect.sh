@@ -19,13 +19,14 @@
 # end a coil-load --verify run on a fresh link session must be clean
 # (every connection established, messages echoed, zero mismatched bytes,
 # zero errors); then SIGTERM, exit 0.
-# COIL_BYPASS_ROUNDS (default 30) sets the number of rounds; ~90 s.
+# COIL_BYPASS_ROUNDS (default 20) sets the number of rounds: ~60 s, up to
+# ~180 s on a loaded 2-CPU machine.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lib_init bypass_reconnect "$@"
 . "$(dirname "$0")/bypass_lib.sh"
 bypass_up memif
-ROUNDS=${COIL_BYPASS_ROUNDS:-30}
+ROUNDS=${COIL_BYPASS_ROUNDS:-20}
 PORT=7000
 TARGET=$BYPASS_SERVER_IP:$PORT
 
