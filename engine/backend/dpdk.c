@@ -20,6 +20,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_interrupts.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -27,9 +28,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +46,43 @@
  * peer drains slower than we send (a memif or vhost peer process, a NIC
  * paused by flow control) pushes back instead of dropping at once. */
 #define TX_HOLD 1024
+/* How often the loops look at the port's link (rte_eth_link_get_nowait). */
+#define LINK_CHECK_MS 10
+/* How long the EAL interrupt thread stays parked in the port gate (below)
+ * at a time, letting the loops poll: the delay a memif control message
+ * (connect, disconnect) may wait. */
+#define GATE_SLICE_US 2000
+
+/*
+ * The port gate. net_memif (DPDK 22.11) runs its control channel on the
+ * EAL interrupt thread: when the peer goes away (its process exits or
+ * disconnects), memif_disconnect() there clears the CONNECTED flag, then
+ * munmap()s the shared regions that hold the rings and buffers and frees
+ * their descriptors (memif_free_regions), and on the next connect maps
+ * new ones, all with no synchronisation with eth_memif_rx/tx, which test
+ * the flag once on entry and then read the rings. A loop that passed the
+ * test (or is preempted inside a burst) while the peer disconnects reads
+ * unmapped memory: SIGSEGV. Checking the link first only narrows that
+ * window.
+ *
+ * So for such a port the loops burst only while the interrupt thread is
+ * known to be elsewhere: parked in gate_cb, a callback of ours on an
+ * always-readable eventfd, which opens the gate, sleeps GATE_SLICE_US and
+ * closes it again, waiting for every loop to leave its burst before it
+ * returns and lets the thread run memif's callbacks. A loop announces a
+ * burst in its busy flag and then checks the gate; gate_cb closes the
+ * gate and then checks the flags (both sequentially consistent): either
+ * the loop sees the gate closed and skips the burst, or gate_cb sees the
+ * loop inside and waits. The interrupt thread is single, so while it is
+ * parked no other callback of it (memif's) can run.
+ *
+ * net_vhost needs none of this (its queues have their own allow/while
+ * queuing handshake with the vhost-user thread), nor net_virtio_user (its
+ * rings are its own memory, never unmapped by a disconnect), nor NICs.
+ */
+struct gate_flag {
+	_Alignas(64) atomic_int busy;
+};
 
 /* Process-wide: the EAL, the port and the pool (set up on the main thread
  * before the loops start, read-only afterwards). */
@@ -58,7 +99,13 @@ static struct {
 	/* TCP segments a loop received for another loop's flow: [from][to]
 	 * (single producer, single consumer). */
 	struct rte_ring *redir[MAX_Q][MAX_Q];
-} g;
+	/* the port gate (gated: the port needs it, see above) */
+	bool gated;
+	int gate_fd;
+	struct rte_intr_handle *gate_ih;
+	_Alignas(64) atomic_int gate_open;
+	struct gate_flag busy[MAX_Q];
+} g = { .gate_fd = -1 };
 
 struct dl {
 	struct coil_loop *loop;
@@ -67,7 +114,8 @@ struct dl {
 	struct rte_mbuf *tx[TX_HOLD];
 	uint64_t rx_multiseg, tx_full;
 	uint64_t redir_out, redir_in, redir_drop;
-	bool link_up;                 /* seen up once (then no more checks) */
+	uint64_t gate_shut, link_downs, tx_link_down;
+	bool link_up;                 /* as last seen (every LINK_CHECK_MS) */
 	uint64_t link_check_ms;
 	struct coil__net net;
 	struct coil__dpdk_tcp tcp;
@@ -81,6 +129,93 @@ static inline struct dl *D(struct coil_loop *loop)
 struct coil__dpdk_tcp *coil__dpdk_tcp_of(struct coil_loop *loop)
 {
 	return loop->be_data ? &D(loop)->tcp : NULL;
+}
+
+/* ---- the port gate (see the top) ---- */
+
+/* The EAL interrupt thread: let the loops poll for a slice, then wait
+ * until none is inside a burst. */
+static void gate_cb(void *arg)
+{
+	struct timespec ts = { 0, GATE_SLICE_US * 1000L };
+
+	(void)arg;
+	atomic_store(&g.gate_open, 1);
+	nanosleep(&ts, NULL);
+	atomic_store(&g.gate_open, 0);
+	for (unsigned q = 0; q < MAX_Q; q++)
+		while (atomic_load(&g.busy[q].busy))
+			sched_yield();
+}
+
+/* A loop may call the port's rx/tx burst functions: true, and then
+ * port_leave() once done; false: not now (the interrupt thread may be
+ * tearing the rings down), try on a later turn. */
+static inline bool port_enter(struct dl *d)
+{
+	if (!g.gated)
+		return true;
+	atomic_store(&g.busy[d->q].busy, 1);
+	if (atomic_load(&g.gate_open))
+		return true;
+	atomic_store_explicit(&g.busy[d->q].busy, 0, memory_order_release);
+	d->gate_shut++;
+	/* The interrupt thread is between two parkings, often on our CPU
+	 * (DPDK puts it on the main lcore's when no other is free): let it
+	 * get there rather than spin through our time slice. */
+	sched_yield();
+	return false;
+}
+
+static inline void port_leave(struct dl *d)
+{
+	if (g.gated)
+		atomic_store_explicit(&g.busy[d->q].busy, 0,
+				      memory_order_release);
+}
+
+static int gate_start(void)
+{
+	int ret;
+
+	g.gate_fd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (g.gate_fd < 0)
+		return -errno;
+	g.gate_ih = rte_intr_instance_alloc(RTE_INTR_INSTANCE_F_PRIVATE);
+	if (!g.gate_ih)
+		return -ENOMEM;
+	if (rte_intr_fd_set(g.gate_ih, g.gate_fd) ||
+	    rte_intr_type_set(g.gate_ih, RTE_INTR_HANDLE_EXT))
+		return -EINVAL;
+	/* EXT: the EAL reads nothing from it, so it stays readable and the
+	 * thread comes back to the gate after each round of callbacks. */
+	ret = rte_intr_callback_register(g.gate_ih, gate_cb, NULL);
+	if (ret)
+		return ret;
+	g.gated = true;
+	return 0;
+}
+
+static void gate_stop(void)
+{
+	if (g.gated) {
+		eventfd_t v;
+
+		/* Drained, the eventfd no longer calls the thread back to the
+		 * gate; then wait for a gate_cb under way to end. */
+		(void)eventfd_read(g.gate_fd, &v);
+		(void)rte_intr_callback_unregister_sync(g.gate_ih, gate_cb,
+							NULL);
+		g.gated = false;
+	}
+	if (g.gate_ih) {
+		rte_intr_instance_free(g.gate_ih);
+		g.gate_ih = NULL;
+	}
+	if (g.gate_fd >= 0) {
+		close(g.gate_fd);
+		g.gate_fd = -1;
+	}
 }
 
 /* ---- the packet-buffer abstraction over mbufs ---- */
@@ -132,6 +267,10 @@ static void tx_flush(struct dl *d)
 {
 	unsigned sent = 0;
 
+	/* A link that is down takes nothing: the frames wait (up to
+	 * TX_HOLD, then drop) for it to come back. */
+	if (!d->link_up || !port_enter(d))
+		return;
 	while (sent < d->ntx) {
 		unsigned want = d->ntx - sent < BURST ? d->ntx - sent : BURST;
 		uint16_t n = rte_eth_tx_burst(g.port, d->q, d->tx + sent,
@@ -141,6 +280,7 @@ static void tx_flush(struct dl *d)
 		if (n < want)
 			break;   /* the ring is full: the rest waits */
 	}
+	port_leave(d);
 	if (sent && sent < d->ntx)
 		memmove(d->tx, d->tx + sent,
 			(d->ntx - sent) * sizeof(d->tx[0]));
@@ -348,6 +488,39 @@ static void rx_one(struct dl *d, struct rte_mbuf *m)
 	coil__net_input(&d->net, &p);
 }
 
+/*
+ * Follow the port's link. A vdev's link comes and goes with its peer
+ * (memif, vhost: the other process starts, exits, restarts). Down: the
+ * loop stops bursting (memif's rings may be gone), drops the frames it
+ * held for the old peer and lets the net layer forget its neighbours (a
+ * new peer has a new MAC). Up: bursts resume, and ARP requests sent
+ * while it was down go again at once. A driver that cannot tell counts
+ * as up.
+ */
+static void link_check(struct dl *d, uint64_t now_ms)
+{
+	struct rte_eth_link l;
+	bool up;
+
+	d->link_check_ms = now_ms + LINK_CHECK_MS;
+	up = rte_eth_link_get_nowait(g.port, &l) != 0 ||
+	     l.link_status == RTE_ETH_LINK_UP;
+	if (up == d->link_up)
+		return;
+	d->link_up = up;
+	if (up) {
+		coil__net_link_up(&d->net);
+		return;
+	}
+	d->link_downs++;
+	if (d->ntx) {
+		d->tx_link_down += d->ntx;
+		rte_pktmbuf_free_bulk(d->tx, d->ntx);
+		d->ntx = 0;
+	}
+	coil__net_link_down(&d->net);
+}
+
 static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 {
 	struct dl *d = D(loop);
@@ -355,7 +528,15 @@ static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 	uint16_t n;
 
 	coil__dpdk_tcp_poll(&d->tcp);
-	n = rte_eth_rx_burst(g.port, d->q, rx, BURST);
+	if (loop->now_ms >= d->link_check_ms)
+		link_check(d, loop->now_ms);
+	n = 0;
+	if (d->link_up && port_enter(d)) {
+		/* (memif copies into our own mbufs: nothing of what it
+		 * returns lives in the shared regions) */
+		n = rte_eth_rx_burst(g.port, d->q, rx, BURST);
+		port_leave(d);
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		int o;
 
@@ -383,17 +564,6 @@ static void dpdk_wait(struct coil_loop *loop, int64_t timeout_ms)
 		n = (uint16_t)(n + k);
 		for (unsigned i = 0; i < k; i++)
 			rx_one(d, rx[i]);
-	}
-	if (!d->link_up && loop->now_ms >= d->link_check_ms) {
-		/* A vdev's link comes up when its peer does (memif, vhost):
-		 * ARP requests sent before went nowhere. */
-		struct rte_eth_link l;
-
-		d->link_check_ms = loop->now_ms + 10;
-		if (rte_eth_link_get_nowait(g.port, &l) == 0 && l.link_status) {
-			d->link_up = true;
-			coil__net_link_up(&d->net);
-		}
 	}
 	coil__net_tick(&d->net, loop->now_ms);
 	if (d->ntx)
@@ -427,12 +597,16 @@ static void dpdk_log_stats(struct coil_loop *loop)
 		return;
 	coil__net_format_stats(&d->net.st, buf, sizeof(buf));
 	coil__log("loop %u: net: %s; rx_multiseg %llu tx_full %llu redir_out "
-		  "%llu redir_in %llu redir_drop %llu", loop->id, buf,
+		  "%llu redir_in %llu redir_drop %llu link_downs %llu "
+		  "tx_link_down %llu gate_shut %llu", loop->id, buf,
 		  (unsigned long long)d->rx_multiseg,
 		  (unsigned long long)d->tx_full,
 		  (unsigned long long)d->redir_out,
 		  (unsigned long long)d->redir_in,
-		  (unsigned long long)d->redir_drop);
+		  (unsigned long long)d->redir_drop,
+		  (unsigned long long)d->link_downs,
+		  (unsigned long long)d->tx_link_down,
+		  (unsigned long long)d->gate_shut);
 	coil__tcp_format_stats(&d->tcp.tcp.st, buf, sizeof(buf));
 	coil__log("loop %u: %s", loop->id, buf);
 	if (loop->id == 0) {
@@ -672,6 +846,14 @@ int coil__dpdk_setup(const struct coil_engine_opts *o, unsigned *nloops)
 	if (ret)
 		goto fail_port;
 	g.started = true;
+	if (!strcmp(info.driver_name, "net_memif")) {
+		ret = gate_start();
+		if (ret) {
+			coil__log("dpdk: cannot set up the port gate on the "
+				  "EAL interrupt thread: %s", strerror(-ret));
+			goto fail;
+		}
+	}
 	ret = rte_eth_macaddr_get(port, &mac);
 	if (ret)
 		goto fail_port;
@@ -737,6 +919,7 @@ fail:
 
 void coil__dpdk_teardown(void)
 {
+	gate_stop();
 	if (g.started) {
 		(void)rte_eth_dev_stop(g.port);
 		g.started = false;

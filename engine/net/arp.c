@@ -176,6 +176,15 @@ void coil__net_link_up(struct coil__net *n)
 	}
 }
 
+void coil__net_link_down(struct coil__net *n)
+{
+	/* Expired, not freed: the slots stay taken so probe chains stay
+	 * intact; the next packet to each neighbour asks again. */
+	for (unsigned i = 0; i < COIL__ARP_SLOTS; i++)
+		if (n->arp[i].state == ARP_VALID)
+			n->arp[i].expire_ms = 0;
+}
+
 void coil__net_tick(struct coil__net *n, uint64_t now_ms)
 {
 	n->now_ms = now_ms;

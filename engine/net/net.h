@@ -232,6 +232,9 @@ void coil__net_tick(struct coil__net *n, uint64_t now_ms);
 
 /* The port's link came up: pending ARP requests go again at once. */
 void coil__net_link_up(struct coil__net *n);
+/* The port's link went down: what was learned of the neighbours expires
+ * (the peer that comes back may be another, with another MAC). */
+void coil__net_link_down(struct coil__net *n);
 
 /* Deliver UDP datagrams for `port` (network order) to fn. Returns 0,
  * -EADDRINUSE or -ENOSPC. */

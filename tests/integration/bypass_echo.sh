@@ -30,24 +30,6 @@ TARGET=$BYPASS_SERVER_IP:$PORT
 
 bypass_server coil-echo "$COIL_ECHO" "$PORT" --drain-ms 2000
 
-# check_clean LABEL CONNS: the last bypass_load ran clean.
-check_clean() {
-	local label=$1 conns=$2 r
-	[ "$LOAD_RC" -eq 0 ] || {
-		echo "$LOAD_OUT"
-		cat "$TMP_DIR/$label.err"
-		fail "$label: coil-load exited $LOAD_RC"
-	}
-	r=$(json_get "$LOAD_JSON" \
-		'"%d %d %d %d" % (j["done"], j["errors"]["mismatched_bytes"], j["errors"]["total"], j["connections_established"])')
-	read -r n mism errs est <<<"$r"
-	echo "$label: $n messages echoed, $mism mismatched bytes, $errs errors, $est connections"
-	[ "$mism" -eq 0 ] || fail "$label: $mism mismatched bytes"
-	[ "$errs" -eq 0 ] || fail "$label: $errs errors"
-	[ "$n" -ge "$conns" ] || fail "$label: only $n messages echoed"
-	[ "$est" -ge "$conns" ] || fail "$label: $est of $conns connections established"
-}
-
 echo "== 1. --verify, 1 B .. 64 KiB, 1 and 500 connections"
 for size in $SIZES; do
 	for conns in 1 500; do

@@ -121,3 +121,42 @@ json_get() {
 j = json.load(open(sys.argv[1]))
 print(eval(sys.argv[2]))' "$1" "$2"
 }
+
+# check_clean LABEL CONNS: the last bypass_load (coil-load echo --verify)
+# ran clean: exit 0, every connection established, messages echoed and
+# compared, zero mismatched bytes, zero errors. How many messages a run of
+# -d 1s completes depends on the CPU it got (a loaded machine echoes a few
+# hundred 64 KiB messages on 500 connections, fewer than one each), so
+# only "some" is required of the count, never a rate.
+check_clean() {
+	local label=$1 conns=$2 r n mism errs est
+	[ "$LOAD_RC" -eq 0 ] || {
+		echo "$LOAD_OUT"
+		cat "$TMP_DIR/$label.err"
+		fail "$label: coil-load exited $LOAD_RC"
+	}
+	r=$(json_get "$LOAD_JSON" \
+		'"%d %d %d %d" % (j["done"], j["errors"]["mismatched_bytes"], j["errors"]["total"], j["connections_established"])')
+	read -r n mism errs est <<<"$r"
+	echo "$label: $n messages echoed, $mism mismatched bytes, $errs errors, $est connections"
+	[ "$mism" -eq 0 ] || fail "$label: $mism mismatched bytes"
+	[ "$errs" -eq 0 ] || fail "$label: $errs errors"
+	[ "$n" -gt 0 ] || fail "$label: no message echoed"
+	[ "$est" -ge "$conns" ] || fail "$label: $est of $conns connections established"
+}
+
+# cpu_pressure SECONDS: one busy loop per CPU we may use, each ending by
+# itself after SECONDS (and killed with the test's other background
+# processes), so that the link's two processes get preempted anywhere,
+# the interrupt thread included.
+cpu_pressure() {
+	local n i
+	n=$(nproc)
+	for ((i = 0; i < n; i++)); do
+		(
+			end=$((SECONDS + $1))
+			while [ $SECONDS -lt $end ]; do :; done
+		) &
+		BG_PIDS+=("$!")
+	done
+}

@@ -13,10 +13,14 @@ enum coil_backend_kind {
 	COIL_BACKEND_AUTO = 0,
 	COIL_BACKEND_URING,
 	COIL_BACKEND_EPOLL,
-	COIL_BACKEND_DPDK,   /* kernel bypass: UDP, ICMP and ARP only for
-				now (no TCP: coil_engine_listen fails with
-				-EPROTONOSUPPORT); needs a build with
-				libdpdk */
+	COIL_BACKEND_DPDK,   /* kernel bypass on coil's own IPv4 stack:
+				TCP (listen and connect, coil_conn as on
+				the other backends), UDP, ICMP echo and
+				ARP, on the first DPDK port (a NIC or a
+				vdev such as net_memif, net_vhost,
+				net_virtio_user, net_af_packet); IPv4
+				only (-EAFNOSUPPORT for IPv6); needs a
+				build with libdpdk */
 };
 
 /*
