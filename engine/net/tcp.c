@@ -147,10 +147,21 @@ struct coil__tcb *coil__tcb_alloc(struct coil__tcp *tcp)
 	return t;
 }
 
+void coil__tcb_orphan_release(struct coil__tcb *t)
+{
+	if (!t->obuf)
+		return;
+	t->tcp->orphan_bytes -= t->olen;
+	free(t->obuf);
+	t->obuf = NULL;
+	t->ooff = t->olen = 0;
+}
+
 void coil__tcb_free(struct coil__tcb *t)
 {
 	struct coil__tcp *tcp = t->tcp;
 
+	coil__tcb_orphan_release(t);
 	coil_timer_stop(&t->rexmt);
 	coil_timer_stop(&t->delack);
 	coil__tcb_unhash(t);
@@ -213,6 +224,29 @@ void coil__tcb_tw_add(struct coil__tcb *t)
 	}
 }
 
+/* A graceful close with bytes not yet acknowledged (sent or not): TCP
+ * keeps a copy of them, since the upper layer's send buffer goes with
+ * it, and goes on sending and retransmitting them, then the FIN. False
+ * (the close becomes a reset) when the copy does not fit orphan_max. */
+static bool orphan_keep(struct coil__tcb *t)
+{
+	struct coil__tcp *tcp = t->tcp;
+	size_t n = t->snd_avail;
+
+	if (!n)
+		return true;
+	if (n > tcp->cfg.orphan_max - tcp->orphan_bytes ||
+	    !(t->obuf = malloc(n))) {
+		tcp->st.orphan_rst++;
+		return false;
+	}
+	tcp->ops.copy(t->uctx, 0, t->obuf, n);
+	t->ooff = 0;
+	t->olen = n;
+	tcp->orphan_bytes += n;
+	return true;
+}
+
 void coil__tcp_close(struct coil__tcb *t, bool reset)
 {
 	t->closed_up = true;
@@ -222,11 +256,10 @@ void coil__tcp_close(struct coil__tcb *t, bool reset)
 		coil__tcb_free(t);
 		return;
 	}
+	if (!reset && t->state != TCP_SYN_SENT && !orphan_keep(t))
+		reset = true;
 	t->uctx = NULL;
 	t->orphan = true;
-	t->snd_avail = 0;
-	if (t->snd_nxt != t->snd_una && !t->fin_sent)
-		reset = true;   /* data never acknowledged: cannot keep it */
 	/* Unread input is dropped, not answered with a reset (RFC 2525 2.17
 	 * would): the connection core closes knowing it (a lingering close
 	 * that ended, an HTTP error sent while the body still comes), and a
@@ -349,6 +382,8 @@ int coil__tcp_init(struct coil__tcp *tcp, struct coil__net *n,
 		c.msl_ms = 30000;
 	if (!c.fin_wait2_ms)
 		c.fin_wait2_ms = 30000;
+	if (!c.orphan_max)
+		c.orphan_max = 4u << 20;
 	tcp->cfg = c;
 	tcp->net = n;
 	tcp->loop = loop;
@@ -405,8 +440,10 @@ void coil__tcp_fini(struct coil__tcp *tcp)
 
 		coil_timer_stop(&t->rexmt);
 		coil_timer_stop(&t->delack);
-		if (t->tcp)
+		if (t->tcp) {
 			coil__tcb_held_drop_all(t);
+			coil__tcb_orphan_release(t);
+		}
 	}
 	if (tcp->net->tcp == tcp)
 		tcp->net->tcp = NULL;

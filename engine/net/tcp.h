@@ -16,6 +16,9 @@
  * queue): TCP knows how many bytes it holds from snd_una on
  * (coil__tcp_send) and copies them into packets when it transmits or
  * retransmits (ops->copy); ops->acked tells it how many it may drop.
+ * A graceful close with bytes still unacknowledged takes a copy of them
+ * (bounded per instance, cfg.orphan_max), so that they and the FIN are
+ * still delivered after the upper layer let go, like a kernel's close.
  *
  * Nothing here is thread-safe: the loop that owns the instance calls it.
  * Addresses and ports are in network order.
@@ -77,6 +80,8 @@ struct coil__tcp_cfg {
 	uint32_t delack_ms;      /* default 40 */
 	uint32_t msl_ms;         /* TIME_WAIT lasts 2 MSL; default 30000 */
 	uint32_t fin_wait2_ms;   /* orphaned FIN_WAIT_2; default 30000 */
+	size_t orphan_max;       /* unacknowledged bytes closed connections
+				    may keep, all together; default 4 MiB */
 	bool tx_tcp_csum;        /* the port fills TCP checksums */
 	/* Optional: may an active open use local port lport (network order)
 	 * to raddr:rport? (A loop takes only ports whose flows are steered
@@ -104,6 +109,8 @@ struct coil__tcp_stats {
 	uint64_t drop_cookie;    /* a bad or stale SYN cookie */
 	uint64_t drop_orphan;    /* data for a connection closed locally
 				    (acknowledged, dropped) */
+	uint64_t orphan_rst;     /* graceful closes reset: the bytes not
+				    yet acknowledged did not fit orphan_max */
 	uint64_t challenge_acks, dup_acks;
 	/* retransmission */
 	uint64_t rto_fired, retrans_segs, fast_retrans, persist_probes;
@@ -147,6 +154,8 @@ struct coil__tcb {
 	uint32_t rtt_seq;
 	uint64_t rtt_start;
 	size_t snd_avail;                /* upper's bytes from snd_una on */
+	uint8_t *obuf;                   /* closed: those bytes, TCP's copy */
+	size_t ooff, olen;               /* snd_una's offset in it; its size */
 	struct coil__tcp_held *rq, *rq_tail;  /* in order, undelivered */
 	struct coil__tcp_held *ooo;      /* sorted by seq */
 	uint32_t held_bytes;
@@ -179,6 +188,7 @@ struct coil__tcp {
 	struct coil__tcb *tw_head, *tw_tail;  /* oldest first */
 	unsigned ntw;
 	struct coil__tcb *pending;
+	size_t orphan_bytes;             /* in the tcbs' obufs */
 	uint64_t secret[2];
 	uint16_t next_port;              /* host order, ephemeral */
 	uint8_t rcv_wscale;
@@ -210,8 +220,10 @@ void coil__tcp_send(struct coil__tcb *t, size_t avail);
 void coil__tcp_recv_arm(struct coil__tcb *t, bool on);
 /* No more data: FIN after what the send buffer holds. */
 void coil__tcp_shutdown(struct coil__tcb *t);
-/* The upper layer lets go of t: reset it, or finish the close (FIN) on
- * its own. No callback comes for t after this. */
+/* The upper layer lets go of t: reset it, or finish the close on its
+ * own: every byte it gave (coil__tcp_send) and is not acknowledged yet,
+ * then the FIN, retransmitted as needed (reset instead when the copy
+ * does not fit orphan_max). No callback comes for t after this. */
 void coil__tcp_close(struct coil__tcb *t, bool reset);
 
 /* Deliver input held for connections that started receiving. Call once

@@ -158,6 +158,20 @@ static void challenge_ack(struct coil__tcb *t)
 	coil__tcb_send_ack(t);
 }
 
+/* n bytes of the send buffer acknowledged: the upper layer's, or the
+ * closed connection's own copy. */
+static void snd_acked(struct coil__tcb *t, uint32_t n)
+{
+	t->snd_avail -= n;
+	if (t->obuf) {
+		t->ooff += n;
+		if (!t->snd_avail)
+			coil__tcb_orphan_release(t);
+	} else if (t->uctx && n) {
+		t->tcp->ops.acked(t->uctx, n);
+	}
+}
+
 static void ack_data(struct coil__tcb *t, uint32_t ack, bool *fin_acked)
 {
 	struct coil__tcp *tcp = t->tcp;
@@ -182,9 +196,7 @@ static void ack_data(struct coil__tcb *t, uint32_t ack, bool *fin_acked)
 		} else {
 			/* partial: retransmit the next hole, deflate */
 			t->snd_una = ack;
-			t->snd_avail -= data;
-			if (t->uctx && data)
-				tcp->ops.acked(t->uctx, data);
+			snd_acked(t, data);
 			(void)coil__tcb_xmit(t, ack, 0,
 				       t->snd_avail < mss ? (uint32_t)t->snd_avail
 							  : mss);
@@ -202,11 +214,9 @@ static void ack_data(struct coil__tcb *t, uint32_t ack, bool *fin_acked)
 	}
 	if (acked) {
 		t->snd_una = ack;
-		t->snd_avail -= data;
+		snd_acked(t, data);
 		if (t->fin_sent && ack == t->snd_max)
 			*fin_acked = true;
-		if (t->uctx && data)
-			tcp->ops.acked(t->uctx, data);
 	}
 	if (coil__seq_lt(t->snd_nxt, t->snd_una))
 		t->snd_nxt = t->snd_una;

@@ -62,6 +62,8 @@ void coil__tcb_rtt_sample(struct coil__tcb *t, uint32_t r);
 
 /* tcp.c: the connection table */
 void coil__tcb_unhash(struct coil__tcb *t);
+/* Give back a closed connection's copy of its unacknowledged bytes. */
+void coil__tcb_orphan_release(struct coil__tcb *t);
 void coil__tcb_held_drop_all(struct coil__tcb *t);
 /* Into the TIME_WAIT age list (oldest recycled beyond tw_max). */
 void coil__tcb_tw_add(struct coil__tcb *t);

@@ -37,7 +37,13 @@ int coil__tcp_xmit(struct coil__tcp *tcp, uint32_t dst, uint16_t sport,
 		return -EMSGSIZE;
 	}
 	if (len) {
-		tcp->ops.copy(t->uctx, off, p.data, len);
+		if (t->obuf) {
+			/* closed: TCP's own copy (orphan_keep in tcp.c) */
+			assert(t->ooff + off + len <= t->olen);
+			memcpy(p.data, t->obuf + t->ooff + off, len);
+		} else {
+			tcp->ops.copy(t->uctx, off, p.data, len);
+		}
 		p.len = len;
 		p.tailroom -= len;
 	}
@@ -291,6 +297,13 @@ void coil__tcb_timer(struct coil_timer *tm)
 		/* Zero-window probe: one byte beyond the window (RFC 9293
 		 * 3.8.6.1), answered with an ACK carrying the window. */
 		tcp->st.persist_probes++;
+		if (t->closed_up && ++t->retries > tcp->cfg.max_retries) {
+			/* closed, and the window stays shut: give up */
+			tcp->st.timeouts++;
+			coil__tcb_send_rst(t);
+			coil__tcb_die(t, -ETIMEDOUT);
+			return;
+		}
 		if (t->snd_avail) {
 			(void)coil__tcb_xmit(t, t->snd_una, 0, 1);
 			if (coil__seq_lt(t->snd_max, t->snd_una + 1))

@@ -546,7 +546,8 @@ void coil__tcp_format_stats(const struct coil__tcp_stats *s, char *buf,
 		 "synack_tx %llu cookies_tx %llu cookies_ok %llu, resets_rx "
 		 "%llu resets_tx %llu; drops: tcp_short %llu tcp_hdr %llu "
 		 "tcp_opts %llu tcp_csum %llu no_conn %llu window %llu ack "
-		 "%llu ooo %llu nomem %llu cookie %llu orphan %llu; "
+		 "%llu ooo %llu nomem %llu cookie %llu orphan %llu orphan_rst "
+		 "%llu; "
 		 "challenge_acks %llu dup_acks %llu; rto_fired %llu "
 		 "retrans_segs %llu fast_retrans %llu persist_probes %llu "
 		 "timeouts %llu delacks %llu ooo_queued %llu tw_recycled %llu "
@@ -556,7 +557,7 @@ void coil__tcp_format_stats(const struct coil__tcp_stats *s, char *buf,
 		 F(cookies_tx), F(cookies_ok), F(resets_rx), F(resets_tx),
 		 F(drop_short), F(drop_hdr), F(drop_opts), F(drop_csum),
 		 F(drop_no_conn), F(drop_window), F(drop_ack), F(drop_ooo),
-		 F(drop_nomem), F(drop_cookie), F(drop_orphan),
+		 F(drop_nomem), F(drop_cookie), F(drop_orphan), F(orphan_rst),
 		 F(challenge_acks), F(dup_acks), F(rto_fired), F(retrans_segs),
 		 F(fast_retrans), F(persist_probes), F(timeouts), F(delacks),
 		 F(ooo_queued), F(tw_recycled), F(tx_nobufs));

@@ -1139,6 +1139,258 @@ static void test_refused_accept_and_unread_close(void **state)
 	world_down();
 }
 
+/* ---- closing with bytes not yet acknowledged (issue 12) ---- */
+
+/* No segment from index `from` on was a reset. */
+static void no_rst_since(unsigned from)
+{
+	for (unsigned i = from; i < cap.n; i++)
+		assert_false(cap.tx[i].flags & TH_RST);
+}
+
+/* The upper layer let go (coil__tcp_close): its send buffer is gone, so
+ * whatever TCP still sends must come from its own copy. */
+static void upper_gone(struct up *u)
+{
+	memset(u->tx, 0xee, sizeof(u->tx));
+}
+
+/* After an RTO: the len bytes d again at seq, the FIN after them. */
+static void rexmit_data_fin(struct coil__tcb *t, uint32_t seq, const void *d,
+			    uint32_t len)
+{
+	advance(t->rto);
+	assert_int_equal(last()->seq, seq);
+	assert_int_equal(last()->len, len);
+	assert_memory_equal(last()->data, d, len);
+	assert_int_equal(last()->flags & (TH_FIN | TH_RST), TH_FIN);
+}
+
+/* The peer has all and closes too: TIME_WAIT, no reset sent since
+ * segment `from`, and the connection is gone after 2 MSL. */
+static void peer_closes_too(struct peer *pr, struct coil__tcb *t,
+			    unsigned from)
+{
+	psend(pr, TH_ACK | TH_FIN, NULL, 0);
+	assert_int_equal(t->state, TCP_TIME_WAIT);
+	assert_int_equal(last()->ack, pr->snd_nxt);
+	no_rst_since(from);
+	advance(2 * 1000 + 1);
+	assert_int_equal(tcp.nfree, tcp.cfg.max_conns);
+}
+
+/* Shutdown with data in flight, then close; the data segment and the FIN
+ * are both lost. The retransmission must carry the data, FIN after it:
+ * the FIN once went again at snd_una, where the data was (the peer took
+ * it as the end of the stream, and the data was never sent again). */
+static void test_close_after_shutdown_data_lost(void **state)
+{
+	struct peer pr;
+	struct coil__tcb *t;
+	uint32_t start;
+	unsigned from;
+
+	(void)state;
+	world_up(NULL);
+	connect_peer(&pr, 48000, 100);
+	t = pr.u->t;
+	from = cap.n;
+	start = pr.rcv_nxt;
+	up_write(pr.u, "0123456789", 10);          /* lost */
+	assert_int_equal(last()->seq, start);
+	coil__tcp_shutdown(t);                      /* the FIN: lost too */
+	assert_true(last()->flags & TH_FIN);
+	assert_int_equal(last()->seq, start + 10);
+	coil__tcp_close(t, false);
+	upper_gone(pr.u);
+	assert_int_equal(t->state, TCP_FIN_WAIT_1);
+	rexmit_data_fin(t, start, "0123456789", 10);
+	pr.rcv_nxt = start + 11;
+	psend(&pr, TH_ACK, NULL, 0);
+	assert_int_equal(t->state, TCP_FIN_WAIT_2);
+	assert_int_equal(tcp.orphan_bytes, 0);
+	peer_closes_too(&pr, t, from);
+	world_down();
+}
+
+/* close() right after writing (no shutdown): the written bytes and then
+ * the FIN are delivered, whatever is lost, never a reset. Three segments
+ * go out, the second is lost, then the FIN is lost, then the FIN's first
+ * retransmission is lost too. */
+static void test_close_with_data_queued_loss(void **state)
+{
+	static uint8_t msg[3000];
+	static uint8_t got[3000];
+	struct peer pr;
+	struct coil__tcb *t;
+	uint32_t start;
+	unsigned from, first;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 7 + 1);
+	world_up(NULL);
+	connect_peer(&pr, 48001, 200);
+	t = pr.u->t;
+	from = cap.n;
+	start = pr.rcv_nxt;
+	up_write(pr.u, msg, sizeof(msg));
+	assert_int_equal(cap.n, from + 3);          /* 1460, 1460, 80 */
+	first = from;
+	coil__tcp_close(t, false);
+	upper_gone(pr.u);
+	assert_int_equal(cap.n, from + 4);          /* the FIN: lost */
+	assert_true(last()->flags & TH_FIN);
+	assert_int_equal(last()->seq, start + sizeof(msg));
+	/* the peer has the first and the third segment */
+	memcpy(got, cap.tx[first].data, cap.tx[first].len);
+	memcpy(got + 2920, cap.tx[first + 2].data, cap.tx[first + 2].len);
+	pr.rcv_nxt = start + 1460;
+	psend(&pr, TH_ACK, NULL, 0);
+	psend(&pr, TH_ACK, NULL, 0);                /* a duplicate: 80 B early */
+	advance(t->rto);
+	assert_int_equal(last()->seq, start + 1460);
+	assert_int_equal(last()->len, 1460);
+	memcpy(got + 1460, last()->data, 1460);
+	assert_memory_equal(got, msg, sizeof(msg));
+	/* all the data acknowledged; the FIN still lost */
+	pr.rcv_nxt = start + sizeof(msg);
+	psend(&pr, TH_ACK, NULL, 0);
+	assert_int_equal(tcp.orphan_bytes, 0);      /* the copy went */
+	assert_int_equal(t->state, TCP_FIN_WAIT_1);
+	from = cap.n;
+	advance(t->rto);
+	assert_int_equal(cap.n, from + 1);          /* the FIN again: lost */
+	assert_int_equal(last()->flags & (TH_FIN | TH_RST), TH_FIN);
+	assert_int_equal(last()->seq, start + sizeof(msg));
+	assert_int_equal(last()->len, 0);
+	advance(t->rto);                            /* backed off: again */
+	assert_int_equal(cap.n, from + 2);
+	assert_true(last()->flags & TH_FIN);
+	assert_int_equal(last()->seq, start + sizeof(msg));
+	pr.rcv_nxt++;
+	assert_int_equal(tcp.st.orphan_rst, 0);
+	peer_closes_too(&pr, t, first);
+	world_down();
+}
+
+/* An HTTP error answer: the request is left unread, the answer written
+ * and the connection closed at once; the answer and the FIN are lost and
+ * the peer keeps sending (a pipelined request). What comes after the
+ * close is acknowledged and dropped, never answered with a reset; the
+ * answer goes again, then the FIN. */
+static void test_close_unread_input_answer_lost(void **state)
+{
+	struct peer pr;
+	struct coil__tcb *t;
+	uint32_t start;
+	unsigned from;
+
+	(void)state;
+	world_up(NULL);
+	connect_peer(&pr, 48002, 300);
+	t = pr.u->t;
+	coil__tcp_recv_arm(t, false);
+	psend(&pr, TH_ACK | TH_PSH, "GET / HTTP/1.1\r\nX-Space : a\r\n\r\n", 31);
+	from = cap.n;
+	start = pr.rcv_nxt;
+	up_write(pr.u, "HTTP/1.1 400 Bad Request\r\n\r\n", 28);   /* lost */
+	coil__tcp_close(t, false);
+	upper_gone(pr.u);
+	assert_int_equal(t->held_pkts, 0);          /* unread: dropped */
+	assert_true(last()->flags & TH_FIN);        /* lost */
+	/* the next pipelined request: ACKed, dropped */
+	psend(&pr, TH_ACK | TH_PSH, "GET /json HTTP/1.1\r\n\r\n", 22);
+	assert_int_equal(last()->ack, pr.snd_nxt);
+	assert_true(tcp.st.drop_orphan >= 2);
+	rexmit_data_fin(t, start, "HTTP/1.1 400 Bad Request\r\n\r\n", 28);
+	/* the peer reads the answer, closes */
+	pr.rcv_nxt = start + 29;
+	peer_closes_too(&pr, t, from);
+	world_down();
+}
+
+/* The FIN is retransmitted on RTO in LAST_ACK and CLOSING, at its own
+ * sequence number. */
+static void test_fin_retransmit_last_ack_closing(void **state)
+{
+	struct peer pr;
+	struct coil__tcb *t;
+	uint32_t fin;
+
+	(void)state;
+	world_up(NULL);
+	/* LAST_ACK */
+	connect_peer(&pr, 48003, 400);
+	t = pr.u->t;
+	psend(&pr, TH_ACK | TH_FIN, NULL, 0);
+	coil__tcp_close(t, false);
+	assert_int_equal(t->state, TCP_LAST_ACK);
+	fin = last()->seq;
+	advance(t->rto);
+	assert_int_equal(last()->flags & (TH_FIN | TH_RST), TH_FIN);
+	assert_int_equal(last()->seq, fin);
+	pr.rcv_nxt = fin + 1;
+	psend(&pr, TH_ACK, NULL, 0);
+	assert_int_equal(tcp.nfree, tcp.cfg.max_conns);
+	/* CLOSING: both FINs cross, ours is lost */
+	connect_peer(&pr, 48004, 500);
+	t = pr.u->t;
+	coil__tcp_shutdown(t);
+	fin = last()->seq;
+	psend(&pr, TH_ACK | TH_FIN, NULL, 0);
+	assert_int_equal(t->state, TCP_CLOSING);
+	coil__tcp_close(t, false);
+	advance(t->rto);
+	assert_int_equal(last()->flags & (TH_FIN | TH_RST), TH_FIN);
+	assert_int_equal(last()->seq, fin);
+	pr.rcv_nxt = fin + 1;
+	psend(&pr, TH_ACK, NULL, 0);
+	assert_int_equal(t->state, TCP_TIME_WAIT);
+	world_down();
+}
+
+/* What a closed connection may keep is bounded: beyond orphan_max the
+ * close is a reset (counted); and an orphan whose peer keeps its window
+ * shut gives up after max_retries probes. */
+static void test_orphan_limits(void **state)
+{
+	static uint8_t big[2000];
+	struct coil__tcp_cfg c = { .rcv_buf = 65536, .msl_ms = 1000,
+				   .fin_wait2_ms = 2000, .orphan_max = 1000,
+				   .max_retries = 3 };
+	struct peer pr;
+	struct coil__tcb *t;
+
+	(void)state;
+	world_up(&c);
+	connect_peer(&pr, 48005, 600);
+	up_write(pr.u, big, sizeof(big));
+	coil__tcp_close(pr.u->t, false);
+	assert_true(last()->flags & TH_RST);
+	assert_int_equal(tcp.st.orphan_rst, 1);
+	assert_int_equal(tcp.orphan_bytes, 0);
+	assert_int_equal(tcp.nfree, tcp.cfg.max_conns);
+	/* zero window, closed with 10 bytes waiting */
+	connect_peer(&pr, 48006, 700);
+	t = pr.u->t;
+	pr.win = 0;
+	psend(&pr, TH_ACK, NULL, 0);
+	up_write(pr.u, "0123456789", 10);
+	assert_true(t->persist);
+	coil__tcp_close(t, false);
+	upper_gone(pr.u);
+	assert_int_equal(tcp.orphan_bytes, 10);
+	advance(200 + 400 + 800 + 1);
+	assert_int_equal(tcp.st.persist_probes, 3);
+	assert_memory_equal(last()->data, "0", 1);  /* probes: its own copy */
+	advance(1600);
+	assert_true(last()->flags & TH_RST);
+	assert_int_equal(tcp.orphan_bytes, 0);
+	assert_int_equal(tcp.nfree, tcp.cfg.max_conns);
+	world_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1159,6 +1411,11 @@ int main(void)
 		cmocka_unit_test(test_syns_after_arp),
 		cmocka_unit_test(test_refused_accept_and_unread_close),
 		cmocka_unit_test(test_tx_csum_offload),
+		cmocka_unit_test(test_close_after_shutdown_data_lost),
+		cmocka_unit_test(test_close_with_data_queued_loss),
+		cmocka_unit_test(test_close_unread_input_answer_lost),
+		cmocka_unit_test(test_fin_retransmit_last_ack_closing),
+		cmocka_unit_test(test_orphan_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
