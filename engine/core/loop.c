@@ -197,21 +197,70 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 		if (!(c->flags & CONN_CLOSING))
 			coil__conn_shutdown(c);
 	}
-	/* Then close the listeners: the backend adopts what their queues
-	 * hold (coil__listener_drain), and those connections hear of the
-	 * shutdown as they open. */
+	/* The listeners take no new handshake from here, but stay open
+	 * and accepting until the drain ends: closing one resets what its
+	 * queue holds, and a handshake that began a moment before this
+	 * lands there after any last accept. Those connections hear of the
+	 * shutdown as they open (coil__conn_accepted). */
 	for (unsigned i = 0; i < loop->nlst; i++)
-		loop->be->listen_stop(&loop->lst[i]);
+		if (loop->be->listen_quiesce)
+			loop->be->listen_quiesce(&loop->lst[i]);
+}
+
+/* The drain is done but for the listeners: true once they are closed.
+ * They close after no handshake is left in progress on them (then no
+ * connection can appear in their queues any more), plus a turn of at
+ * least 1 ms for one that was completing as that was looked at; if the
+ * backend cannot tell, COIL__LISTEN_LINGER_MS; and at once when forced.
+ * Connections still queued are adopted as the backend closes them. */
+static bool listeners_closed(struct coil_loop *loop, bool force,
+			     struct coil_timer *settle)
+{
+	if (!loop->lst_stopped) {
+		int pending = 0;
+
+		for (unsigned i = 0; i < loop->nlst && !force; i++) {
+			int n = loop->be->listen_pending ?
+				loop->be->listen_pending(&loop->lst[i]) : 0;
+
+			if (n)
+				pending = pending > 0 ? pending : n;
+		}
+		if (force || pending == 0) {
+			if (!loop->lst_quiet_ms)
+				loop->lst_quiet_ms = loop->now_ms + 1;
+		} else if (pending < 0) {
+			if (!loop->lst_quiet_ms)
+				loop->lst_quiet_ms =
+					loop->now_ms + COIL__LISTEN_LINGER_MS;
+		} else {
+			loop->lst_quiet_ms = 0;
+		}
+		if (!force && (!loop->lst_quiet_ms ||
+			       loop->now_ms < loop->lst_quiet_ms)) {
+			coil_timer_start(settle, 1);
+			return false;
+		}
+		loop->lst_stopped = true;
+		for (unsigned i = 0; i < loop->nlst; i++)
+			loop->be->listen_stop(&loop->lst[i]);
+	}
+	/* A completion backend is done with the fd when its accept ends. */
+	for (unsigned i = 0; i < loop->nlst; i++)
+		if (loop->lst[i].armed)
+			return false;
+	return true;
 }
 
 int coil__loop_run(struct coil_loop *loop)
 {
-	struct coil_timer wake, steer;
+	struct coil_timer wake, steer, settle;
 
 	/* While draining, a timer makes sure the loop wakes for the deadline
 	 * even if every connection is silent. */
 	coil_timer_init(&wake, loop, drain_check, NULL);
 	coil_timer_init(&steer, loop, steer_tick, loop);
+	coil_timer_init(&settle, loop, drain_check, NULL);
 	for (unsigned i = 0; i < loop->nlst; i++)
 		if (loop->lst[i].steer)
 			coil_timer_start(&steer, COIL__STEER_RECONCILE_MS);
@@ -240,13 +289,16 @@ int coil__loop_run(struct coil_loop *loop)
 			}
 			/* Jobs out on the pool come back here first. */
 			if (!loop->nconns &&
-			    !(loop->inbox && coil__inbox_busy(loop->inbox)))
+			    !(loop->inbox && coil__inbox_busy(loop->inbox)) &&
+			    listeners_closed(loop, force, &settle) &&
+			    !loop->nconns)
 				break;
 		}
 		coil__loop_turn(loop, true);
 	}
 	coil_timer_stop(&wake);
 	coil_timer_stop(&steer);
+	coil_timer_stop(&settle);
 	if (loop->inbox)
 		coil__inbox_close(loop->inbox);
 	if (getenv("COIL_STATS"))
