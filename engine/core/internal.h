@@ -77,6 +77,10 @@ bool coil__wheel_run(struct coil__wheel *w, uint64_t now_ms,
  * in progress on its listeners keeps them open this long after it would
  * have closed them (core/loop.c listeners_closed). */
 #define COIL__LISTEN_LINGER_MS 20u
+/* ... and waits for handshakes in progress on them at most this long
+ * after the stop began (a peer's ACK comes within a round trip; a
+ * handshake that never completes must not hold the drain to its end). */
+#define COIL__LISTEN_SETTLE_MAX_MS 1000u
 /* Milliseconds until the next timer may be due (a lower bound), or -1. */
 int64_t coil__wheel_timeout(const struct coil__wheel *w);
 

@@ -210,8 +210,9 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 /* The drain is done but for the listeners: true once they are closed.
  * They close after no handshake is left in progress on them (then no
  * connection can appear in their queues any more), plus a turn of at
- * least 1 ms for one that was completing as that was looked at; if the
- * backend cannot tell, COIL__LISTEN_LINGER_MS; and at once when forced.
+ * least 1 ms for one that was completing as that was looked at, or
+ * COIL__LISTEN_SETTLE_MAX_MS after the stop began; if the backend cannot
+ * tell, COIL__LISTEN_LINGER_MS; and at once when forced.
  * Connections still queued are adopted as the backend closes them. */
 static bool listeners_closed(struct coil_loop *loop, bool force,
 			     struct coil_timer *settle)
@@ -226,6 +227,12 @@ static bool listeners_closed(struct coil_loop *loop, bool force,
 			if (n)
 				pending = pending > 0 ? pending : n;
 		}
+		/* A handshake that never finishes (its client gone, a SYN
+		 * flood) holds the close back a while, not the whole drain. */
+		if (pending > 0 && loop->now_ms + loop->drain_ms >=
+				   loop->drain_deadline_ms +
+				   COIL__LISTEN_SETTLE_MAX_MS)
+			pending = 0;
 		if (force || pending == 0) {
 			if (!loop->lst_quiet_ms)
 				loop->lst_quiet_ms = loop->now_ms + 1;
