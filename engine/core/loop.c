@@ -200,25 +200,34 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 	/* The listeners take no new handshake from here, but stay open
 	 * and accepting until the drain ends: closing one resets what its
 	 * queue holds, and a handshake that began a moment before this
-	 * lands there after any last accept. Those connections hear of the
-	 * shutdown as they open (coil__conn_accepted). */
+	 * lands there after any last accept (listeners_closed). Those
+	 * connections hear of the shutdown as they open
+	 * (coil__conn_accepted). */
 	for (unsigned i = 0; i < loop->nlst; i++)
 		if (loop->be->listen_quiesce)
 			loop->be->listen_quiesce(&loop->lst[i]);
 }
 
-/* The drain is done but for the listeners: true once they are closed.
- * They close after no handshake is left in progress on them (then no
- * connection can appear in their queues any more), plus a turn of at
- * least 1 ms for one that was completing as that was looked at, or
+/* A stopping loop's listeners: true once they are closed. They close
+ * while connections still drain (a listener that only drops SYNs would
+ * delay clients a reuseport peer could take), once no handshake is in
+ * progress on them, seen twice 1 ms apart: a request socket becomes the
+ * child that replaces it in the hash in SYN_RECV state, and that child is
+ * queued for accept before it leaves SYN_RECV, so with none in SYN_RECV
+ * and no new SYN taken every connection is in the queue; the second look
+ * covers a SYN that passed just before the filter was attached. At most
  * COIL__LISTEN_SETTLE_MAX_MS after the stop began; if the backend cannot
- * tell, COIL__LISTEN_LINGER_MS; and at once when forced.
- * Connections still queued are adopted as the backend closes them. */
+ * tell, COIL__LISTEN_LINGER_MS after; at once when forced. What is queued
+ * is adopted as the backend closes them. */
 static bool listeners_closed(struct coil_loop *loop, bool force,
 			     struct coil_timer *settle)
 {
 	if (!loop->lst_stopped) {
 		int pending = 0;
+
+		/* Looked at once per ms at most (a sock_diag dump each). */
+		if (!force && coil_timer_active(settle))
+			return false;
 
 		for (unsigned i = 0; i < loop->nlst && !force; i++) {
 			int n = loop->be->listen_pending ?
@@ -295,10 +304,9 @@ int coil__loop_run(struct coil_loop *loop)
 					coil__inbox_cancel_all(loop->inbox);
 			}
 			/* Jobs out on the pool come back here first. */
-			if (!loop->nconns &&
-			    !(loop->inbox && coil__inbox_busy(loop->inbox)) &&
-			    listeners_closed(loop, force, &settle) &&
-			    !loop->nconns)
+			if (listeners_closed(loop, force, &settle) &&
+			    !loop->nconns &&
+			    !(loop->inbox && coil__inbox_busy(loop->inbox)))
 				break;
 		}
 		coil__loop_turn(loop, true);
