@@ -23,6 +23,14 @@ struct coil__backend_ops {
 	 * backend accepts or connects carry the service's options
 	 * (coil__sock_tcp_opts): the core sets none. */
 	int (*listen_start)(struct coil__listener *lst);
+	/* The loop begins to stop: take no new handshake on the listener,
+	 * keep accepting those already begun (NULL: nothing to do). */
+	void (*listen_quiesce)(struct coil__listener *lst);
+	/* Handshakes begun on a quiesced listener and not finished yet, 0
+	 * when none, -errno when the backend cannot tell (NULL: 0). */
+	int (*listen_pending)(struct coil__listener *lst);
+	/* Adopt every connection queued (coil__sock_listen_drain) and close;
+	 * lst->armed stays set until the backend is done with the fd. */
 	void (*listen_stop)(struct coil__listener *lst);
 	/* Start receiving on `c` until coil__conn_recv_done() reports an end.
 	 * The core set CONN_RECV_ARMED. */
@@ -88,6 +96,19 @@ struct coil__backend_ops {
  * into each child: connections already queued when the loop starts
  * would miss it.) Returns 0 or -errno. (backend/sock.c) */
 int coil__sock_tcp_opts(int fd, const struct coil_service *svc);
+
+/* Graceful stop of a kernel listener (backend/sock.c). quiesce: a socket
+ * filter drops new SYNs, so no handshake starts that the close would
+ * reset; pending: SYN_RECV requests left on the listener's port (sock_diag;
+ * -errno when the kernel will not say); drain: accept4 (with `flags`)
+ * everything queued, with the service's options, into
+ * coil__conn_accepted. */
+int coil__sock_listen_quiesce(int fd);
+int coil__sock_listen_pending(int fd);
+void coil__sock_listen_drain(struct coil__listener *lst, int flags);
+/* listen_quiesce and listen_pending of the kernel-socket backends. */
+void coil__sock_lst_quiesce(struct coil__listener *lst);
+int coil__sock_lst_pending(struct coil__listener *lst);
 
 /* shut_wr and sock_error for real sockets (shutdown(2) SHUT_WR,
  * getsockopt SO_ERROR). */

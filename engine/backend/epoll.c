@@ -532,7 +532,7 @@ static void ep_listen_stop(struct coil__listener *lst)
 {
 	if (lst->closed)
 		return;
-	coil__listener_drain(lst, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	coil__sock_listen_drain(lst, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	lst->closed = true;
 	lst->armed = false;
 	coil_timer_stop(&lst->retry);
@@ -927,6 +927,8 @@ const struct coil__backend_ops coil__epoll_ops = {
 	.loop_init = ep_loop_init,
 	.loop_fini = ep_loop_fini,
 	.listen_start = ep_listen_start,
+	.listen_quiesce = coil__sock_lst_quiesce,
+	.listen_pending = coil__sock_lst_pending,
 	.listen_stop = ep_listen_stop,
 	.recv_arm = ep_recv_arm,
 	.recv_cancel = ep_recv_cancel,

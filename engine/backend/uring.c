@@ -334,7 +334,7 @@ static void uring_listen_stop(struct coil__listener *lst)
 
 	if (lst->closed)
 		return;
-	coil__listener_drain(lst, SOCK_CLOEXEC);
+	coil__sock_listen_drain(lst, SOCK_CLOEXEC);
 	lst->closed = true;
 	coil_timer_stop(&lst->retry);
 	if (!lst->armed) {
@@ -547,7 +547,7 @@ static void on_accept(struct coil__listener *lst, int res, unsigned flags)
 	lst->armed = false;
 	if (lst->closed) {
 		/* Handshakes completed since listen_stop drained it. */
-		coil__listener_drain(lst, SOCK_CLOEXEC);
+		coil__sock_listen_drain(lst, SOCK_CLOEXEC);
 		close(lst->fd);
 		lst->fd = -1;
 	} else if (res < 0 && res != -ECANCELED) {
@@ -1024,6 +1024,8 @@ const struct coil__backend_ops coil__uring_ops = {
 	.loop_init = uring_loop_init,
 	.loop_fini = uring_loop_fini,
 	.listen_start = uring_listen_start,
+	.listen_quiesce = coil__sock_lst_quiesce,
+	.listen_pending = coil__sock_lst_pending,
 	.listen_stop = uring_listen_stop,
 	.recv_arm = uring_recv_arm,
 	.recv_cancel = uring_recv_cancel,

@@ -240,27 +240,6 @@ void coil__conn_shutdown(struct coil_conn *c)
 		coil_conn_close(c);
 }
 
-void coil__listener_drain(struct coil__listener *lst, int flags)
-{
-	int fl;
-
-	if (lst->fd < 0)
-		return;
-	fl = fcntl(lst->fd, F_GETFL);
-	if (fl < 0 || (!(fl & O_NONBLOCK) &&
-		       fcntl(lst->fd, F_SETFL, fl | O_NONBLOCK) < 0))
-		return;
-	/* Bounded by the backlog: nothing new is steered here any more. */
-	for (unsigned n = 0; n < 1u << 16; n++) {
-		int fd = accept4(lst->fd, NULL, NULL, flags);
-
-		if (fd >= 0)
-			coil__conn_accepted(lst, fd);
-		else if (errno != EINTR && errno != ECONNABORTED)
-			break;
-	}
-}
-
 /* A new connection on `lst`'s loop, linked in, nothing else done; NULL when
  * max_conns are open. */
 static struct coil_conn *conn_new(struct coil__listener *lst, int fd)

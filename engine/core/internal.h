@@ -73,6 +73,14 @@ bool coil__wheel_run(struct coil__wheel *w, uint64_t now_ms,
  * all of it in turns back to back, and the connections still talking get
  * theirs (issue 18: 15,000 header timeouts at once). */
 #define COIL__TIMER_PER_MS 64u
+/* A stopping loop whose backend cannot tell whether handshakes are still
+ * in progress on its listeners keeps them open this long after it would
+ * have closed them (core/loop.c listeners_closed). */
+#define COIL__LISTEN_LINGER_MS 20u
+/* ... and waits for handshakes in progress on them at most this long
+ * after the stop began (a peer's ACK comes within a round trip; a
+ * handshake that never completes must not hold the drain to its end). */
+#define COIL__LISTEN_SETTLE_MAX_MS 1000u
 /* Milliseconds until the next timer may be due (a lower bound), or -1. */
 int64_t coil__wheel_timeout(const struct coil__wheel *w);
 
@@ -310,6 +318,11 @@ struct coil_loop {
 	atomic_bool abort_req;
 	bool stopping;
 	uint64_t drain_deadline_ms;
+	/* Stopping: the listeners were quiesced and are open until the
+	 * drain ends; lst_quiet_ms: when they had no handshake left in
+	 * progress (0: not seen yet); lst_stopped: listen_stop called. */
+	uint64_t lst_quiet_ms;
+	bool lst_stopped;
 	unsigned drain_ms;
 
 	struct coil__inbox *inbox;       /* posts and defer results (core/
@@ -366,10 +379,6 @@ static inline bool coil__conn_reading_stopped(const struct coil_conn *c)
 
 /* ---- connection core (core/conn.c): events from the backends ---- */
 void coil__conn_accepted(struct coil__listener *lst, int fd);
-/* A stopping loop's listener, before it closes: adopt every connection
- * the kernel has queued on it (accept4 with `flags`, the backend's), so
- * that its request is answered instead of reset. */
-void coil__listener_drain(struct coil__listener *lst, int flags);
 /* Tell the protocol the engine is stopping (on_shutdown, or a close). */
 void coil__conn_shutdown(struct coil_conn *c);
 /* The outstanding connect (coil_loop_connect) ended: 0 connected, or

@@ -197,21 +197,86 @@ void coil__loop_begin_stop(struct coil_loop *loop)
 		if (!(c->flags & CONN_CLOSING))
 			coil__conn_shutdown(c);
 	}
-	/* Then close the listeners: the backend adopts what their queues
-	 * hold (coil__listener_drain), and those connections hear of the
-	 * shutdown as they open. */
+	/* The listeners take no new handshake from here, but stay open
+	 * and accepting until the drain ends: closing one resets what its
+	 * queue holds, and a handshake that began a moment before this
+	 * lands there after any last accept (listeners_closed). Those
+	 * connections hear of the shutdown as they open
+	 * (coil__conn_accepted). */
 	for (unsigned i = 0; i < loop->nlst; i++)
-		loop->be->listen_stop(&loop->lst[i]);
+		if (loop->be->listen_quiesce)
+			loop->be->listen_quiesce(&loop->lst[i]);
+}
+
+/* A stopping loop's listeners: true once they are closed. They close
+ * while connections still drain (a listener that only drops SYNs would
+ * delay clients a reuseport peer could take), once no handshake is in
+ * progress on them, seen twice 1 ms apart: a request socket becomes the
+ * child that replaces it in the hash in SYN_RECV state, and that child is
+ * queued for accept before it leaves SYN_RECV, so with none in SYN_RECV
+ * and no new SYN taken every connection is in the queue; the second look
+ * covers a SYN that passed just before the filter was attached. At most
+ * COIL__LISTEN_SETTLE_MAX_MS after the stop began; if the backend cannot
+ * tell, COIL__LISTEN_LINGER_MS after; at once when forced. What is queued
+ * is adopted as the backend closes them. */
+static bool listeners_closed(struct coil_loop *loop, bool force,
+			     struct coil_timer *settle)
+{
+	if (!loop->lst_stopped) {
+		int pending = 0;
+
+		/* Looked at once per ms at most (a sock_diag dump each). */
+		if (!force && coil_timer_active(settle))
+			return false;
+
+		for (unsigned i = 0; i < loop->nlst && !force; i++) {
+			int n = loop->be->listen_pending ?
+				loop->be->listen_pending(&loop->lst[i]) : 0;
+
+			if (n)
+				pending = pending > 0 ? pending : n;
+		}
+		/* A handshake that never finishes (its client gone, a SYN
+		 * flood) holds the close back a while, not the whole drain. */
+		if (pending > 0 && loop->now_ms + loop->drain_ms >=
+				   loop->drain_deadline_ms +
+				   COIL__LISTEN_SETTLE_MAX_MS)
+			pending = 0;
+		if (force || pending == 0) {
+			if (!loop->lst_quiet_ms)
+				loop->lst_quiet_ms = loop->now_ms + 1;
+		} else if (pending < 0) {
+			if (!loop->lst_quiet_ms)
+				loop->lst_quiet_ms =
+					loop->now_ms + COIL__LISTEN_LINGER_MS;
+		} else {
+			loop->lst_quiet_ms = 0;
+		}
+		if (!force && (!loop->lst_quiet_ms ||
+			       loop->now_ms < loop->lst_quiet_ms)) {
+			coil_timer_start(settle, 1);
+			return false;
+		}
+		loop->lst_stopped = true;
+		for (unsigned i = 0; i < loop->nlst; i++)
+			loop->be->listen_stop(&loop->lst[i]);
+	}
+	/* A completion backend is done with the fd when its accept ends. */
+	for (unsigned i = 0; i < loop->nlst; i++)
+		if (loop->lst[i].armed)
+			return false;
+	return true;
 }
 
 int coil__loop_run(struct coil_loop *loop)
 {
-	struct coil_timer wake, steer;
+	struct coil_timer wake, steer, settle;
 
 	/* While draining, a timer makes sure the loop wakes for the deadline
 	 * even if every connection is silent. */
 	coil_timer_init(&wake, loop, drain_check, NULL);
 	coil_timer_init(&steer, loop, steer_tick, loop);
+	coil_timer_init(&settle, loop, drain_check, NULL);
 	for (unsigned i = 0; i < loop->nlst; i++)
 		if (loop->lst[i].steer)
 			coil_timer_start(&steer, COIL__STEER_RECONCILE_MS);
@@ -239,7 +304,8 @@ int coil__loop_run(struct coil_loop *loop)
 					coil__inbox_cancel_all(loop->inbox);
 			}
 			/* Jobs out on the pool come back here first. */
-			if (!loop->nconns &&
+			if (listeners_closed(loop, force, &settle) &&
+			    !loop->nconns &&
 			    !(loop->inbox && coil__inbox_busy(loop->inbox)))
 				break;
 		}
@@ -247,6 +313,7 @@ int coil__loop_run(struct coil_loop *loop)
 	}
 	coil_timer_stop(&wake);
 	coil_timer_stop(&steer);
+	coil_timer_stop(&settle);
 	if (loop->inbox)
 		coil__inbox_close(loop->inbox);
 	if (getenv("COIL_STATS"))

@@ -265,6 +265,17 @@ void coil__sendq_drop(struct coil_conn *c)
 
 /* ---- send ---- */
 
+/* Send vectors a loop has used at once beyond which, once none is in use,
+ * their pages go back to the kernel (a burst of sends at once is over). */
+#define COIL__KEEP_SENDV 256u
+
+static void sendv_put(struct coil_loop *loop, struct iovec *iov)
+{
+	coil__slab_put(&loop->sendvs, iov);
+	if (!loop->sendvs.used && loop->sendvs.bumped > COIL__KEEP_SENDV)
+		coil__slab_trim(&loop->sendvs);
+}
+
 void coil__conn_sent(struct coil_conn *c, int res)
 {
 	struct coil_loop *loop = c->loop;
@@ -273,7 +284,7 @@ void coil__conn_sent(struct coil_conn *c, int res)
 	c->flags &= ~(CONN_SENDING | CONN_SEND_CANCEL);
 	c->file_seg = NULL;
 	if (c->iov) {
-		coil__slab_put(&loop->sendvs, c->iov);
+		sendv_put(loop, c->iov);
 		c->iov = NULL;
 	}
 	coil__conn_mark(c);
@@ -359,7 +370,7 @@ void coil__send_start(struct coil_conn *c)
 		s = s->next;
 	}
 	if (!n) {
-		coil__slab_put(&c->loop->sendvs, c->iov);
+		sendv_put(c->loop, c->iov);
 		c->iov = NULL;
 		return;
 	}

@@ -9,6 +9,7 @@
 #define COIL_HTTPD_INTERNAL_H
 
 #include <coil/http.h>
+#include "mem/mem.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -101,8 +102,7 @@ struct httpd_loop {
 	uint32_t plain_len;
 	char json[192];
 	uint32_t json_len;
-	struct httpd_req *free_rq;          /* spare request parts */
-	unsigned nfree_rq;
+	struct coil__slab rqs;              /* request parts (server.c) */
 	struct coil_http1_parser parser;    /* one per loop: see on_data */
 	struct coil_http1_header *hdrs;     /* limits.max_headers of them */
 	char *log;
@@ -121,11 +121,10 @@ enum { HC_IDLE, HC_HEAD, HC_BODY, HC_WAIT };
 
 /* What a connection needs only while a request is in progress (from its
  * complete head until it is answered and nothing waits on the answer): taken
- * from the loop's spares in server.c (httpd__rq_get) and given back when
+ * from the loop's slab in server.c (rq_get) and given back when
  * the connection goes idle, so that an idle keep-alive connection holds
  * none of it (issue 18: idle keep-alive memory). */
 struct httpd_req {
-	struct httpd_req *next_free;  /* in httpd_loop.free_rq */
 	uint64_t sent;            /* response body bytes */
 	uint64_t head_gen;        /* lp->flushes when the head was staged */
 	size_t head_at;           /* ... and where */

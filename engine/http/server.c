@@ -21,6 +21,7 @@
  * time, and a connection needs no space for header slices.
  */
 #include "internal.h"
+#include "core/internal.h"   /* the loop's connection limit */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -116,6 +117,13 @@ static struct httpd_loop *loop_get(struct coil_http_server *h, struct coil_loop 
 	lp->hdrs = calloc(h->limits.max_headers, sizeof(*lp->hdrs));
 	if (!lp->hdrs)
 		goto fail;
+	/* A request part per connection at most, as the loop's connection
+	 * slab reserves them: address space, resident only as far as
+	 * requests at once have used it (or huge pages where the
+	 * administrator reserved them, as for the connections). */
+	if (coil__slab_init_align(&lp->rqs, sizeof(struct httpd_req),
+				  loop->conns.count, 16))
+		goto fail;
 	coil_http1_parser_init(&lp->parser, &h->limits, lp->hdrs,
 			       h->limits.max_headers);
 	coil_http1_date_init(&lp->date);
@@ -131,6 +139,7 @@ static struct httpd_loop *loop_get(struct coil_http_server *h, struct coil_loop 
 	h->loops[id] = lp;
 	return lp;
 fail:
+	coil__slab_fini(&lp->rqs);
 	free(lp->log);
 	free(lp->hdrs);
 	free(lp);
@@ -139,12 +148,7 @@ fail:
 
 static void loop_free(struct httpd_loop *lp)
 {
-	while (lp->free_rq) {
-		struct httpd_req *rq = lp->free_rq;
-
-		lp->free_rq = rq->next_free;
-		free(rq);
-	}
+	coil__slab_fini(&lp->rqs);
 	if (lp->log) {
 		httpd__log_flush(lp);
 		free(lp->log);
@@ -166,28 +170,23 @@ void httpd__unpin_all(struct httpd_conn *s)
 
 /* ---- request parts (struct httpd_req) ---- */
 
-/* Spare request parts a loop keeps for its next requests: its usual number
- * of requests in progress at once; beyond it a burst's extra parts go back
- * to the heap as their requests end. */
-#define HTTPD__SPARE_RQ 256u
+/* Request parts a loop has used at once beyond which, once none is in use,
+ * their pages go back to the kernel: its usual number of requests in
+ * progress at once, whose pages stay for the next ones. */
+#define HTTPD__KEEP_RQ 256u
 
-/* Give `s` its request part (zeroed) if it has none. Returns false when
- * memory ran out. */
+/* Give `s` its request part (zeroed) from the loop's slab if it has none:
+ * never from the heap (issue 18), and the slab has one per connection the
+ * loop may hold. Returns false if it is used up all the same. */
 static bool rq_get(struct httpd_conn *s)
 {
-	struct httpd_loop *lp = s->lp;
-	struct httpd_req *rq = lp->free_rq;
+	struct httpd_req *rq;
 
 	if (s->rq)
 		return true;
-	if (rq) {
-		lp->free_rq = rq->next_free;
-		lp->nfree_rq--;
-	} else {
-		rq = malloc(sizeof(*rq));
-		if (!rq)
-			return false;
-	}
+	rq = coil__slab_get(&s->lp->rqs);
+	if (!rq)
+		return false;
 	memset(rq, 0, sizeof(*rq));
 	s->rq = rq;
 	return true;
@@ -195,19 +194,15 @@ static bool rq_get(struct httpd_conn *s)
 
 static void rq_put(struct httpd_conn *s)
 {
-	struct httpd_loop *lp = s->lp;
-	struct httpd_req *rq = s->rq;
+	struct coil__slab *rqs = &s->lp->rqs;
 
-	if (!rq)
+	if (!s->rq)
 		return;
+	coil__slab_put(rqs, s->rq);
 	s->rq = NULL;
-	if (lp->nfree_rq >= HTTPD__SPARE_RQ) {
-		free(rq);
-		return;
-	}
-	rq->next_free = lp->free_rq;
-	lp->free_rq = rq;
-	lp->nfree_rq++;
+	/* A burst past the usual is over: give its memory back. */
+	if (!rqs->used && rqs->bumped > HTTPD__KEEP_RQ)
+		coil__slab_trim(rqs);
 }
 
 /* An idle connection (answered, no answer owed: no deferred handler holds

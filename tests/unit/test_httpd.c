@@ -1449,6 +1449,45 @@ static void test_parse_date(void **st)
 	assert_string_equal(httpd__mime_type("x.woff2", 7), "font/woff2");
 }
 
+/* Request parts come from the loop's slab, never the heap, at any number
+ * of requests in progress (once 256 spares were out, further ones came
+ * from malloc: issue 18), and their pages go back once a burst is over. */
+static void test_request_parts_slab(void **st)
+{
+	enum { N = 600 };
+	static int ids[N];
+	struct coil__slab *rqs;
+
+	(void)st;
+	mk();
+	for (int i = 0; i < N; i++) {
+		ids[i] = conn();
+		/* A complete head, its body not here yet: a request part each. */
+		feed(ids[i], "POST /echo HTTP/1.1\r\nHost: x\r\n"
+			     "Content-Length: 5\r\n\r\n");
+	}
+	rqs = &H->loops[0]->rqs;
+	assert_int_equal(rqs->used, N);
+	for (int i = 0; i < N; i++)
+		assert_true(coil__slab_owns(rqs, ((struct httpd_conn *)coil_conn_state(
+						   coil_fake_conn(F, ids[i])))->rq));
+	for (int i = 0; i < N; i++) {
+		feed(ids[i], "abcde");
+		take(ids[i]);
+		assert_non_null(strstr(out, "\r\n\r\nabcde"));
+	}
+	/* All idle again: none in use, and the burst's pages were given back
+	 * (the next request starts over from the slab's first object). */
+	assert_int_equal(rqs->used, 0);
+	assert_int_equal(rqs->bumped, 0);
+	feed(ids[0], "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+	take(ids[0]);
+	assert_non_null(strstr(out, "200 OK"));
+	assert_int_equal(rqs->used, 0);
+	assert_int_equal(rqs->bumped, 1);
+	rm();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1478,6 +1517,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown_pipeline_backlog),
 		cmocka_unit_test(test_access_log),
 		cmocka_unit_test(test_parse_date),
+		cmocka_unit_test(test_request_parts_slab),
 	};
 
 	return cmocka_run_group_tests(tests, setup_root, teardown_root);
