@@ -38,6 +38,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout self.key -out self.pem -days 2 -subj /CN=localhost 2>/dev/null
 
 start() { # prog args... -> sets PORT
+	# emptied here, before the fork: the loop below must not find the
+	# previous server's "listening on" line before the child truncates it
+	: >"$T/log"
 	"$@" "${BE[@]}" --cores 1 --addr 127.0.0.1 --port 0 >"$T/log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 100); do
