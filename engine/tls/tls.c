@@ -70,7 +70,12 @@ struct coil_tls {
 	bool client;
 	bool resume;                /* offer `sess` to new connections */
 	char *sni;                  /* SNI sent: NULL for none */
-	SSL_SESSION *sess;          /* the latest the server gave, or NULL */
+	/* The latest session the server gave, serialized (DER), or NULL:
+	 * each connection decodes its own copy, so that no SSL_SESSION is
+	 * shared between loop threads (OpenSSL writes to the session of a
+	 * resumed handshake). */
+	uint8_t *sess;
+	size_t sess_len;
 };
 
 struct coil__tls {
@@ -447,7 +452,9 @@ void coil_tls_destroy(struct coil_tls *t)
 		return;
 	for (unsigned i = 0; i < t->n; i++)
 		SSL_CTX_free(t->ctx[i]);
-	SSL_SESSION_free(t->sess);
+	if (t->sess)
+		OPENSSL_cleanse(t->sess, t->sess_len);
+	free(t->sess);
 	free(t->sni);
 	pthread_mutex_destroy(&t->lock);
 	OPENSSL_cleanse(&t->cur, sizeof(t->cur));
@@ -496,19 +503,59 @@ int coil_tls_from_engine_opts(const struct coil_engine_opts *eo,
 /* ---- client contexts ---- */
 
 /* OpenSSL's new-session callback (client): keep the latest session or
- * TLS 1.3 ticket for the next connection. Returns 1: the reference is
- * ours. Any loop thread. */
+ * TLS 1.3 ticket, serialized, for the next connection. Returns 0: OpenSSL
+ * keeps its reference. Any loop thread. */
 static int new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct coil_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	SSL_SESSION *old;
+	int len = i2d_SSL_SESSION(sess, NULL);
+	uint8_t *der, *p;
+	size_t old_len;
 
+	if (len <= 0 || !(der = malloc((size_t)len)))
+		goto out;
+	p = der;
+	if (i2d_SSL_SESSION(sess, &p) != len) {
+		free(der);
+		goto out;
+	}
 	pthread_mutex_lock(&t->lock);
-	old = t->sess;
-	t->sess = sess;
+	p = t->sess;
+	old_len = t->sess_len;
+	t->sess = der;
+	t->sess_len = (size_t)len;
 	pthread_mutex_unlock(&t->lock);
-	SSL_SESSION_free(old);
-	return 1;
+	if (p)   /* it holds the session's secret */
+		OPENSSL_cleanse(p, old_len);
+	free(p);
+out:
+	ERR_clear_error();
+	return 0;
+}
+
+/* A private copy of the context's latest session, or NULL. */
+static SSL_SESSION *session_get(struct coil_tls *cfg)
+{
+	SSL_SESSION *sess = NULL;
+	const uint8_t *p;
+	uint8_t *der;
+	size_t len;
+
+	pthread_mutex_lock(&cfg->lock);
+	len = cfg->sess_len;
+	der = cfg->sess ? malloc(len) : NULL;
+	if (der)
+		memcpy(der, cfg->sess, len);
+	pthread_mutex_unlock(&cfg->lock);
+	if (!der)
+		return NULL;
+	p = der;
+	sess = d2i_SSL_SESSION(NULL, &p, (long)len);
+	OPENSSL_cleanse(der, len);
+	free(der);
+	if (!sess)
+		ERR_clear_error();
+	return sess;
 }
 
 static bool ip_literal(const char *s)
@@ -662,18 +709,11 @@ static int client_start(struct coil_conn *c, struct coil_tls *cfg,
 	SSL_set_connect_state(t->ssl);
 	if (cfg->sni && SSL_set_tlsext_host_name(t->ssl, cfg->sni) != 1)
 		goto fail;
-	if (cfg->resume) {
-		pthread_mutex_lock(&cfg->lock);
-		sess = cfg->sess;
-		if (sess)
-			SSL_SESSION_up_ref(sess);
-		pthread_mutex_unlock(&cfg->lock);
-		if (sess) {
-			r = SSL_set_session(t->ssl, sess);
-			SSL_SESSION_free(sess);
-			if (r != 1)
-				goto fail;
-		}
+	if (cfg->resume && (sess = session_get(cfg))) {
+		r = SSL_set_session(t->ssl, sess);
+		SSL_SESSION_free(sess);
+		if (r != 1)
+			goto fail;
 	}
 	r = SSL_do_handshake(t->ssl);
 	if (r == 1 || SSL_get_error(t->ssl, r) != SSL_ERROR_WANT_READ)

@@ -106,6 +106,21 @@ load() {
 		>"$name.out" 2>"$name.log" || RC=$?
 }
 
+# ---- 0. coil-load's TLS options: status 2 and the reason ----
+bad_args() { # reason args...
+	local why=$1 rc=0
+	shift
+	"$LOAD" "$@" >args.out 2>&1 || rc=$?
+	[[ $rc == 2 ]] || fail "coil-load $*: exit $rc, expected 2"
+	grep -q -- "$why" args.out || fail "coil-load $*: no '$why' in: $(cat args.out)"
+}
+bad_args "goes with TLS" http http://127.0.0.1:1/ --ca ca.pem
+bad_args "goes with TLS" echo 127.0.0.1:1 --handshakes
+bad_args "is an echo option" http https://127.0.0.1:1/ --tls
+bad_args "not with --dpdk" http https://127.0.0.1:1/ --dpdk "--no-pci" --ip 10.0.0.1/24
+bad_args "missing.pem" http https://127.0.0.1:1/ --ca missing.pem -d 1s
+bad_args "no PEM certificate" http https://127.0.0.1:1/ --ca good.key -d 1s
+
 # ---- 1. coil-load https:// against coil-httpd ----
 start httpd.log "$HTTPD" --tls-cert good.pem --tls-key good.key
 for host in localhost 127.0.0.1; do
