@@ -22,7 +22,7 @@ void load_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: coil-load echo HOST:PORT [options]\n"
-		"       coil-load http URL [options]\n"
+		"       coil-load http URL [options]   (http:// or https://)\n"
 		"\n"
 		"echo: D messages of B bytes in flight per connection, each sent again\n"
 		"when it comes back; http: keep-alive GET (or --method) requests.\n"
@@ -56,6 +56,16 @@ void load_usage(FILE *f)
 		"      --method M       request method (default GET)\n"
 		"      --body FILE      request body (sent with Content-Length)\n"
 		"      --close          one request per connection (Connection: close)\n"
+		"TLS options (an https:// URL; echo: --tls):\n"
+		"      --tls            echo over TLS\n"
+		"      --ca FILE        verify the server's certificate against the CAs\n"
+		"                       in FILE, and its name against HOST (default:\n"
+		"                       no verification)\n"
+		"      --no-resume      a full handshake on every connection (default:\n"
+		"                       resume the latest session the server gave)\n"
+		"      --handshakes     one request (echo: one message) per connection,\n"
+		"                       then a new connection and handshake: reports\n"
+		"                       handshakes/s (full ones with --no-resume)\n"
 		"\n"
 		"Latency percentiles come from a log-linear histogram: each value is\n"
 		"reported at most 0.78%% above the true one. The exit status is 1 when\n"
@@ -200,13 +210,16 @@ int load_parse_url(const char *url, struct load_opts *o, char *why, size_t n)
 	const char *p, *slash, *colon, *hend;
 	size_t plen;
 
-	if (strncmp(url, "http://", 7)) {
-		snprintf(why, n, strncmp(url, "https://", 8)
-				 ? "URL must start with http://"
-				 : "https is not supported");
+	if (!strncmp(url, "https://", 8)) {
+		o->tls = true;
+		p = url + 8;
+	} else if (!strncmp(url, "http://", 7)) {
+		o->tls = false;
+		p = url + 7;
+	} else {
+		snprintf(why, n, "URL must start with http:// or https://");
 		return -1;
 	}
-	p = url + 7;
 	slash = strchr(p, '/');
 	hend = slash ? slash : p + strlen(p);
 	if (*p == '[') {
@@ -230,7 +243,7 @@ int load_parse_url(const char *url, struct load_opts *o, char *why, size_t n)
 	}
 	if (set_host(p, (size_t)((colon ? colon : hend) - p), o, why, n))
 		return -1;
-	o->port = 80;
+	o->port = o->tls ? 443 : 80;
 	if (colon) {
 		char port[8];
 		size_t len = (size_t)(hend - colon - 1);
@@ -316,7 +329,7 @@ static int header_ok(const char *h)
 enum {
 	O_CORES = 256, O_TIMEOUT, O_JSON, O_QUIET, O_SIZE, O_DEPTH,
 	O_VERIFY, O_PIPELINE, O_RATE, O_METHOD, O_BODY, O_CLOSE, O_HELP,
-	O_WARMUP, O_CPU_PID,
+	O_WARMUP, O_CPU_PID, O_TLS, O_CA, O_NO_RESUME, O_HANDSHAKES,
 };
 
 int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
@@ -342,10 +355,15 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		{ "help", no_argument, 0, O_HELP },
 		{ "warmup", required_argument, 0, O_WARMUP },
 		{ "cpu-pid", required_argument, 0, O_CPU_PID },
+		{ "tls", no_argument, 0, O_TLS },
+		{ "ca", required_argument, 0, O_CA },
+		{ "no-resume", no_argument, 0, O_NO_RESUME },
+		{ "handshakes", no_argument, 0, O_HANDSHAKES },
 		{ 0, 0, 0, 0 },
 	};
 	struct coil_engine_opts eo = { .sz = sizeof(eo) };
-	const char *target = NULL, *mode_only = NULL;
+	const char *target = NULL, *mode_only = NULL, *tls_only = NULL;
+	bool tls_flag = false;
 	bool threads_set = false;
 	unsigned long long big;
 	unsigned long v;
@@ -516,6 +534,22 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 			o->close = true;
 			mode_only = "--close";
 			break;
+		case O_TLS:
+			name = "--tls";
+			tls_flag = true;
+			break;
+		case O_CA:
+			o->ca = optarg;
+			tls_only = "--ca";
+			break;
+		case O_NO_RESUME:
+			o->no_resume = true;
+			tls_only = "--no-resume";
+			break;
+		case O_HANDSHAKES:
+			o->handshakes = true;
+			tls_only = "--handshakes";
+			break;
 		case 1:
 			break;
 		case ':':
@@ -548,6 +582,32 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 				 : load_parse_url(target, o, why, sizeof(why))) {
 		fprintf(err, PROG ": '%s': %s\n", target, why);
 		return -1;
+	}
+	if (tls_flag)
+		o->tls = true;
+	if (tls_only && !o->tls) {
+		fprintf(err, PROG ": %s goes with TLS: an https:// URL, or "
+			"--tls in echo mode\n", tls_only);
+		return -1;
+	}
+	if (o->tls && o->dpdk_args) {
+		fprintf(err, PROG ": TLS runs over kernel sockets only: not "
+			"with --dpdk\n");
+		return -1;
+	}
+	if (o->handshakes) {
+		if (o->rate) {
+			fprintf(err, PROG ": --handshakes opens a connection "
+				"per request: not with --rate\n");
+			return -1;
+		}
+		if (o->mode == MODE_HTTP)
+			o->close = true;
+		else if (o->depth > 1) {
+			fprintf(err, PROG ": --handshakes sends one message "
+				"per connection: no --depth\n");
+			return -1;
+		}
 	}
 	if (o->close && o->pipeline > 1) {
 		fprintf(err, PROG ": --close sends one request per connection: no --pipeline\n");

@@ -79,6 +79,22 @@ static void complete(struct cs *s, uint64_t now)
 	lc->st.done++;
 }
 
+void load_tls_seen(struct coil_conn *c, struct cs *s)
+{
+	struct load_stats *st = &s->lc->st;
+	struct coil_tls_info ti;
+
+	s->tls_seen = 1;
+	if (coil_conn_tls_info(c, &ti) || !ti.done)
+		return;
+	st->tls_full += !ti.resumed;
+	st->tls_resumed += ti.resumed;
+	if (!st->tls_version) {
+		st->tls_version = ti.version;
+		st->tls_cipher = ti.cipher;
+	}
+}
+
 static size_t echo_data(struct coil_conn *c, const uint8_t *data, size_t len)
 {
 	struct cs *s = coil_conn_state(c);
@@ -88,6 +104,8 @@ static size_t echo_data(struct coil_conn *c, const uint8_t *data, size_t len)
 
 	if (lc->done)
 		return len;
+	if (!s->tls_seen && lc->ld->o->tls)
+		load_tls_seen(c, s);
 	lc->st.rx_bytes += len;
 	if (s->rx_pos + len > s->tx_pos) {
 		/* More bytes than were sent: a corrupting peer. */
@@ -105,6 +123,11 @@ static size_t echo_data(struct coil_conn *c, const uint8_t *data, size_t len)
 	s->msgs_rx += k;
 	for (uint64_t i = 0; i < k; i++)
 		complete(s, now);
+	if (k && lc->ld->o->handshakes) {
+		/* one message per connection: the next one is a new one */
+		coil_conn_close(c);
+		return len;
+	}
 	if (k)
 		send_msgs(c, s, (unsigned)k);
 	return len;
@@ -147,6 +170,8 @@ static size_t http_data(struct coil_conn *c, const uint8_t *data, size_t len)
 
 	if (lc->done)
 		return len;
+	if (!s->tls_seen && ld->o->tls)
+		load_tls_seen(c, s);
 	while (used < len && !s->invalid) {
 		switch (s->body_mode) {
 		case BODY_LENGTH: {
@@ -284,6 +309,7 @@ static void on_close(struct coil_conn *c, int reason)
 {
 	struct cs *s = coil_conn_state(c);
 	struct lctx *lc = s->lc;
+	struct coil_tls_info ti;
 
 	if (!lc)
 		return;
@@ -299,6 +325,10 @@ static void on_close(struct coil_conn *c, int reason)
 	}
 	if (s->timed_out || s->invalid) {
 		/* counted when found */
+	} else if (lc->ld->o->tls && !s->tls_seen && reason < 0 &&
+		   !coil_conn_tls_info(c, &ti) && !ti.done) {
+		/* the handshake failed (its reason is in the log) */
+		lc->st.tls_errors++;
 	} else if (reason == COIL_CLOSE_PEER) {
 		if (s->body_mode == BODY_CLOSE)
 			complete(s, coil_loop_now_ns(lc->loop));

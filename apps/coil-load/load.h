@@ -104,6 +104,12 @@ struct load_opts {
 	char method[32];         /* --method, default GET */
 	const char *body_file;   /* --body */
 	bool close;              /* --close: one request per connection */
+	/* TLS: https:// or --tls */
+	bool tls;
+	const char *ca;          /* --ca FILE: verify the server; NULL: don't */
+	bool no_resume;          /* --no-resume: a full handshake every time */
+	bool handshakes;         /* --handshakes: one request (message) per
+				    connection, then a new one */
 };
 
 /* Parse argv (argv[0] is the program). Returns 0 to run, 1 when --help
@@ -111,8 +117,8 @@ struct load_opts {
  * host (getaddrinfo) into o->addr. */
 int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		    FILE *err);
-/* Split "http://host[:port][/path]" into o->host, o->port, o->path
- * (no resolution). Returns 0 or -1 with a reason in why. */
+/* Split "http[s]://host[:port][/path]" into o->host, o->port, o->path
+ * (https: o->tls, port 443; no resolution). Returns 0 or -1 with a reason in why. */
 int load_parse_url(const char *url, struct load_opts *o, char *why, size_t n);
 /* Split "host:port" / "[v6]:port". Returns 0 or -1 with a reason. */
 int load_parse_hostport(const char *s, struct load_opts *o, char *why,
@@ -132,6 +138,10 @@ struct load_stats {
 	uint64_t invalid;        /* responses that failed to parse */
 	uint64_t mismatches;     /* echo --verify: bytes that differed */
 	uint64_t sent;           /* requests / messages sent */
+	/* TLS: handshakes completed (counted time), resumed among them,
+	 * and handshakes that failed (an error) */
+	uint64_t tls_full, tls_resumed, tls_errors;
+	const char *tls_version, *tls_cipher;   /* OpenSSL's static names */
 	uint64_t status[1000];   /* responses per status code */
 	struct hist lat;         /* ns */
 };

@@ -22,6 +22,13 @@ void load_stats_merge(struct load_stats *dst, const struct load_stats *src)
 	dst->invalid += src->invalid;
 	dst->mismatches += src->mismatches;
 	dst->sent += src->sent;
+	dst->tls_full += src->tls_full;
+	dst->tls_resumed += src->tls_resumed;
+	dst->tls_errors += src->tls_errors;
+	if (!dst->tls_version) {
+		dst->tls_version = src->tls_version;
+		dst->tls_cipher = src->tls_cipher;
+	}
 	for (unsigned i = 0; i < 1000; i++)
 		dst->status[i] += src->status[i];
 	hist_merge(&dst->lat, &src->lat);
@@ -39,7 +46,7 @@ uint64_t load_bad_status(const struct load_stats *st)
 uint64_t load_error_total(const struct load_stats *st)
 {
 	return st->connect_errors + st->read_errors + st->write_errors +
-	       st->timeouts + st->invalid + st->mismatches +
+	       st->timeouts + st->invalid + st->mismatches + st->tls_errors +
 	       load_bad_status(st);
 }
 
@@ -109,11 +116,24 @@ void load_report_text(FILE *f, const struct load_opts *o,
 	fprintf(f, "  %-12s %llu established, %.1f/s\n", "connections",
 		(unsigned long long)st->connects,
 		per_s(st->connects, r->elapsed_s));
+	if (o->tls)
+		fprintf(f, "  %-12s %s %s, %llu handshakes (%llu resumed), "
+			"%.1f/s%s%s\n", "tls",
+			st->tls_version ? st->tls_version : "-",
+			st->tls_cipher ? st->tls_cipher : "-",
+			(unsigned long long)(st->tls_full + st->tls_resumed),
+			(unsigned long long)st->tls_resumed,
+			per_s(st->tls_full + st->tls_resumed, r->elapsed_s),
+			o->ca ? ", verified" : ", not verified",
+			o->no_resume ? ", no resumption" : "");
 	fprintf(f, "  %-12s connect %llu, read %llu, write %llu, timeout %llu",
 		"errors", (unsigned long long)st->connect_errors,
 		(unsigned long long)st->read_errors,
 		(unsigned long long)st->write_errors,
 		(unsigned long long)st->timeouts);
+	if (o->tls)
+		fprintf(f, ", tls handshake %llu",
+			(unsigned long long)st->tls_errors);
 	if (o->mode == MODE_HTTP)
 		fprintf(f, ", invalid responses %llu, status >= 400 %llu",
 			(unsigned long long)st->invalid,
@@ -202,10 +222,25 @@ int load_report_json(const char *path, const struct load_opts *o,
 		(unsigned long long)st->tx_bytes);
 	fprintf(f, "  \"connections_established\": %llu,\n",
 		(unsigned long long)st->connects);
+	if (o->tls) {
+		fprintf(f, "  \"tls\": {\"version\": ");
+		json_str(f, st->tls_version ? st->tls_version : "");
+		fprintf(f, ", \"cipher\": ");
+		json_str(f, st->tls_cipher ? st->tls_cipher : "");
+		fprintf(f, ", \"handshakes\": %llu, \"resumed\": %llu, "
+			"\"handshakes_per_second\": %.3f, \"verified\": %s, "
+			"\"resume\": %s, \"new_connection_per_request\": %s},\n",
+			(unsigned long long)(st->tls_full + st->tls_resumed),
+			(unsigned long long)st->tls_resumed,
+			per_s(st->tls_full + st->tls_resumed, r->elapsed_s),
+			o->ca ? "true" : "false",
+			o->no_resume ? "false" : "true",
+			o->handshakes ? "true" : "false");
+	}
 	fprintf(f, "  \"errors\": {\"connect\": %llu, \"read\": %llu, "
 		"\"write\": %llu, \"timeout\": %llu, \"invalid\": %llu, "
 		"\"mismatched_bytes\": %llu, \"status_4xx_5xx\": %llu, "
-		"\"total\": %llu},\n",
+		"\"tls_handshake\": %llu, \"total\": %llu},\n",
 		(unsigned long long)st->connect_errors,
 		(unsigned long long)st->read_errors,
 		(unsigned long long)st->write_errors,
@@ -213,6 +248,7 @@ int load_report_json(const char *path, const struct load_opts *o,
 		(unsigned long long)st->invalid,
 		(unsigned long long)st->mismatches,
 		(unsigned long long)load_bad_status(st),
+		(unsigned long long)st->tls_errors,
 		(unsigned long long)load_error_total(st));
 	fprintf(f, "  \"status\": {");
 	for (unsigned i = 100; i < 1000; i++)

@@ -23,7 +23,7 @@
 static uint64_t errors_of(const struct load_stats *st)
 {
 	return st->connect_errors + st->read_errors + st->write_errors +
-	       st->timeouts + st->invalid + st->mismatches;
+	       st->timeouts + st->invalid + st->mismatches + st->tls_errors;
 }
 
 /* ---- per-loop timers ---- */
@@ -133,6 +133,7 @@ static void warm_fired(struct coil_timer *t)
 	/* the rates start again; connections and errors count from the
 	 * start (an error in the warm-up is still an error) */
 	lc->st.done = lc->st.sent = 0;
+	lc->st.tls_full = lc->st.tls_resumed = 0;
 	lc->st.rx_bytes = lc->st.tx_bytes = 0;
 	memset(lc->st.status, 0, sizeof(lc->st.status));
 	hist_init(&lc->st.lat);
@@ -273,6 +274,7 @@ int load_run(const struct load_opts *o, struct load_result *res)
 		.idle_sleep_us = o->idle_sleep_us,
 	};
 	struct coil_service svc = { .sz = sizeof(svc) };
+	struct coil_tls *tls = NULL;
 	char *one = NULL, *copies = NULL;
 	uint64_t behind = 0;
 	struct timespec ts;
@@ -311,6 +313,25 @@ int load_run(const struct load_opts *o, struct load_result *res)
 			goto out_req;
 		}
 	}
+	if (o->tls) {
+		struct coil_tls_client_opts to = {
+			.sz = sizeof(to),
+			.ca_file = o->ca,
+			.no_verify = !o->ca,
+			.server_name = o->host,
+			.alpn = o->mode == MODE_HTTP ? "http/1.1" : NULL,
+			.handshake_timeout_ms = (unsigned)o->timeout_ms,
+			.no_resume = o->no_resume,
+		};
+		char why[256];
+
+		ret = coil_tls_client_create(&to, &tls, why, sizeof(why));
+		if (ret) {
+			fprintf(stderr, "coil-load: TLS%s%s: %s\n",
+				o->ca ? ": --ca " : "", o->ca ? o->ca : "", why);
+			goto out_req;
+		}
+	}
 	if (o->rate)
 		eo.loop_turn = load_open_turn;
 	ld.nloops = o->threads;
@@ -336,6 +357,7 @@ int load_run(const struct load_opts *o, struct load_result *res)
 	svc.ops = o->mode == MODE_ECHO ? &load_echo_ops : &load_http_ops;
 	svc.state_size = sizeof(struct cs) + ld.depth * sizeof(uint64_t);
 	svc.max_input = 16u << 20;
+	svc.tls = tls;
 	ld.svc = coil_engine_client(ld.eng, &svc);
 	if (ld.svc < 0) {
 		ret = ld.svc;
@@ -424,6 +446,7 @@ out_lc:
 out_eng:
 	coil_engine_destroy(ld.eng);
 out_req:
+	coil_tls_destroy(tls);
 	free(copies);
 	return ret;
 }

@@ -72,6 +72,7 @@ struct cs {
 	struct lctx *lc;
 	uint32_t slot;
 	uint8_t opened, timed_out, invalid, body_mode;
+	uint8_t tls_seen;            /* its handshake was counted */
 	uint32_t inflight;
 	uint32_t head;               /* ring index of the oldest in flight */
 	uint64_t last_ns;            /* last progress (or connect start) */
@@ -89,6 +90,8 @@ static inline uint64_t mix64(uint64_t z)
 }
 
 /* ---- conn.c ---- */
+/* TLS: count c's completed handshake once (its first plaintext). */
+void load_tls_seen(struct coil_conn *c, struct cs *s);
 extern const struct coil_proto_ops load_echo_ops, load_http_ops;
 /* Send k prebuilt requests on c, each tracked as sent at t. */
 void load_send_reqs(struct coil_conn *c, struct cs *s, unsigned k, uint64_t t);

@@ -292,6 +292,28 @@ static int svc_copy(struct coil_engine *eng, const struct coil_service *svc,
 	return coil__addr_parse(copy->addr, copy->port, ss, len);
 }
 
+/* TLS runs over kernel sockets only (DPDK's TCP does not carry it yet); a
+ * listener takes a server context, a client service a client one. */
+static int tls_check(const struct coil_engine *eng,
+		     const struct coil_service *svc, bool client)
+{
+	if (!svc->tls)
+		return 0;
+	if (eng->be->own_stack) {
+		coil__log("TLS is not available on the %s backend yet (its own "
+			  "TCP does not carry it): use io_uring or epoll",
+			  eng->be->name);
+		return -EPROTONOSUPPORT;
+	}
+	if (coil__tls_is_client(svc->tls) != client) {
+		coil__log("a %s service needs a TLS context from %s",
+			  client ? "client" : "listening",
+			  client ? "coil_tls_client_create" : "coil_tls_create");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
 {
 	struct sockaddr_storage ss;
@@ -304,6 +326,9 @@ int coil_engine_listen(struct coil_engine *eng, const struct coil_service *svc)
 	if (ret)
 		return ret;
 	copy = &eng->svc[idx];
+	ret = tls_check(eng, copy, false);
+	if (ret)
+		return ret;
 	if (eng->be->own_stack) {
 		/* The backend's own TCP listens on every loop (listen_start):
 		 * no kernel sockets, no steering; a port must be given. */
@@ -376,6 +401,9 @@ int coil_engine_client(struct coil_engine *eng, const struct coil_service *svc)
 	copy = &eng->svc[idx];
 	if (!copy->addr || !copy->port)
 		return -EINVAL;
+	ret = tls_check(eng, copy, true);
+	if (ret)
+		return ret;
 	for (unsigned i = 0; i < eng->nloops; i++)
 		eng->lfd[idx * eng->nloops + i] = -1;
 	eng->client[idx] = true;

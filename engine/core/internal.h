@@ -413,8 +413,9 @@ void coil__conn_input(struct coil_conn *c, const uint8_t *data, size_t len);
  * A TLS connection's send queue is its ciphertext (coil__tls_pending()
  * bytes at the head, the only bytes a send covers) followed by the
  * plaintext the protocol queued since, which coil__tls_flush encrypts. */
-/* Set up c->tls for a connection of a service with TLS, before on_open.
- * Returns 0 or -ENOMEM. */
+/* Set up c->tls for a connection of a service with TLS, before on_open
+ * (a client's ClientHello queued). Returns 0, -ENOMEM, or -EPROTO when a
+ * client's handshake cannot start. */
 int coil__tls_open(struct coil_conn *c);
 /* Ciphertext received: decrypt, hand the plaintext to coil__conn_input. */
 void coil__tls_recv(struct coil_conn *c, const uint8_t *data, size_t len);
@@ -426,6 +427,8 @@ size_t coil__tls_pending(const struct coil_conn *c);
 /* A send took `n` bytes of the ciphertext. */
 void coil__tls_sent(struct coil_conn *c, size_t n);
 void coil__tls_free(struct coil_conn *c);
+/* Whether a context is a client's (coil_tls_client_create). */
+bool coil__tls_is_client(const struct coil_tls *t);
 
 /* ---- send queue (core/sendq.c) ---- */
 /* A segment from the loop's slabs (a 16 KiB chunk when `chunk`), falling

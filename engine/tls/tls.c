@@ -40,6 +40,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
+
 #define CT_AHEAD (256u << 10)       /* ciphertext queued before we stop */
 #define WRITE_PIECE (16u << 10)     /* plaintext per SSL_write: a record */
 #define DEFAULT_HANDSHAKE_MS 10000u
@@ -62,8 +64,18 @@ struct coil_tls {
 	unsigned rotate_s;
 	uint8_t alpn[256];          /* wire format: length-prefixed names */
 	unsigned alpn_len;
-	pthread_mutex_t lock;       /* the ticket keys */
+	pthread_mutex_t lock;       /* the ticket keys; a client's session */
 	struct ticket_key cur, prev;
+	/* client side (coil_tls_client_create) */
+	bool client;
+	bool resume;                /* offer `sess` to new connections */
+	char *sni;                  /* SNI sent: NULL for none */
+	/* The latest session the server gave, serialized (DER), or NULL:
+	 * each connection decodes its own copy, so that no SSL_SESSION is
+	 * shared between loop threads (OpenSSL writes to the session of a
+	 * resumed handshake). */
+	uint8_t *sess;
+	size_t sess_len;
 };
 
 struct coil__tls {
@@ -75,6 +87,7 @@ struct coil__tls {
 	size_t ct_bytes;            /* ciphertext queued, not yet sent */
 	uint32_t ct_room;           /* ct_tail's room, hidden from writes */
 	bool done, failed, shut;
+	bool wpaused;               /* CONN_WPAUSED lifted for the handshake */
 };
 
 /* ---- logging: a flood of bad handshakes must not flood the log ---- */
@@ -177,7 +190,8 @@ static int ticket_mac(EVP_MAC_CTX *hctx, const struct ticket_key *k)
  * OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb):
  * enc 1 seals a new ticket with the current key, rotating it when it has
  * lived rotate_s seconds; enc 0 finds the key a ticket names. Returns 1
- * (ok), 2 (ok, but issue a fresh ticket: made with the previous key), 0
+ * (ok), 2 (ok, but issue a fresh ticket: made with the previous key, or
+ * TLS 1.3), 0
  * (unknown or expired key: a full handshake) or -1 (error). Any loop
  * thread: the keys are the process's, under a lock taken once per
  * handshake.
@@ -201,7 +215,11 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		}
 	} else if (t->cur.set && !memcmp(name, t->cur.name, 16)) {
 		k = t->cur;
-		ret = now - k.made_s >= t->rotate_s ? 2 : 1;
+		/* TLS 1.3: a fresh ticket on every resumption (RFC 8446 C.4:
+		 * a client should use a ticket once); OpenSSL sends none on
+		 * a resumed handshake unless told to renew. */
+		ret = now - k.made_s >= t->rotate_s ||
+		      SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
 	} else if (t->prev.set && !memcmp(name, t->prev.name, 16) &&
 		   now - t->prev.made_s < 2ull * t->rotate_s) {
 		k = t->prev;
@@ -360,19 +378,54 @@ static int ctx_load(struct coil_tls *t, const struct coil_tls_opts *o,
 	return 0;
 }
 
+/* What both kinds of context start with (the kTLS probe once, the
+ * handshake timeout, ALPN). Returns 0 or -errno, said in err (errlen 0:
+ * nothing said), with *out NULL or to be freed by tls_done. */
+static int tls_new(const char *alpn, unsigned handshake_ms,
+		   struct coil_tls **out, char *err, size_t errlen)
+{
+	struct coil_tls *t;
+
+	pthread_once(&ktls_once, ktls_probe);
+	*out = t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	t->handshake_ms = handshake_ms ? handshake_ms : DEFAULT_HANDSHAKE_MS;
+	if (alpn && !alpn_parse(t, alpn)) {
+		snprintf(err, errlen, "ALPN: expected names of 1..255 bytes "
+			 "separated by commas, got '%s'", alpn);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The end of a create: hand out t, or free it after saying why. */
+static int tls_done(struct coil_tls *t, int ret, struct coil_tls **out,
+		    char *err, size_t errlen)
+{
+	if (!ret) {
+		*out = t;
+		return 0;
+	}
+	if (ret == -ENOMEM && errlen && !err[0])
+		snprintf(err, errlen, "out of memory");
+	ERR_clear_error();
+	coil_tls_destroy(t);
+	return ret;
+}
+
 int coil_tls_create(const struct coil_tls_opts *opts, struct coil_tls **out,
 		    char *err, size_t errlen)
 {
 	struct coil_tls_opts o = { 0 };
-	char dummy[1];
 	struct coil_tls *t;
 	int ret;
 
-	if (!err || !errlen) {
-		err = dummy;
-		errlen = sizeof(dummy);
-	}
-	err[0] = 0;
+	if (!err)
+		errlen = 0;
+	if (errlen)
+		err[0] = 0;
 	if (!opts || !out)
 		return -EINVAL;
 	memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz
@@ -382,34 +435,15 @@ int coil_tls_create(const struct coil_tls_opts *opts, struct coil_tls **out,
 			 COIL_TLS_MAX_CERTS, o.ncerts);
 		return -EINVAL;
 	}
-	pthread_once(&ktls_once, ktls_probe);
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	pthread_mutex_init(&t->lock, NULL);
-	t->handshake_ms = o.handshake_timeout_ms ? o.handshake_timeout_ms
-						 : DEFAULT_HANDSHAKE_MS;
-	t->rotate_s = o.ticket_rotate_s ? o.ticket_rotate_s : DEFAULT_ROTATE_S;
-	if (o.alpn && !alpn_parse(t, o.alpn)) {
-		snprintf(err, errlen, "ALPN: expected names of 1..255 bytes "
-			 "separated by commas, got '%s'", o.alpn);
-		ret = -EINVAL;
-		goto fail;
-	}
-	for (unsigned i = 0; i < o.ncerts; i++) {
+	ret = tls_new(o.alpn, o.handshake_timeout_ms, &t, err, errlen);
+	if (t)
+		t->rotate_s = o.ticket_rotate_s ? o.ticket_rotate_s
+						: DEFAULT_ROTATE_S;
+	for (unsigned i = 0; !ret && i < o.ncerts; i++) {
 		ret = ctx_load(t, &o, i, err, errlen);
 		t->n = i + 1;
-		if (ret)
-			goto fail;
 	}
-	*out = t;
-	return 0;
-fail:
-	if (ret == -ENOMEM && !err[0])
-		snprintf(err, errlen, "out of memory");
-	ERR_clear_error();
-	coil_tls_destroy(t);
-	return ret;
+	return tls_done(t, ret, out, err, errlen);
 }
 
 void coil_tls_destroy(struct coil_tls *t)
@@ -418,6 +452,10 @@ void coil_tls_destroy(struct coil_tls *t)
 		return;
 	for (unsigned i = 0; i < t->n; i++)
 		SSL_CTX_free(t->ctx[i]);
+	if (t->sess)
+		OPENSSL_cleanse(t->sess, t->sess_len);
+	free(t->sess);
+	free(t->sni);
 	pthread_mutex_destroy(&t->lock);
 	OPENSSL_cleanse(&t->cur, sizeof(t->cur));
 	OPENSSL_cleanse(&t->prev, sizeof(t->prev));
@@ -462,6 +500,185 @@ int coil_tls_from_engine_opts(const struct coil_engine_opts *eo,
 	return 0;
 }
 
+/* ---- client contexts ---- */
+
+/* OpenSSL's new-session callback (client): keep the latest session or
+ * TLS 1.3 ticket, serialized, for the next connection. Returns 0: OpenSSL
+ * keeps its reference. Any loop thread. */
+static int new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct coil_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	int len = i2d_SSL_SESSION(sess, NULL);
+	uint8_t *der, *p;
+	size_t old_len;
+
+	if (len <= 0 || !(der = malloc((size_t)len)))
+		goto out;
+	p = der;
+	if (i2d_SSL_SESSION(sess, &p) != len) {
+		free(der);
+		goto out;
+	}
+	pthread_mutex_lock(&t->lock);
+	p = t->sess;
+	old_len = t->sess_len;
+	t->sess = der;
+	t->sess_len = (size_t)len;
+	pthread_mutex_unlock(&t->lock);
+	if (p)   /* it holds the session's secret */
+		OPENSSL_cleanse(p, old_len);
+	free(p);
+out:
+	ERR_clear_error();
+	return 0;
+}
+
+/* A private copy of the context's latest session, or NULL. */
+static SSL_SESSION *session_get(struct coil_tls *cfg)
+{
+	SSL_SESSION *sess = NULL;
+	const uint8_t *p;
+	uint8_t *der;
+	size_t len;
+
+	pthread_mutex_lock(&cfg->lock);
+	len = cfg->sess_len;
+	der = cfg->sess ? malloc(len) : NULL;
+	if (der)
+		memcpy(der, cfg->sess, len);
+	pthread_mutex_unlock(&cfg->lock);
+	if (!der)
+		return NULL;
+	p = der;
+	sess = d2i_SSL_SESSION(NULL, &p, (long)len);
+	OPENSSL_cleanse(der, len);
+	free(der);
+	if (!sess)
+		ERR_clear_error();
+	return sess;
+}
+
+static bool ip_literal(const char *s)
+{
+	uint8_t a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+static int client_ctx(struct coil_tls *t, const struct coil_tls_client_opts *o,
+		      char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char why[160];
+
+	if (!ctx)
+		return -ENOMEM;
+	t->ctx[0] = ctx;
+	t->n = 1;
+	SSL_CTX_set_app_data(ctx, t);
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (o->max_version && o->max_version != 12 && o->max_version != 13) {
+		snprintf(err, errlen, "max_version: expected 12 or 13, got %u",
+			 o->max_version);
+		return -EINVAL;
+	}
+	if (o->max_version == 12)
+		SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+				 SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) {
+		snprintf(err, errlen, "cipher list '%s': %s", o->ciphers,
+			 ssl_reason(why, sizeof(why)));
+		return -EINVAL;
+	}
+	if (o->ciphersuites &&
+	    SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1) {
+		snprintf(err, errlen, "TLS 1.3 cipher suites '%s': %s",
+			 o->ciphersuites, ssl_reason(why, sizeof(why)));
+		return -EINVAL;
+	}
+	if (t->alpn_len && SSL_CTX_set_alpn_protos(ctx, t->alpn,
+						   t->alpn_len) != 0)
+		return -ENOMEM;
+	if (o->server_name && !ip_literal(o->server_name)) {
+		t->sni = strdup(o->server_name);
+		if (!t->sni)
+			return -ENOMEM;
+	}
+	if (o->no_verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	} else {
+		X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
+		int r;
+
+		if (o->ca_file && access(o->ca_file, R_OK)) {
+			snprintf(err, errlen, "%s: %s", o->ca_file,
+				 strerror(errno));
+			return -EINVAL;
+		}
+		r = o->ca_file ? SSL_CTX_load_verify_file(ctx, o->ca_file)
+			       : SSL_CTX_set_default_verify_paths(ctx);
+		if (r != 1) {
+			snprintf(err, errlen, "%s: no PEM certificate in it: %s",
+				 o->ca_file ? o->ca_file : "the default CAs",
+				 ssl_reason(why, sizeof(why)));
+			return -EINVAL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		X509_VERIFY_PARAM_set_hostflags(vp,
+			X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (o->server_name &&
+		    (ip_literal(o->server_name)
+			     ? X509_VERIFY_PARAM_set1_ip_asc(vp, o->server_name)
+			     : X509_VERIFY_PARAM_set1_host(vp, o->server_name,
+							   0)) != 1) {
+			snprintf(err, errlen, "server name '%s': %s",
+				 o->server_name, ssl_reason(why, sizeof(why)));
+			return -EINVAL;
+		}
+	}
+	t->resume = !o->no_resume;
+	if (t->resume) {
+		/* Kept here (new_session), not in OpenSSL's internal store. */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+					       SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, new_session);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	}
+	return 0;
+}
+
+int coil_tls_client_create(const struct coil_tls_client_opts *opts,
+			   struct coil_tls **out, char *err, size_t errlen)
+{
+	struct coil_tls_client_opts o = { 0 };
+	struct coil_tls *t;
+	int ret;
+
+	if (!err)
+		errlen = 0;
+	if (errlen)
+		err[0] = 0;
+	if (!opts || !out)
+		return -EINVAL;
+	memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz
+							   : sizeof(o));
+	ret = tls_new(o.alpn, o.handshake_timeout_ms, &t, err, errlen);
+	if (!ret) {
+		t->client = true;
+		ret = client_ctx(t, &o, err, errlen);
+	}
+	return tls_done(t, ret, out, err, errlen);
+}
+
+bool coil__tls_is_client(const struct coil_tls *t)
+{
+	return t->client;
+}
+
 /* ---- per connection ---- */
 
 static void hs_fired(struct coil_timer *timer)
@@ -475,6 +692,39 @@ static void hs_fired(struct coil_timer *timer)
 	if (!c->close_reason)
 		c->close_reason = -ETIMEDOUT;
 	coil_conn_abort(c);
+}
+
+static bool drain(struct coil_conn *c, struct coil__tls *t);
+
+/* The client's first flight: SNI, the cached session, the ClientHello
+ * queued ahead of anything on_open will write. Returns 0 or -errno (the
+ * connection is then refused). */
+static int client_start(struct coil_conn *c, struct coil_tls *cfg,
+			struct coil__tls *t)
+{
+	SSL_SESSION *sess = NULL;
+	char why[160];
+	int r;
+
+	SSL_set_connect_state(t->ssl);
+	if (cfg->sni && SSL_set_tlsext_host_name(t->ssl, cfg->sni) != 1)
+		goto fail;
+	if (cfg->resume && (sess = session_get(cfg))) {
+		r = SSL_set_session(t->ssl, sess);
+		SSL_SESSION_free(sess);
+		if (r != 1)
+			goto fail;
+	}
+	r = SSL_do_handshake(t->ssl);
+	if (r == 1 || SSL_get_error(t->ssl, r) != SSL_ERROR_WANT_READ)
+		goto fail;
+	return drain(c, t) ? 0 : -ENOMEM;
+fail:
+	if (log_due())
+		coil__log("loop %u: fd %d: TLS: cannot start the handshake: %s",
+			  c->loop->id, c->fd, ssl_reason(why, sizeof(why)));
+	ERR_clear_error();
+	return -EPROTO;
 }
 
 int coil__tls_open(struct coil_conn *c)
@@ -499,12 +749,15 @@ int coil__tls_open(struct coil_conn *c)
 	BIO_set_mem_eof_return(t->rbio, -1);
 	BIO_set_mem_eof_return(t->wbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
-	SSL_set_accept_state(t->ssl);
 	t->c = c;
 	coil_timer_init(&t->hs, c->loop, hs_fired, t);
 	coil_timer_start(&t->hs, cfg->handshake_ms);
-	c->tls = t;
-	return 0;
+	c->tls = t;   /* freed with the connection from here on */
+	if (!cfg->client) {
+		SSL_set_accept_state(t->ssl);
+		return 0;
+	}
+	return client_start(c, cfg, t);
 }
 
 void coil__tls_free(struct coil_conn *c)
@@ -597,11 +850,15 @@ static void fail(struct coil_conn *c, struct coil__tls *t, const char *what)
 {
 	char why[160];
 
+	long vr = SSL_get_verify_result(t->ssl);
+
 	t->failed = true;
 	ssl_reason(why, sizeof(why));
 	if (log_due())
-		coil__log("loop %u: fd %d: TLS %s failed: %s", c->loop->id,
-			  c->fd, what, why);
+		coil__log("loop %u: fd %d: TLS %s failed: %s%s%s", c->loop->id,
+			  c->fd, what, why, vr != X509_V_OK ? ": " : "",
+			  vr != X509_V_OK ? X509_verify_cert_error_string(vr)
+					  : "");
 	if (!c->close_reason)
 		c->close_reason = -EPROTO;
 	drain(c, t);
@@ -634,6 +891,12 @@ static bool handshake(struct coil_conn *c, struct coil__tls *t)
 	if (r == 1) {
 		t->done = true;
 		coil_timer_stop(&t->hs);
+		if (t->wpaused) {
+			/* back to the slow-reader pause: the queued plaintext
+			 * can drain now, and on_drain follows as usual */
+			c->flags |= CONN_WPAUSED;
+			t->wpaused = false;
+		}
 		return true;
 	}
 	if (SSL_get_error(t->ssl, r) != SSL_ERROR_WANT_READ)
@@ -727,8 +990,17 @@ void coil__tls_flush(struct coil_conn *c)
 			drop_first_plain(c, t);
 		return;
 	}
-	if (!t->done)
-		return;   /* plaintext waits for the handshake */
+	if (!t->done) {
+		/* Plaintext waits for the handshake, which needs the peer's
+		 * flights: a protocol that queued more than the high-water
+		 * mark in on_open (a client's large first message) must not
+		 * stop the reading that would let it drain. */
+		if (c->flags & CONN_WPAUSED) {
+			c->flags &= ~CONN_WPAUSED;
+			t->wpaused = true;
+		}
+		return;
+	}
 	while ((p = first_plain(c, t)) && t->ct_bytes < CT_AHEAD) {
 		if (p->kind == SEG_FILE) {
 			if (p->len && !encrypt_file(c, t, p))
@@ -757,4 +1029,27 @@ void coil__tls_flush(struct coil_conn *c)
 			ERR_clear_error();
 		drain(c, t);
 	}
+}
+
+int coil_conn_tls_info(const struct coil_conn *c, struct coil_tls_info *info)
+{
+	const struct coil__tls *t = c->tls;
+	const unsigned char *a;
+	unsigned alen;
+
+	memset(info, 0, sizeof(*info));
+	if (!t)
+		return -ENOPROTOOPT;
+	info->done = t->done;
+	if (!t->done)
+		return 0;
+	info->resumed = SSL_session_reused(t->ssl) == 1;
+	info->version = SSL_get_version(t->ssl);
+	info->cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(t->ssl));
+	SSL_get0_alpn_selected(t->ssl, &a, &alen);
+	if (a && alen < sizeof(info->alpn)) {
+		memcpy(info->alpn, a, alen);
+		info->alpn[alen] = 0;
+	}
+	return 0;
 }

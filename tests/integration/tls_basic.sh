@@ -38,6 +38,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout self.key -out self.pem -days 2 -subj /CN=localhost 2>/dev/null
 
 start() { # prog args... -> sets PORT
+	# emptied here, before the fork: the loop below must not find the
+	# previous server's "listening on" line before the child truncates it
+	: >"$T/log"
 	"$@" "${BE[@]}" --cores 1 --addr 127.0.0.1 --port 0 >"$T/log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 100); do
@@ -62,8 +65,10 @@ set -e
 [[ $rc == 2 ]] && grep -q "missing.pem" err.txt || fail "missing cert: exit $rc"
 
 # Echo, SNI (other.example gets its own certificate), integrity.
+# (the default handshake timeout: 50 handshakes at once may take more than
+# a second on a loaded machine under ASan)
 start "$ECHO" --tls-cert good.pem --tls-key good.key \
-	--tls-cert other.pem --tls-key other.key --tls-handshake-ms 500
+	--tls-cert other.pem --tls-key other.key
 grep -q "TLS stays in user space" "$T/log" || fail "no kTLS probe line"
 /usr/bin/python3 - "$PORT" <<'PY' || fail "echo over TLS"
 import asyncio, os, ssl, sys
@@ -95,19 +100,22 @@ asyncio.run(main())
 print("echo ok")
 PY
 
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" || fail "echo exit status"
+
 # A client that stops after a partial ClientHello is cut at the timeout.
+start "$ECHO" --tls-cert good.pem --tls-key good.key --tls-handshake-ms 500
 /usr/bin/python3 - "$PORT" <<'PY' || fail "handshake timeout"
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"\x16\x03\x01\x02\x00\x01")
-s.settimeout(5)
+s.settimeout(10)
 t = time.monotonic()
 try:
     assert s.recv(100) == b"", "data"
 except ConnectionResetError:
     pass   # cut with a reset (an abort)
 el = time.monotonic() - t
-assert 0.3 < el < 3, el
+assert 0.3 < el < 5, el   # the timer may fire late on a loaded machine
 print("cut after %.2fs" % el)
 PY
 grep -q "handshake timed out" "$T/log" || fail "no timeout log line"

@@ -165,8 +165,17 @@ static void test_url(void **state)
 	assert_int_equal(load_parse_url("http://[::1]:81/x", &o, why, sizeof(why)), 0);
 	assert_string_equal(o.host, "::1");
 	assert_int_equal(o.port, 81);
+	assert_false(o.tls);
+	assert_int_equal(load_parse_url("https://localhost/p", &o, why, sizeof(why)), 0);
+	assert_true(o.tls);
+	assert_string_equal(o.host, "localhost");
+	assert_int_equal(o.port, 443);
+	assert_string_equal(o.path, "/p");
+	assert_int_equal(load_parse_url("https://[::1]:8443", &o, why, sizeof(why)), 0);
+	assert_true(o.tls);
+	assert_int_equal(o.port, 8443);
 	static const char *const bad[] = {
-		"https://a/", "ftp://a/", "http://", "http://:80/", "http://a:0/",
+		"httpx://a/", "ftp://a/", "https://", "https:/a/", "http://", "http://:80/", "http://a:0/",
 		"http://a:65536/", "http://a:x/", "http://a:/", "http://[::1/",
 		"http://[::1]x/", "http://u@a/", "http://a/b c", "http://a b/",
 		"127.0.0.1:80",

@@ -19,6 +19,14 @@
  * output; a peer's close_notify is an end of input (COIL_CLOSE_PEER).
  * TLS 1.2 and 1.3 only; renegotiation is refused.
  *
+ * The same layer runs the client side of outgoing connections
+ * (coil_engine_client, coil_loop_connect): point that service's tls at a
+ * context from coil_tls_client_create. on_open runs once TCP connects,
+ * before the handshake (the ClientHello is queued first); what the
+ * protocol writes goes out once the handshake completes; a certificate
+ * that does not verify closes the connection with -EPROTO after one log
+ * line with the reason ("certificate has expired", "hostname mismatch").
+ *
  * The kernel's TLS offload (kTLS) is probed once, at the first
  * coil_tls_create, and one log line says that TLS stays in user space: the
  * records are always built here for now.
@@ -31,6 +39,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+struct coil_conn;
 
 /* A TLS configuration (OpenSSL contexts, certificates, ticket keys):
  * shared by every loop of every service that points at it. Opaque. */
@@ -90,5 +100,66 @@ void coil_tls_destroy(struct coil_tls *tls);
 int coil_tls_from_engine_opts(const struct coil_engine_opts *eo,
 			      const char *alpn, const char *prog,
 			      struct coil_tls **out, FILE *err);
+
+/* ---- the client side ---- */
+
+struct coil_tls_client_opts {
+	size_t sz;                  /* sizeof(struct coil_tls_client_opts) */
+	/* The server's certificate is verified against the CAs of this PEM
+	 * file; NULL: the system's default CAs. */
+	const char *ca_file;
+	/* Accept any certificate (no chain, no name check): for load tests
+	 * only. ca_file is then ignored. */
+	bool no_verify;
+	/* Sent as SNI (unless an IP literal: RFC 6066 forbids that) and, when
+	 * verifying, the name (or IP address) the certificate must match
+	 * (X509_check_host: subject alternative names, wildcards). NULL: no
+	 * SNI, and only the chain is verified. */
+	const char *server_name;
+	/* ALPN protocols offered, comma-separated ("http/1.1"); NULL: none. */
+	const char *alpn;
+	unsigned handshake_timeout_ms;  /* default 10000 */
+	/* Session resumption: the context keeps the latest session (TLS 1.2
+	 * session or TLS 1.3 ticket) the server gave, and every new
+	 * connection offers it. A context is meant for one server (one
+	 * server_name). true: every connection makes a full handshake. */
+	bool no_resume;
+	/* Cipher lists in OpenSSL's syntax (SSL_CTX_set_cipher_list for TLS
+	 * 1.2, SSL_CTX_set_ciphersuites for TLS 1.3); NULL: OpenSSL's
+	 * defaults. */
+	const char *ciphers;
+	const char *ciphersuites;
+	/* The highest version offered: 0 (TLS 1.3), 12 (TLS 1.2) or 13. */
+	unsigned max_version;
+};
+
+/*
+ * Make a client TLS context for the services of coil_engine_client:
+ * load the CAs and check every option. Returns 0, or -errno (-EINVAL for
+ * an unreadable CA file or a bad option, -ENOMEM) after writing one line
+ * saying why into err[errlen] (when err is not NULL). Main thread; the
+ * context must outlive the engine; free it with coil_tls_destroy. Its
+ * session cache is shared by every loop (a lock, taken once per
+ * handshake).
+ */
+int coil_tls_client_create(const struct coil_tls_client_opts *opts,
+			   struct coil_tls **out, char *err, size_t errlen);
+
+/* What one TLS connection negotiated. The strings are OpenSSL's static
+ * names ("TLSv1.3", "TLS_AES_256_GCM_SHA384"), valid for the process. */
+struct coil_tls_info {
+	bool done;                  /* the handshake has completed */
+	bool resumed;               /* by a session or ticket */
+	const char *version;        /* NULL before the handshake completes */
+	const char *cipher;
+	char alpn[32];              /* the ALPN protocol; "" when none */
+};
+
+/*
+ * Fill *info for connection c (server or client side). Returns 0, or
+ * -ENOPROTOOPT when c has no TLS. Only on c's loop (on_close included:
+ * the state lives until on_close returns).
+ */
+int coil_conn_tls_info(const struct coil_conn *c, struct coil_tls_info *info);
 
 #endif
