@@ -8,6 +8,8 @@
  * back to the pool only after a complete response that keeps it alive and
  * left no stray bytes behind.
  */
+#include "mem/mem.h"
+
 #include <coil/conn.h>
 #include <coil/http_client.h>
 #include <coil/loop.h>
@@ -216,16 +218,12 @@ int coil_http_call_write(struct coil_http_call *call, const void *data,
 		return 0;
 	}
 	if (len > call->pend_cap - call->pend_len) {
-		size_t cap = call->pend_cap ? call->pend_cap : 4096;
-		uint8_t *b;
+		uint8_t *b = coil__grow(call->pend, &call->pend_cap,
+					call->pend_len + len, 4096);
 
-		while (cap - call->pend_len < len)
-			cap *= 2;
-		b = realloc(call->pend, cap);
 		if (!b)
 			return -ENOMEM;
 		call->pend = b;
-		call->pend_cap = cap;
 	}
 	memcpy(call->pend + call->pend_len, data, len);
 	call->pend_len += len;

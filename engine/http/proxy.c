@@ -137,16 +137,11 @@ static void preq_free(struct preq *p)
 static bool append(struct preq *p, const void *d, size_t n)
 {
 	if (n > p->cap - p->len) {
-		size_t cap = p->cap ? p->cap : 1024;
-		char *b;
+		char *b = coil__grow(p->buf, &p->cap, p->len + n, 1024);
 
-		while (cap - p->len < n)
-			cap *= 2;
-		b = realloc(p->buf, cap);
 		if (!b)
 			return false;
 		p->buf = b;
-		p->cap = cap;
 	}
 	memcpy(p->buf + p->len, d, n);
 	p->len += n;
@@ -363,12 +358,11 @@ static bool set_host(struct preq *p, unsigned i)
 	size_t n = strlen(h), tail = p->len - p->host_at - p->host_len;
 
 	if (n > p->host_len && n - p->host_len > p->cap - p->len) {
-		char *b = realloc(p->buf, p->len + n);
+		char *b = coil__grow(p->buf, &p->cap, p->len + n, 1024);
 
 		if (!b)
 			return false;
 		p->buf = b;
-		p->cap = p->len + n;
 	}
 	memmove(p->buf + p->host_at + n, p->buf + p->host_at + p->host_len,
 		tail);

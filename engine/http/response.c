@@ -298,16 +298,13 @@ int httpd__header_put(struct coil_http_req *x, const char *name, size_t n,
 	if (need > COIL_HTTP_HEADERS_MAX)
 		return -ENOSPC;
 	if (need > s->xh_cap) {
-		uint32_t cap = s->xh_cap ? s->xh_cap : 256;
-		char *p;
+		size_t cap = s->xh_cap;
+		char *p = coil__grow(s->xh, &cap, need, 256);
 
-		while (cap < need)
-			cap *= 2;
-		p = realloc(s->xh, cap);
 		if (!p)
 			return -ENOMEM;
 		s->xh = p;
-		s->xh_cap = cap;
+		s->xh_cap = (uint32_t)cap;   /* <= 2 * COIL_HTTP_HEADERS_MAX */
 	}
 	memcpy(s->xh + s->xh_len, name, n);
 	memcpy(s->xh + s->xh_len + n, ": ", 2);

@@ -32,6 +32,13 @@
 			 __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
 			 __ATOMIC_RELAXED)
 
+/* Room for `need` bytes in the heap buffer `buf` of `*cap` bytes: the
+ * capacity doubles from *cap (or `first` for an empty buffer) until it
+ * fits. Returns the buffer (moved perhaps, contents kept, *cap updated),
+ * or NULL when memory is short (`buf` untouched and still the caller's).
+ * Any thread; the buffer is the caller's. */
+void *coil__grow(void *buf, size_t *cap, size_t need, size_t first);
+
 struct coil__region {
 	uint8_t *base;
 	size_t size;
