@@ -25,6 +25,8 @@ import socket
 import sys
 import time
 
+from testlib import read_to_eof
+
 FAILS = []
 
 
@@ -136,12 +138,7 @@ def upload(port, total, chunked, pid, stall):
         i += 1
     if chunked:
         s.sendall(b"0\r\n\r\n")
-    resp = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        resp += d
+    resp = read_to_eof(s)
     s.close()
     return resp, h.hexdigest(), time.monotonic() - t0
 

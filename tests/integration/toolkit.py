@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 
+from testlib import read_to_eof
+
 BACKEND = os.environ.get("COIL_BACKEND", "")
 # The latency bound of the acceptance criteria (5 ms) is for real builds;
 # ASan/TSan builds (COIL_SANITIZED=1) run several times slower, so there it
@@ -358,12 +360,7 @@ def scrape(port, path="/metrics"):
     req = ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode()
     s = connect(port)
     s.sendall(req)
-    resp = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        resp += d
+    resp = read_to_eof(s)
     s.close()
     head, _, body = resp.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n")[0]:
