@@ -196,6 +196,22 @@ static int size_arg(const char *opt, const char *s, unsigned long long min,
 	return coil_arg_size(PROG, opt, s, min, max, out, NULL);
 }
 
+struct uint_opt {
+	int id;
+	const char *name;
+	unsigned long min, max;
+	unsigned *dst;
+};
+
+static const struct uint_opt *uint_opt_find(const struct uint_opt *t,
+					    size_t n, int id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].id == id)
+			return &t[i];
+	return NULL;
+}
+
 /* GET --metrics-path: the engine's counters, Prometheus text format. */
 static void metrics_get(struct coil_http_req *x)
 {
@@ -265,12 +281,34 @@ int main(int argc, char **argv)
 	unsigned long v;
 	unsigned long long sz;
 	int opt, ret, idx;
+	/* Options that set one unsigned number, checked against their range. */
+	const struct uint_opt uint_opts[] = {
+		{ O_MAX_HEADERS, "max-headers", 1, COIL_HTTP_MAX_HEADERS, &hc.limits.max_headers },
+		{ O_HDR_TO, "header-timeout", 1, UINT_MAX, &hc.header_timeout_ms },
+		{ O_BODY_TO, "body-timeout", 1, UINT_MAX, &hc.body_timeout_ms },
+		{ O_KA_TO, "keepalive-timeout", 1, UINT_MAX, &hc.keepalive_timeout_ms },
+		{ O_SEND_TO, "send-timeout", 1, UINT_MAX, &hc.send_timeout_ms },
+		{ O_IDLE_TO, "idle-timeout", 0, UINT_MAX, &svc.idle_timeout_ms },
+		{ O_PROXY_TO, "proxy-timeout", 1, UINT_MAX, &co.timeout_ms },
+		{ O_PROXY_CONNS, "proxy-conns", 1, 1u << 20, &co.max_conns },
+		{ O_PROXY_FAILS, "proxy-max-fails", 1, 1u << 20, &po.max_fails },
+		{ O_PROXY_FAIL_TO, "proxy-fail-timeout", 1, UINT_MAX, &po.fail_timeout_ms },
+	};
 
 	hc.limits.sz = sizeof(hc.limits);
 	if (coil_engine_opts_parse_args(&eo, ENGINE_FLAGS, PROG,
 					&argc, argv, NULL))
 		return 2;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		const struct uint_opt *u = uint_opt_find(uint_opts,
+				sizeof(uint_opts) / sizeof(uint_opts[0]), opt);
+
+		if (u) {
+			if (num(u->name, optarg, u->min, u->max, &v))
+				return 2;
+			*u->dst = (unsigned)v;
+			continue;
+		}
 		switch (opt) {
 		case O_ADDR:
 			svc.addr = optarg;
@@ -298,36 +336,6 @@ int main(int argc, char **argv)
 				return 2;
 			hc.limits.max_request_line = (uint32_t)sz;
 			break;
-		case O_MAX_HEADERS:
-			if (num("max-headers", optarg, 1, COIL_HTTP_MAX_HEADERS, &v))
-				return 2;
-			hc.limits.max_headers = (uint32_t)v;
-			break;
-		case O_HDR_TO:
-			if (num("header-timeout", optarg, 1, UINT_MAX, &v))
-				return 2;
-			hc.header_timeout_ms = (unsigned)v;
-			break;
-		case O_BODY_TO:
-			if (num("body-timeout", optarg, 1, UINT_MAX, &v))
-				return 2;
-			hc.body_timeout_ms = (unsigned)v;
-			break;
-		case O_KA_TO:
-			if (num("keepalive-timeout", optarg, 1, UINT_MAX, &v))
-				return 2;
-			hc.keepalive_timeout_ms = (unsigned)v;
-			break;
-		case O_SEND_TO:
-			if (num("send-timeout", optarg, 1, UINT_MAX, &v))
-				return 2;
-			hc.send_timeout_ms = (unsigned)v;
-			break;
-		case O_IDLE_TO:
-			if (num("idle-timeout", optarg, 0, UINT_MAX, &v))
-				return 2;
-			svc.idle_timeout_ms = (unsigned)v;
-			break;
 		case O_CACHE:
 			if (size_arg("cache-size", optarg, 0, 1ull << 40, &sz))
 				return 2;
@@ -353,16 +361,6 @@ int main(int argc, char **argv)
 			if (proxy_arg(optarg, &proxies[nproxies++]))
 				return 2;
 			break;
-		case O_PROXY_TO:
-			if (num("proxy-timeout", optarg, 1, UINT_MAX, &v))
-				return 2;
-			co.timeout_ms = (unsigned)v;
-			break;
-		case O_PROXY_CONNS:
-			if (num("proxy-conns", optarg, 1, 1u << 20, &v))
-				return 2;
-			co.max_conns = (unsigned)v;
-			break;
 		case O_PROXY_BAL:
 			if (!strcmp(optarg, "round-robin")) {
 				po.balance = COIL_HTTP_BALANCE_ROUND_ROBIN;
@@ -373,16 +371,6 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
-			break;
-		case O_PROXY_FAILS:
-			if (num("proxy-max-fails", optarg, 1, 1u << 20, &v))
-				return 2;
-			po.max_fails = (unsigned)v;
-			break;
-		case O_PROXY_FAIL_TO:
-			if (num("proxy-fail-timeout", optarg, 1, UINT_MAX, &v))
-				return 2;
-			po.fail_timeout_ms = (unsigned)v;
 			break;
 		case O_HELP:
 			usage(stdout);
