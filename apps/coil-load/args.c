@@ -35,6 +35,9 @@ void load_usage(FILE *f)
 		"      --cores LIST     CPUs to run on, e.g. 1 or 0,2-3\n"
 		"      --timeout MS     a connection with work in flight and no\n"
 		"                       progress for MS is a timeout (default 5000)\n"
+		"      --link-wait MS   on DPDK, the run starts once the port's link\n"
+		"                       is up: fail (status 2) if it is not within MS\n"
+		"                       (default 10000)\n"
 		"      --warmup D       run D (as -d) before counting anything\n"
 		"      --cpu-pid PID    report the CPU time (user + system, all\n"
 		"                       threads) that process PID, the server, spent\n"
@@ -330,6 +333,7 @@ enum {
 	O_CORES = 256, O_TIMEOUT, O_JSON, O_QUIET, O_SIZE, O_DEPTH,
 	O_VERIFY, O_PIPELINE, O_RATE, O_METHOD, O_BODY, O_CLOSE, O_HELP,
 	O_WARMUP, O_CPU_PID, O_TLS, O_CA, O_NO_RESUME, O_HANDSHAKES,
+	O_LINK_WAIT,
 };
 
 int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
@@ -342,6 +346,7 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 		{ "header", required_argument, 0, 'H' },
 		{ "cores", required_argument, 0, O_CORES },
 		{ "timeout", required_argument, 0, O_TIMEOUT },
+		{ "link-wait", required_argument, 0, O_LINK_WAIT },
 		{ "json", required_argument, 0, O_JSON },
 		{ "quiet", no_argument, 0, O_QUIET },
 		{ "size", required_argument, 0, O_SIZE },
@@ -374,6 +379,7 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 	o->conns = 10;
 	o->duration_ms = 10000;
 	o->timeout_ms = 5000;
+	o->link_wait_ms = 10000;
 	o->size = 64;
 	o->depth = 1;
 	o->pipeline = 1;
@@ -454,6 +460,11 @@ int load_parse_args(int argc, char **argv, struct load_opts *o, FILE *out,
 			if (coil_arg_number(PROG, "timeout", optarg, 1, 3600000, &v, err))
 				return -1;
 			o->timeout_ms = v;
+			break;
+		case O_LINK_WAIT:
+			if (coil_arg_number(PROG, "link-wait", optarg, 1, 3600000, &v, err))
+				return -1;
+			o->link_wait_ms = v;
 			break;
 		case O_JSON:
 			o->json = optarg;

@@ -77,6 +77,7 @@ struct load_opts {
 	unsigned threads;        /* -t, default: CPUs (or --cores count) */
 	uint64_t duration_ms;    /* -d, default 10 s */
 	uint64_t timeout_ms;     /* --timeout, default 5000 */
+	uint64_t link_wait_ms;   /* --link-wait, default 10000 (DPDK) */
 	int cpus[LOAD_MAX_CPUS]; /* --cores */
 	unsigned ncpus;
 	const char *json;        /* --json FILE */

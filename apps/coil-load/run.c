@@ -365,6 +365,16 @@ int load_run(const struct load_opts *o, struct load_result *res)
 			strerror(-ret));
 		goto out_eng;
 	}
+	/* On DPDK the port's link comes up with its peer: the run (and its
+	 * connect deadlines) starts once it is up, not while it comes up. */
+	ret = coil_engine_link_wait(ld.eng, (unsigned)o->link_wait_ms);
+	if (ret) {
+		fprintf(stderr, "coil-load: the %s port's link is not up after "
+			"%llu ms (--link-wait): is its peer there?\n",
+			coil_engine_backend(ld.eng),
+			(unsigned long long)o->link_wait_ms);
+		goto out_eng;
+	}
 	ld.lc = aligned_alloc(64, sizeof(*ld.lc) * ld.nloops);
 	if (!ld.lc) {
 		ret = -ENOMEM;

@@ -124,6 +124,9 @@ extern const struct coil__backend_ops coil__dpdk_ops;
  * pool. On return *nloops is the number of queues (= loops) granted.
  * Returns 0 or -errno after logging why. Main thread, once. */
 int coil__dpdk_setup(const struct coil_engine_opts *opts, unsigned *nloops);
+/* Wait up to timeout_ms for the port's link: 0 when up, -ETIMEDOUT.
+ * Main thread, before the loops run. */
+int coil__dpdk_link_wait(unsigned timeout_ms);
 /* Stop the port and release the EAL. Main thread, after the loops. */
 void coil__dpdk_teardown(void);
 #endif

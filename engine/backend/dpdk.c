@@ -508,6 +508,8 @@ static void link_check(struct dl *d, uint64_t now_ms)
 	if (up == d->link_up)
 		return;
 	d->link_up = up;
+	if (d->q == 0)   /* one line per change, not one per loop */
+		coil__log("dpdk: port %u link %s", g.port, up ? "up" : "down");
 	if (up) {
 		coil__net_link_up(&d->net);
 		return;
@@ -915,6 +917,27 @@ fail_port:
 fail:
 	coil__dpdk_teardown();
 	return ret < 0 ? ret : -EINVAL;
+}
+
+int coil__dpdk_link_wait(unsigned timeout_ms)
+{
+	struct timespec t0, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct rte_eth_link l;
+		int64_t ms;
+
+		if (rte_eth_link_get_nowait(g.port, &l) != 0 ||
+		    l.link_status == RTE_ETH_LINK_UP)
+			return 0;   /* (a driver that cannot tell counts as up) */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (int64_t)(now.tv_sec - t0.tv_sec) * 1000 +
+		     (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms >= (int64_t)timeout_ms)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
 }
 
 void coil__dpdk_teardown(void)

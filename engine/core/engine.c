@@ -228,6 +228,17 @@ const char *coil_engine_backend(const struct coil_engine *eng)
 	return eng->be->name;
 }
 
+int coil_engine_link_wait(struct coil_engine *eng, unsigned timeout_ms)
+{
+#if COIL_HAVE_DPDK
+	if (eng->be == &coil__dpdk_ops)
+		return coil__dpdk_link_wait(timeout_ms);
+#endif
+	(void)eng;
+	(void)timeout_ms;
+	return 0;
+}
+
 int coil__addr_parse(const char *addr, uint16_t port,
 		     struct sockaddr_storage *ss, socklen_t *len)
 {

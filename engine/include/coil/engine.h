@@ -153,6 +153,16 @@ int coil_engine_client(struct coil_engine *eng, const struct coil_service *svc);
 /* The bound port of service `index` (useful with port 0), or 0. */
 uint16_t coil_engine_port(const struct coil_engine *eng, int index);
 
+/* Wait until the engine's network link is up, at most `timeout_ms`: on
+ * DPDK, the port's link (a vdev's link is up once its peer is there: the
+ * memif server, the vhost-user backend); on the kernel's backends the
+ * kernel owns the link and this returns 0 at once. For clients that must
+ * not start a measured run, or a deadline, on a link still coming up (a
+ * server needs no wait: its link comes up with its first peer). Returns 0
+ * when up, -ETIMEDOUT. Main thread, after coil_engine_create, before
+ * coil_engine_run. */
+int coil_engine_link_wait(struct coil_engine *eng, unsigned timeout_ms);
+
 /* The backend the loops will use ("io_uring", ...), resolved at create. */
 const char *coil_engine_backend(const struct coil_engine *eng);
 
