@@ -251,7 +251,7 @@ struct coil_conn {
 	struct iovec *iov;
 	uint64_t backend[4];            /* backend scratch (epoll state, the
 					   connect address) */
-	struct coil__tls *tls;          /* TLS state (tls/tls.c), or NULL */
+	struct coil__tls *tls;          /* TLS state (tls/tls_conn.c) or NULL */
 	_Alignas(16) uint8_t state[];
 };
 
@@ -409,7 +409,7 @@ void coil__loop_kill_all(struct coil_loop *loop);
  * received bytes are, with no receive buffer to reference. */
 void coil__conn_input(struct coil_conn *c, const uint8_t *data, size_t len);
 
-/* ---- TLS (tls/tls.c, coil/tls.h) ----
+/* ---- TLS (tls/tls*.c, coil/tls.h) ----
  * A TLS connection's send queue is its ciphertext (coil__tls_pending()
  * bytes at the head, the only bytes a send covers) followed by the
  * plaintext the protocol queued since, which coil__tls_flush encrypts. */

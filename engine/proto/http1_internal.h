@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* Private to engine/proto/http1*.c and their tests: the SIMD scanners and
- * the switch that picks them. */
+ * the switch that picks them; what the codec's files share (byte classes,
+ * limits, the field-line machine, Transfer-Encoding facts). */
 #ifndef COIL_PROTO_HTTP1_INTERNAL_H
 #define COIL_PROTO_HTTP1_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <coil/http1.h>
 
 enum {
 	COIL__HTTP1_SIMD_NONE = 0,  /* portable byte loop */
@@ -39,5 +44,72 @@ const char *coil__http1_scan_value_sse42(const char *p, const char *end);
 const char *coil__http1_scan_value_avx2(const char *p, const char *end);
 const char *coil__http1_scan_target_sse42(const char *p, const char *end);
 const char *coil__http1_scan_target_avx2(const char *p, const char *end);
+
+/* ---- shared by http1.c, http1_fields.c, http1_body.c, http1_out.c and
+ * http1_response.c ---- */
+
+/* Offsets are 32-bit and the head length is returned as an int. */
+#define COIL__HTTP1_LIMIT_MAX (1u << 30)
+
+/* Token bytes (RFC 9110 5.6.2 tchar); in http1_fields.c. Hidden, as the
+ * next table: the parser's byte loops read them, and libcoil.so would
+ * reach a default-visibility table through the GOT. */
+extern const uint8_t coil__http1_tchar[256]
+	__attribute__((visibility("hidden")));
+/* Field-value bytes (RFC 9110 5.5): HTAB, SP, VCHAR, obs-text. */
+extern const uint8_t coil__http1_value_ok[256]
+	__attribute__((visibility("hidden")));
+
+/* Optional whitespace (RFC 9110 5.6.3): SP or HTAB. */
+static inline bool coil__http1_is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Tokens (methods, field names) are scanned byte by byte: they are short
+ * (~10 bytes), and a 16-byte pshufb nibble-lookup scanner measured slower
+ * than this loop in tests/fuzz/bench_http1.c. */
+static inline const char *coil__http1_scan_token(const char *p,
+						 const char *end)
+{
+	while (p < end && coil__http1_tchar[(unsigned char)*p])
+		p++;
+	return p;
+}
+
+/* A limit from `l` (struct coil_http1_limits, may be NULL or shorter than
+ * this build's), `def` when absent or 0, at most COIL__HTTP1_LIMIT_MAX. */
+static inline uint32_t coil__http1_limit_of(const struct coil_http1_limits *l,
+					    size_t off, uint32_t v,
+					    uint32_t def)
+{
+	if (!l || l->sz < off + sizeof(uint32_t) || !v)
+		return def;
+	return v > COIL__HTTP1_LIMIT_MAX ? COIL__HTTP1_LIMIT_MAX : v;
+}
+#define COIL__HTTP1_LIMIT(l, field, def) \
+	coil__http1_limit_of((l), offsetof(struct coil_http1_limits, field), \
+			     (l) ? (l)->field : 0, (def))
+
+/* Transfer-Encoding facts, gathered over all its field lines. */
+enum {
+	COIL__HTTP1_TE_SEEN = 1,         /* the field was present */
+	COIL__HTTP1_TE_LAST_CHUNKED = 2, /* the last coding so far is chunked */
+	COIL__HTTP1_TE_BAD = 4,          /* chunked twice or not last, or bad
+					  * syntax */
+	COIL__HTTP1_TE_OTHER = 8,        /* a coding other than chunked */
+};
+
+/*
+ * Run the field-line machine over buf[f->pos, len) (http1_fields.c).
+ * `p` receives each complete line's framing facts (request or response
+ * headers), or is NULL (trailers: syntax only). Returns COIL_HTTP1_DONE
+ * (f->pos = end of section), NEED_MORE, or an error.
+ */
+int coil__http1_fields_run(struct coil__http1_fields *f, const char *buf,
+			   size_t len, struct coil_http1_parser *p);
+/* Turn the stored offsets of the fields into slices of `buf`. */
+void coil__http1_fields_slices(const struct coil__http1_fields *f,
+			       const char *buf);
 
 #endif

@@ -5,7 +5,8 @@
  * once per scanner level the CPU has (portable, SSE4.2, AVX2). Best of 5
  * runs of ~0.2 s each. Built by tests/fuzz/meson.build in clang builds, or:
  *   gcc -O2 -D_GNU_SOURCE -Iengine/include -Iengine tests/fuzz/bench_http1.c \
- *       engine/proto/http1.c engine/proto/http1_simd.c -o /tmp/bench-http1
+ *       engine/proto/http1.c engine/proto/http1_fields.c \
+ *       engine/proto/http1_simd.c -o /tmp/bench-http1
  */
 #include <stdint.h>
 #include <stdio.h>
