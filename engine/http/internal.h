@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The HTTP server's internals shared by server.c (connections, reading
+ * The HTTP server's internals shared by server.c (the server object, its
+ * per-loop state, output staging, Date), request.c (connections, reading
  * requests, their life cycle, timeouts), response.c (answers), route.c
  * (paths, the route table), builtin.c (/plaintext, /json, /echo), files.c
  * (static files, response cache), access_log.c and proxy.c. Not an API.
@@ -102,7 +103,7 @@ struct httpd_loop {
 	uint32_t plain_len;
 	char json[192];
 	uint32_t json_len;
-	struct coil__slab rqs;              /* request parts (server.c) */
+	struct coil__slab rqs;              /* request parts (request.c) */
 	struct coil_http1_parser parser;    /* one per loop: see on_data */
 	struct coil_http1_header *hdrs;     /* limits.max_headers of them */
 	char *log;
@@ -121,7 +122,7 @@ enum { HC_IDLE, HC_HEAD, HC_BODY, HC_WAIT };
 
 /* What a connection needs only while a request is in progress (from its
  * complete head until it is answered and nothing waits on the answer): taken
- * from the loop's slab in server.c (rq_get) and given back when
+ * from the loop's slab in request.c (rq_get) and given back when
  * the connection goes idle, so that an idle keep-alive connection holds
  * none of it (issue 18: idle keep-alive memory). */
 struct httpd_req {
@@ -218,11 +219,22 @@ static inline void date_tick(struct httpd_loop *lp)
 		httpd__date_refresh(lp, now);
 }
 
+/* The loop's state for `loop`, made on its first connection (on the
+ * loop's thread); NULL: out of memory, or a loop id past max_loops. */
+struct httpd_loop *httpd__loop_get(struct coil_http_server *h,
+				   struct coil_loop *loop);
+
+/* request.c */
+/* The service's protocol ops: the server's connections. */
+extern const struct coil_proto_ops httpd__ops;
 /* Reset the connection, dropping what it staged. */
 void httpd__conn_abort(struct httpd_conn *s);
 /* A head, body bytes or an answer's end were staged: finish a request that
- * waited for its answer, flush outside on_data (see server.c). */
+ * waited for its answer, flush outside on_data (see request.c). */
 void httpd__answer_moved(struct httpd_conn *s);
+/* Release the cache entries a connection pinned (nothing of its output
+ * may still be queued). */
+void httpd__unpin_all(struct httpd_conn *s);
 
 /* response.c */
 /* Write a response head: status, Server, Date, Content-Type (ctype may be
@@ -232,9 +244,6 @@ void httpd__answer_moved(struct httpd_conn *s);
 int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		     uint64_t len, const char *extra, size_t extra_len);
 
-/* Release the cache entries a connection pinned (nothing of its output
- * may still be queued). */
-void httpd__unpin_all(struct httpd_conn *s);
 /* coil_http_header_set (replace) / _add with lengths: `name` and `value`
  * need no NUL (a NUL in either is refused like any control byte). */
 int httpd__header_put(struct coil_http_req *x, const char *name, size_t n,

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "http/server.c"
+#include "http/request.c"
 #include "http/response.c"
 #include "http/route.c"
 #include "http/builtin.c"
