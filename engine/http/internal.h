@@ -4,7 +4,8 @@
  * per-loop state, output staging, Date), request.c (connections, reading
  * requests, their life cycle, timeouts), response.c (answers), route.c
  * (paths, the route table), builtin.c (/plaintext, /json, /echo), files.c
- * (static files, response cache), access_log.c and proxy.c. Not an API.
+ * (static files), files_cache.c (their response cache), access_log.c and
+ * proxy.c. Not an API.
  */
 #ifndef COIL_HTTPD_INTERNAL_H
 #define COIL_HTTPD_INTERNAL_H
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define httpd__container_of(ptr, type, member) \
@@ -34,7 +36,7 @@
 /* resp_head() length values besides a byte count. */
 #define HTTPD__NO_LENGTH (UINT64_MAX - 1)
 
-/* ---- response cache (files.c) ---- */
+/* ---- response cache (files_cache.c) ---- */
 
 /* One file held in memory, keyed by its request path. Freed when it left
  * the table and no connection pins it (httpd_conn.held). */
@@ -269,10 +271,34 @@ void httpd__proxy_free(struct httpd__proxy *px);
 /* files.c */
 int httpd__files_open_root(struct coil_http_server *h);
 void httpd__files_get(struct coil_http_req *x);
+const char *httpd__mime_type(const char *path, size_t len);
+/* Open `rel` beneath the root `rootfd` (openat2 RESOLVE_BENEATH, no magic
+ * links). Returns a descriptor or -errno. */
+int httpd__open_beneath(int rootfd, const char *rel, int flags);
+/* The ETag (etag_cap bytes) and Last-Modified (COIL_HTTP1_DATE_LEN + 1)
+ * of the file `st` describes. */
+void httpd__fill_validators(char *etag, size_t etag_cap, char *lastmod,
+			    const struct stat *st);
+
+/* files_cache.c: the loop's response cache */
 int httpd__cache_init(struct httpd__cache *c, size_t limit);
 void httpd__cache_fini(struct httpd__cache *c);
+/* Drop a reference to `e` (the table's or a pin): freed at the last. */
 void httpd__cache_put(struct httpd__centry *e);
-const char *httpd__mime_type(const char *path, size_t len);
+/* The entry for request path `key`, made the newest; NULL: none. */
+struct httpd__centry *httpd__cache_find(struct httpd__cache *c,
+				       const char *key, size_t n);
+/* Still the file on disk? Asked of the file system at most once a second
+ * per entry. */
+bool httpd__cache_fresh(struct httpd_loop *lp, struct httpd__centry *e);
+/* Take `e` out of the table (it lives on while a connection pins it). */
+void httpd__cache_unlink(struct httpd__cache *c, struct httpd__centry *e);
+/* Read the open file `fd` (`rel` beneath the root) into a new entry for
+ * `key`, evicting the oldest as needed; NULL when it does not fit, or
+ * changed while being read (then it is served uncached). */
+struct httpd__centry *httpd__cache_add(struct httpd_loop *lp, const char *key,
+				      size_t kn, const char *rel, int fd,
+				      const struct stat *st);
 
 /* Staging helpers for heads and log lines: copy, and a decimal. */
 static inline char *put(char *p, const void *s, size_t n)

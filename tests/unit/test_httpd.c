@@ -17,6 +17,7 @@
 #include "http/route.c"
 #include "http/builtin.c"
 #include "http/files.c"
+#include "http/files_cache.c"
 #include "http/access_log.c"
 
 #include "core/internal.h"
