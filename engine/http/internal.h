@@ -4,13 +4,14 @@
  * per-loop state, output staging, Date), request.c (connections, reading
  * requests, their life cycle, timeouts), response.c (answers), route.c
  * (paths, the route table), builtin.c (/plaintext, /json, /echo), files.c
- * (static files), files_cache.c (their response cache), access_log.c and
- * proxy.c. Not an API.
+ * (static files), files_cache.c (their response cache), access_log.c,
+ * proxy.c and proxy_head.c (the reverse proxy). Not an API.
  */
 #ifndef COIL_HTTPD_INTERNAL_H
 #define COIL_HTTPD_INTERNAL_H
 
 #include <coil/http.h>
+#include <coil/http_client.h>
 #include "mem/mem.h"
 
 #include <stddef.h>
@@ -267,6 +268,75 @@ void httpd__builtin_routes(struct coil_http_server *h);
 struct httpd__proxy;
 void httpd__proxy_handle(struct coil_http_req *x);
 void httpd__proxy_free(struct httpd__proxy *px);
+
+/* ---- reverse proxy internals (proxy.c, proxy_head.c) ---- */
+
+/* An upstream on one loop: its client and what this loop knows of it. */
+struct px_upl {
+	struct coil_http_client *cl;     /* made on first use */
+	unsigned active;                 /* calls in flight */
+	unsigned fails;                  /* within the window from fail_since */
+	uint64_t fail_since, down_until; /* loop ms */
+};
+
+/* A proxy route: its upstreams, and per loop what it knows of them. */
+struct httpd__proxy {
+	char *prefix;
+	size_t prefix_len;
+	char *path;                      /* replaces the prefix; NULL: the
+					    target goes unchanged */
+	struct coil_http_client_opts copts;
+	unsigned balance, max_fails, fail_timeout_ms;
+	unsigned nup;
+	char **host;                     /* Host of each upstream */
+	int *service;                    /* its client service */
+	unsigned nloops;
+	struct px_upl *ul;               /* [loop * nup + upstream] */
+	unsigned *rr;                    /* per loop: the next to start at */
+};
+
+/* One proxied request (malloc'd; freed at its end or its cancel). */
+struct preq {
+	struct coil_http_call call;
+	struct coil_http_req *x;
+	struct httpd__proxy *px;
+	struct px_upl *ul;               /* the upstream in use (active) */
+	unsigned ui;                     /* ... its index */
+	uint32_t tried;                  /* upstreams tried, by index */
+	bool calling;                    /* the call is in flight */
+	bool started;                    /* the answer's head is out */
+	bool head;
+	bool body;                       /* the request has a body */
+	bool chunked;                    /* ... sent on chunked */
+	bool paused;                     /* the client is paused for it */
+	bool idem;                       /* the method is idempotent */
+	size_t host_at, host_len;        /* the Host value in buf */
+	size_t len, cap;                 /* the upstream request head */
+	char *buf;
+};
+
+/* The Host of the upstream the request is for. */
+static inline const char *httpd__px_host(const struct preq *p)
+{
+	return p->px->host[p->ui];
+}
+
+/* proxy_head.c */
+/* Write the request head for upstream p->ui into p->buf; false: out of
+ * memory. */
+bool httpd__px_build_head(struct coil_http_req *x, struct preq *p);
+/* Point the request head's Host at upstream `i`; false: out of memory. */
+bool httpd__px_set_host(struct preq *p, unsigned i);
+/* Add the upstream response's fields to the client's answer, hop-by-hop
+ * ones dropped and Via extended. Returns 0, or -ENOMEM with nothing
+ * added (the Connection options could not be gathered). */
+int httpd__px_resp_fields(struct coil_http_req *x,
+			  const struct coil_http1_response *r);
+/* The length to answer with for the upstream's response `r`: its
+ * Content-Length, COIL_HTTP_CHUNKED, or 0; for HEAD (`head`) what GET
+ * would have had. */
+uint64_t httpd__px_resp_length(const struct coil_http1_response *r,
+			       bool head);
 
 /* files.c */
 int httpd__files_open_root(struct coil_http_server *h);
