@@ -377,7 +377,8 @@ static inline bool coil__conn_reading_stopped(const struct coil_conn *c)
 	return c->flags & (CONN_CLOSING | CONN_PAUSED | CONN_WPAUSED);
 }
 
-/* ---- connection core (core/conn.c): events from the backends ---- */
+/* ---- connection core (core/conn.c, core/conn_recv.c): events from the
+ * backends ---- */
 void coil__conn_accepted(struct coil__listener *lst, int fd);
 /* Tell the protocol the engine is stopping (on_shutdown, or a close). */
 void coil__conn_shutdown(struct coil_conn *c);
@@ -408,6 +409,17 @@ void coil__loop_kill_all(struct coil_loop *loop);
 /* Plaintext input for the protocol (TLS): delivered, held or carried as
  * received bytes are, with no receive buffer to reference. */
 void coil__conn_input(struct coil_conn *c, const uint8_t *data, size_t len);
+
+/* Between conn.c and conn_recv.c. */
+/* Input a lingering close reads and discards before it closes. */
+#define COIL__LINGER_MAX (1u << 20)
+/* Deliver carried and held input while the protocol keeps reading. */
+void coil__conn_deliver_pending(struct coil_conn *c);
+/* Take `c` off its loop's queue of receives waiting for buffers. */
+void coil__conn_starved_unlink(struct coil_conn *c);
+/* Re-arm the starved receives of queues from..to ([0] light, [1] heavy)
+ * that the free receive buffers can serve (each flush). */
+void coil__conn_starved_wake(struct coil_loop *loop, int from, int to);
 
 /* ---- TLS (tls/tls*.c, coil/tls.h) ----
  * A TLS connection's send queue is its ciphertext (coil__tls_pending()

@@ -3,7 +3,7 @@
  * Static files under --root.
  *
  * Every path is resolved by the kernel with openat2(RESOLVE_BENEATH |
- * RESOLVE_NO_MAGICLINKS) against the root's descriptor, after server.c
+ * RESOLVE_NO_MAGICLINKS) against the root's descriptor, after route.c
  * decoded and normalized it: no "..", encoded or not, and no symlink (to
  * /etc, or ../secret) leads out of the root. Directories serve their
  * index.html. Responses carry Content-Type by extension, an ETag
@@ -13,13 +13,11 @@
  * (206, 416; several ranges get the whole file, which RFC 9110 allows)
  * under If-Range.
  *
- * Files up to a size limit live in a per-loop response cache (bounded in
- * bytes, least recently used out first), keyed by request path and checked
- * against the file (inode, size, mtime) at most once a second per entry, so
- * a hot small file costs no system call: its head is staged with the other
- * responses and its body goes out from the cache without a copy, pinned by
- * the connection until its queued output drained. Larger files go out with
- * coil_conn_sendfile (splice/sendfile: never through user space).
+ * Files up to a size limit live in a per-loop response cache (files_cache.c),
+ * so a hot small file costs no system call: its head is staged with the
+ * other responses and its body goes out from the cache without a copy,
+ * pinned by the connection until its queued output drained. Larger files go
+ * out with coil_conn_sendfile (splice/sendfile: never through user space).
  */
 #include "internal.h"
 
@@ -35,7 +33,7 @@
 #include <unistd.h>
 
 /* Returns a descriptor or -errno. */
-static int open_beneath(int rootfd, const char *rel, int flags)
+int httpd__open_beneath(int rootfd, const char *rel, int flags)
 {
 	struct open_how how = {
 		/* openat2 refuses flags O_PATH ignores: no O_NOCTTY there */
@@ -56,7 +54,7 @@ int httpd__files_open_root(struct coil_http_server *h)
 	if (fd < 0)
 		return -errno;
 	/* openat2 is Linux 5.6+; without it there is no safe way in. */
-	probe = open_beneath(fd, ".", O_PATH);
+	probe = httpd__open_beneath(fd, ".", O_PATH);
 	if (probe < 0) {
 		close(fd);
 		return probe;
@@ -123,88 +121,9 @@ const char *httpd__mime_type(const char *path, size_t len)
 	return "application/octet-stream";
 }
 
-/* ---- the cache ---- */
+/* ---- validators ---- */
 
-static uint32_t hash_path(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 16777619u;
-	return h;
-}
-
-int httpd__cache_init(struct httpd__cache *c, size_t limit)
-{
-	c->mask = 4095;
-	c->buckets = calloc(c->mask + 1, sizeof(*c->buckets));
-	if (!c->buckets)
-		return -ENOMEM;
-	c->lru.next = c->lru.prev = &c->lru;
-	c->limit = limit;
-	c->max_file = limit / 4 < HTTPD__MAX_CACHED_FILE ? limit / 4
-							  : HTTPD__MAX_CACHED_FILE;
-	c->bytes = 0;
-	c->count = 0;
-	return 0;
-}
-
-void httpd__cache_put(struct httpd__centry *e)
-{
-	if (--e->refs == 0)
-		free(e);
-}
-
-static void cache_unlink(struct httpd__cache *c, struct httpd__centry *e)
-{
-	struct httpd__centry **pp = &c->buckets[e->hash & c->mask];
-
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	c->bytes -= e->mem;
-	c->count--;
-	e->linked = false;
-	httpd__cache_put(e);
-}
-
-void httpd__cache_fini(struct httpd__cache *c)
-{
-	/* Connections are gone: nothing pins an entry any more. */
-	while (c->lru.next != &c->lru)
-		cache_unlink(c, c->lru.next);
-	free(c->buckets);
-	c->buckets = NULL;
-}
-
-static void lru_front(struct httpd__cache *c, struct httpd__centry *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	e->next = c->lru.next;
-	e->prev = &c->lru;
-	c->lru.next->prev = e;
-	c->lru.next = e;
-}
-
-static struct httpd__centry *cache_find(struct httpd__cache *c,
-					const char *key, size_t n)
-{
-	uint32_t h = hash_path(key, n);
-
-	for (struct httpd__centry *e = c->buckets[h & c->mask]; e;
-	     e = e->hnext) {
-		if (e->hash == h && e->key_len == n && !memcmp(e->key, key, n)) {
-			lru_front(c, e);
-			return e;
-		}
-	}
-	return NULL;
-}
-
-static void fill_validators(char *etag, size_t etag_cap, char *lastmod,
+void httpd__fill_validators(char *etag, size_t etag_cap, char *lastmod,
 			    const struct stat *st)
 {
 	struct coil_http1_date d;
@@ -217,98 +136,6 @@ static void fill_validators(char *etag, size_t etag_cap, char *lastmod,
 	coil_http1_date_init(&d);
 	memcpy(lastmod, coil_http1_date_update(&d, st->st_mtim.tv_sec),
 	       COIL_HTTP1_DATE_LEN + 1);
-}
-
-static bool same_file(const struct httpd__centry *e, const struct stat *st)
-{
-	return S_ISREG(st->st_mode) && st->st_dev == e->dev &&
-	       st->st_ino == e->ino && (uint64_t)st->st_size == e->size &&
-	       st->st_mtim.tv_sec == e->mtime_sec &&
-	       st->st_mtim.tv_nsec == e->mtime_nsec;
-}
-
-/* Still the file on disk? Asked of the file system at most once a second
- * per entry. */
-static bool entry_fresh(struct httpd_loop *lp, struct httpd__centry *e)
-{
-	uint64_t now = coil_loop_now_ms(lp->loop);
-	struct stat st;
-	bool ok;
-	int fd;
-
-	if (now - e->checked_ms < 1000)
-		return true;
-	fd = open_beneath(lp->h->rootfd, e->rel, O_PATH);
-	if (fd < 0)
-		return false;
-	ok = !fstat(fd, &st) && same_file(e, &st);
-	close(fd);
-	if (ok)
-		e->checked_ms = now;
-	return ok;
-}
-
-/* Read the open file `fd` into a new entry for `key`; NULL when it does
- * not fit, or changed while being read (then it is served uncached). */
-static struct httpd__centry *cache_add(struct httpd_loop *lp, const char *key,
-				       size_t kn, const char *rel, int fd,
-				       const struct stat *st)
-{
-	struct httpd__cache *c = &lp->cache;
-	size_t rn = strlen(rel), size = (size_t)st->st_size, got = 0;
-	size_t mem = sizeof(struct httpd__centry) + kn + 1 + rn + 1 + size;
-	struct httpd__centry *e, **bucket;
-
-	if (size > c->max_file || mem > c->limit || kn > UINT16_MAX)
-		return NULL;
-	while (c->bytes + mem > c->limit && c->lru.prev != &c->lru)
-		cache_unlink(c, c->lru.prev);
-	e = malloc(mem);
-	if (!e)
-		return NULL;
-	memset(e, 0, sizeof(*e));
-	e->key = (char *)(e + 1);
-	e->rel = e->key + kn + 1;
-	e->body = (uint8_t *)e->rel + rn + 1;
-	memcpy(e->key, key, kn);
-	e->key[kn] = '\0';
-	memcpy(e->rel, rel, rn + 1);
-	while (got < size) {
-		ssize_t n = pread(fd, e->body + got, size - got, (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != size) {
-		free(e);
-		return NULL;
-	}
-	e->key_len = (uint16_t)kn;
-	e->hash = hash_path(key, kn);
-	e->refs = 1;
-	e->mem = mem;
-	e->dev = st->st_dev;
-	e->ino = st->st_ino;
-	e->size = size;
-	e->mtime_sec = st->st_mtim.tv_sec;
-	e->mtime_nsec = st->st_mtim.tv_nsec;
-	e->checked_ms = coil_loop_now_ms(lp->loop);
-	e->ctype = httpd__mime_type(rel, rn);
-	fill_validators(e->etag, sizeof(e->etag), e->lastmod, st);
-	bucket = &c->buckets[e->hash & c->mask];
-	e->hnext = *bucket;
-	*bucket = e;
-	e->next = c->lru.next;
-	e->prev = &c->lru;
-	c->lru.next->prev = e;
-	c->lru.next = e;
-	e->linked = true;
-	c->bytes += mem;
-	c->count++;
-	return e;
 }
 
 /* ---- conditionals and ranges ---- */
@@ -718,8 +545,8 @@ static void redirect_slash(struct coil_http_req *x)
  * or -1 with the error answered (open_status, 500 if fstat fails). */
 static int open_stat(struct coil_http_req *x, struct stat *st)
 {
-	int fd = open_beneath(x->lp->h->rootfd, x->lp->rel,
-			      O_RDONLY | O_NONBLOCK);
+	int fd = httpd__open_beneath(x->lp->h->rootfd, x->lp->rel,
+				      O_RDONLY | O_NONBLOCK);
 
 	if (fd < 0) {
 		coil_http_respond_error(x, open_status(fd));
@@ -745,9 +572,9 @@ void httpd__files_get(struct coil_http_req *x)
 	int fd;
 
 	if (h->cache_size) {
-		e = cache_find(&lp->cache, key, kn);
-		if (e && !entry_fresh(lp, e)) {
-			cache_unlink(&lp->cache, e);
+		e = httpd__cache_find(&lp->cache, key, kn);
+		if (e && !httpd__cache_fresh(lp, e)) {
+			httpd__cache_unlink(&lp->cache, e);
 			e = NULL;
 		}
 		if (e) {
@@ -785,7 +612,7 @@ void httpd__files_get(struct coil_http_req *x)
 		return;
 	}
 	if (h->cache_size && (uint64_t)st.st_size <= lp->cache.max_file) {
-		e = cache_add(lp, key, kn, lp->rel, fd, &st);
+		e = httpd__cache_add(lp, key, kn, lp->rel, fd, &st);
 		if (e) {
 			close(fd);
 			serve_entry(x, e);
@@ -795,7 +622,7 @@ void httpd__files_get(struct coil_http_req *x)
 	{
 		char etag[64], lastmod[COIL_HTTP1_DATE_LEN + 1];
 
-		fill_validators(etag, sizeof(etag), lastmod, &st);
+		httpd__fill_validators(etag, sizeof(etag), lastmod, &st);
 		r = (struct rep){
 			.size = (uint64_t)st.st_size, .mtime = st.st_mtim.tv_sec,
 			.etag = etag, .lastmod = lastmod,

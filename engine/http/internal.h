@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The HTTP server's internals shared by server.c (connections, reading
+ * The HTTP server's internals shared by server.c (the server object, its
+ * per-loop state, output staging, Date), request.c (connections, reading
  * requests, their life cycle, timeouts), response.c (answers), route.c
  * (paths, the route table), builtin.c (/plaintext, /json, /echo), files.c
- * (static files, response cache), access_log.c and proxy.c. Not an API.
+ * (static files), files_cache.c (their response cache), access_log.c,
+ * proxy.c and proxy_head.c (the reverse proxy). Not an API.
  */
 #ifndef COIL_HTTPD_INTERNAL_H
 #define COIL_HTTPD_INTERNAL_H
 
 #include <coil/http.h>
+#include <coil/http_client.h>
 #include "mem/mem.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define httpd__container_of(ptr, type, member) \
@@ -33,7 +37,7 @@
 /* resp_head() length values besides a byte count. */
 #define HTTPD__NO_LENGTH (UINT64_MAX - 1)
 
-/* ---- response cache (files.c) ---- */
+/* ---- response cache (files_cache.c) ---- */
 
 /* One file held in memory, keyed by its request path. Freed when it left
  * the table and no connection pins it (httpd_conn.held). */
@@ -102,7 +106,7 @@ struct httpd_loop {
 	uint32_t plain_len;
 	char json[192];
 	uint32_t json_len;
-	struct coil__slab rqs;              /* request parts (server.c) */
+	struct coil__slab rqs;              /* request parts (request.c) */
 	struct coil_http1_parser parser;    /* one per loop: see on_data */
 	struct coil_http1_header *hdrs;     /* limits.max_headers of them */
 	char *log;
@@ -121,7 +125,7 @@ enum { HC_IDLE, HC_HEAD, HC_BODY, HC_WAIT };
 
 /* What a connection needs only while a request is in progress (from its
  * complete head until it is answered and nothing waits on the answer): taken
- * from the loop's slab in server.c (rq_get) and given back when
+ * from the loop's slab in request.c (rq_get) and given back when
  * the connection goes idle, so that an idle keep-alive connection holds
  * none of it (issue 18: idle keep-alive memory). */
 struct httpd_req {
@@ -218,11 +222,22 @@ static inline void date_tick(struct httpd_loop *lp)
 		httpd__date_refresh(lp, now);
 }
 
+/* The loop's state for `loop`, made on its first connection (on the
+ * loop's thread); NULL: out of memory, or a loop id past max_loops. */
+struct httpd_loop *httpd__loop_get(struct coil_http_server *h,
+				   struct coil_loop *loop);
+
+/* request.c */
+/* The service's protocol ops: the server's connections. */
+extern const struct coil_proto_ops httpd__ops;
 /* Reset the connection, dropping what it staged. */
 void httpd__conn_abort(struct httpd_conn *s);
 /* A head, body bytes or an answer's end were staged: finish a request that
- * waited for its answer, flush outside on_data (see server.c). */
+ * waited for its answer, flush outside on_data (see request.c). */
 void httpd__answer_moved(struct httpd_conn *s);
+/* Release the cache entries a connection pinned (nothing of its output
+ * may still be queued). */
+void httpd__unpin_all(struct httpd_conn *s);
 
 /* response.c */
 /* Write a response head: status, Server, Date, Content-Type (ctype may be
@@ -232,9 +247,6 @@ void httpd__answer_moved(struct httpd_conn *s);
 int httpd__resp_head(struct coil_http_req *x, int status, const char *ctype,
 		     uint64_t len, const char *extra, size_t extra_len);
 
-/* Release the cache entries a connection pinned (nothing of its output
- * may still be queued). */
-void httpd__unpin_all(struct httpd_conn *s);
 /* coil_http_header_set (replace) / _add with lengths: `name` and `value`
  * need no NUL (a NUL in either is refused like any control byte). */
 int httpd__header_put(struct coil_http_req *x, const char *name, size_t n,
@@ -257,13 +269,106 @@ struct httpd__proxy;
 void httpd__proxy_handle(struct coil_http_req *x);
 void httpd__proxy_free(struct httpd__proxy *px);
 
+/* ---- reverse proxy internals (proxy.c, proxy_head.c) ---- */
+
+/* An upstream on one loop: its client and what this loop knows of it. */
+struct px_upl {
+	struct coil_http_client *cl;     /* made on first use */
+	unsigned active;                 /* calls in flight */
+	unsigned fails;                  /* within the window from fail_since */
+	uint64_t fail_since, down_until; /* loop ms */
+};
+
+/* A proxy route: its upstreams, and per loop what it knows of them. */
+struct httpd__proxy {
+	char *prefix;
+	size_t prefix_len;
+	char *path;                      /* replaces the prefix; NULL: the
+					    target goes unchanged */
+	struct coil_http_client_opts copts;
+	unsigned balance, max_fails, fail_timeout_ms;
+	unsigned nup;
+	char **host;                     /* Host of each upstream */
+	int *service;                    /* its client service */
+	unsigned nloops;
+	struct px_upl *ul;               /* [loop * nup + upstream] */
+	unsigned *rr;                    /* per loop: the next to start at */
+};
+
+/* One proxied request (malloc'd; freed at its end or its cancel). */
+struct preq {
+	struct coil_http_call call;
+	struct coil_http_req *x;
+	struct httpd__proxy *px;
+	struct px_upl *ul;               /* the upstream in use (active) */
+	unsigned ui;                     /* ... its index */
+	uint32_t tried;                  /* upstreams tried, by index */
+	bool calling;                    /* the call is in flight */
+	bool started;                    /* the answer's head is out */
+	bool head;
+	bool body;                       /* the request has a body */
+	bool chunked;                    /* ... sent on chunked */
+	bool paused;                     /* the client is paused for it */
+	bool idem;                       /* the method is idempotent */
+	size_t host_at, host_len;        /* the Host value in buf */
+	size_t len, cap;                 /* the upstream request head */
+	char *buf;
+};
+
+/* The Host of the upstream the request is for. */
+static inline const char *httpd__px_host(const struct preq *p)
+{
+	return p->px->host[p->ui];
+}
+
+/* proxy_head.c */
+/* Write the request head for upstream p->ui into p->buf; false: out of
+ * memory. */
+bool httpd__px_build_head(struct coil_http_req *x, struct preq *p);
+/* Point the request head's Host at upstream `i`; false: out of memory. */
+bool httpd__px_set_host(struct preq *p, unsigned i);
+/* Add the upstream response's fields to the client's answer, hop-by-hop
+ * ones dropped and Via extended. Returns 0, or -ENOMEM with nothing
+ * added (the Connection options could not be gathered). */
+int httpd__px_resp_fields(struct coil_http_req *x,
+			  const struct coil_http1_response *r);
+/* The length to answer with for the upstream's response `r`: its
+ * Content-Length, COIL_HTTP_CHUNKED, or 0; for HEAD (`head`) what GET
+ * would have had. */
+uint64_t httpd__px_resp_length(const struct coil_http1_response *r,
+			       bool head);
+
 /* files.c */
 int httpd__files_open_root(struct coil_http_server *h);
 void httpd__files_get(struct coil_http_req *x);
+const char *httpd__mime_type(const char *path, size_t len);
+/* Open `rel` beneath the root `rootfd` (openat2 RESOLVE_BENEATH, no magic
+ * links). Returns a descriptor or -errno. */
+int httpd__open_beneath(int rootfd, const char *rel, int flags);
+/* The ETag (etag_cap bytes) and Last-Modified (COIL_HTTP1_DATE_LEN + 1)
+ * of the file `st` describes. */
+void httpd__fill_validators(char *etag, size_t etag_cap, char *lastmod,
+			    const struct stat *st);
+
+/* files_cache.c: the loop's response cache */
 int httpd__cache_init(struct httpd__cache *c, size_t limit);
 void httpd__cache_fini(struct httpd__cache *c);
+/* Drop a reference to `e` (the table's or a pin): freed at the last. */
 void httpd__cache_put(struct httpd__centry *e);
-const char *httpd__mime_type(const char *path, size_t len);
+/* The entry for request path `key`, made the newest; NULL: none. */
+struct httpd__centry *httpd__cache_find(struct httpd__cache *c,
+				       const char *key, size_t n);
+/* Still the file on disk? Asked of the file system at most once a second
+ * per entry. */
+bool httpd__cache_fresh(struct httpd_loop *lp, struct httpd__centry *e);
+/* Take `e` out of the table (it lives on while a connection pins it). */
+void httpd__cache_unlink(struct httpd__cache *c, struct httpd__centry *e);
+/* Read the open file `fd` (`rel` beneath the root) into a new entry for
+ * `key`, evicting the oldest as needed; NULL when it does not fit, or
+ * changed while being read (then it is served uncached). */
+struct httpd__centry *httpd__cache_add(struct httpd_loop *lp, const char *key,
+				      size_t kn, const char *rel, int fd,
+				      const struct stat *st);
 
 /* Staging helpers for heads and log lines: copy, and a decimal. */
 static inline char *put(char *p, const void *s, size_t n)

@@ -10,7 +10,8 @@
  * Transfer-Encoding, Upgrade) are not forwarded either way; the request
  * goes upstream as HTTP/1.1 with its own framing (Content-Length), Host
  * set to the upstream, X-Forwarded-For extended with the client,
- * X-Forwarded-Proto and Via added; only requests the server accepted (the
+ * X-Forwarded-Proto and Via added (both heads are rewritten in
+ * proxy_head.c); only requests the server accepted (the
  * parser rejects ambiguous framing before any handler runs) are forwarded,
  * and a response the client cannot frame unambiguously (-EPROTO) is never
  * relayed. Errors: 502, a timeout 504, with the reason logged; an upstream
@@ -39,55 +40,11 @@
 
 #include <coil/http_client.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* An upstream on one loop: its client and what this loop knows of it. */
-struct px_upl {
-	struct coil_http_client *cl;     /* made on first use */
-	unsigned active;                 /* calls in flight */
-	unsigned fails;                  /* within the window from fail_since */
-	uint64_t fail_since, down_until; /* loop ms */
-};
-
-struct httpd__proxy {
-	char *prefix;
-	size_t prefix_len;
-	char *path;                      /* replaces the prefix; NULL: the
-					    target goes unchanged */
-	struct coil_http_client_opts copts;
-	unsigned balance, max_fails, fail_timeout_ms;
-	unsigned nup;
-	char **host;                     /* Host of each upstream */
-	int *service;                    /* its client service */
-	unsigned nloops;
-	struct px_upl *ul;               /* [loop * nup + upstream] */
-	unsigned *rr;                    /* per loop: the next to start at */
-};
-
-/* One proxied request (malloc'd; freed at its end or its cancel). */
-struct preq {
-	struct coil_http_call call;
-	struct coil_http_req *x;
-	struct httpd__proxy *px;
-	struct px_upl *ul;               /* the upstream in use (active) */
-	unsigned ui;                     /* ... its index */
-	uint32_t tried;                  /* upstreams tried, by index */
-	bool calling;                    /* the call is in flight */
-	bool started;                    /* the answer's head is out */
-	bool head;
-	bool body;                       /* the request has a body */
-	bool chunked;                    /* ... sent on chunked */
-	bool paused;                     /* the client is paused for it */
-	bool idem;                       /* the method is idempotent */
-	size_t host_at, host_len;        /* the Host value in buf */
-	size_t len, cap;                 /* the upstream request head */
-	char *buf;
-};
 
 static unsigned loop_of(const struct preq *p)
 {
@@ -97,11 +54,6 @@ static unsigned loop_of(const struct preq *p)
 static uint64_t now_of(const struct preq *p)
 {
 	return coil_loop_now_ms(coil_conn_loop(p->x->conn));
-}
-
-static const char *host_of(const struct preq *p)
-{
-	return p->px->host[p->ui];
 }
 
 /* The call in flight ended or was dropped: the upstream has one less. */
@@ -134,157 +86,6 @@ static void preq_free(struct preq *p)
 	free(p);
 }
 
-static bool append(struct preq *p, const void *d, size_t n)
-{
-	if (n > p->cap - p->len) {
-		char *b = coil__grow(p->buf, &p->cap, p->len + n, 1024);
-
-		if (!b)
-			return false;
-		p->buf = b;
-	}
-	memcpy(p->buf + p->len, d, n);
-	p->len += n;
-	return true;
-}
-
-#define APPEND_LIT(p, lit) append((p), (lit), sizeof(lit) - 1)
-
-static bool str_is(const struct coil_http1_str *s, const char *name)
-{
-	size_t n = strlen(name);
-
-	return s->len == n && !strncasecmp(s->ptr, name, n);
-}
-
-/* The options the Connection fields list (RFC 9110 7.6.1), gathered
- * once per message into an open-addressed set keyed case-insensitively,
- * so dropping the fields they name costs one look-up per field: linear
- * in the head, not fields x options. */
-struct hop_tok {
-	const char *p;
-	size_t len;
-};
-
-#define HOP_STACK_SLOTS 64u
-
-struct hop_set {
-	size_t mask;               /* slots - 1; 0 when there is no option */
-	struct hop_tok *slot;
-	struct hop_tok stack[HOP_STACK_SLOTS];
-};
-
-static uint32_t hop_hash(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)(p[i] | 0x20)) * 16777619u;
-	return h;
-}
-
-/* Call `fn` on each token of the Connection fields of h[0..nh). */
-static void conn_tokens(const struct coil_http1_header *h, unsigned nh,
-			void (*fn)(struct hop_set *, const char *, size_t),
-			struct hop_set *set, size_t *count)
-{
-	for (unsigned i = 0; i < nh; i++) {
-		const char *p, *end;
-
-		if (h[i].name.len != 10 ||
-		    strncasecmp(h[i].name.ptr, "Connection", 10))
-			continue;
-		p = h[i].value.ptr;
-		end = p + h[i].value.len;
-		while (p < end) {
-			const char *q;
-
-			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-				p++;
-			q = p;
-			while (q < end && *q != ',' && *q != ' ' && *q != '\t')
-				q++;
-			if (q > p) {
-				if (fn)
-					fn(set, p, (size_t)(q - p));
-				else
-					(*count)++;
-			}
-			p = q;
-		}
-	}
-}
-
-static void hop_add(struct hop_set *s, const char *p, size_t n)
-{
-	size_t i = hop_hash(p, n) & s->mask;
-
-	while (s->slot[i].p) {
-		if (s->slot[i].len == n && !strncasecmp(s->slot[i].p, p, n))
-			return;
-		i = (i + 1) & s->mask;
-	}
-	s->slot[i].p = p;
-	s->slot[i].len = n;
-}
-
-/* Gather the options of h's Connection fields into `s`. The set is on
- * the stack up to HOP_STACK_SLOTS / 2 options, on the heap beyond (free
- * with hop_done). Returns 0, or -ENOMEM. */
-static int hop_init(struct hop_set *s, const struct coil_http1_header *h,
-		    unsigned nh)
-{
-	size_t count = 0, slots = HOP_STACK_SLOTS;
-
-	s->mask = 0;
-	s->slot = s->stack;
-	conn_tokens(h, nh, NULL, NULL, &count);
-	if (!count)
-		return 0;
-	while (slots < 2 * count)
-		slots *= 2;
-	if (slots > HOP_STACK_SLOTS) {
-		s->slot = calloc(slots, sizeof(*s->slot));
-		if (!s->slot) {
-			s->slot = s->stack;
-			return -ENOMEM;
-		}
-	} else {
-		memset(s->stack, 0, sizeof(s->stack));
-	}
-	s->mask = slots - 1;
-	conn_tokens(h, nh, hop_add, s, NULL);
-	return 0;
-}
-
-static void hop_done(struct hop_set *s)
-{
-	if (s->slot != s->stack)
-		free(s->slot);
-}
-
-/* Not forwarded, either way (RFC 9110 7.6.1), or rewritten by the proxy. */
-static bool hop_by_hop(const struct hop_set *s,
-		       const struct coil_http1_str *name)
-{
-	static const char *const hop[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection", "TE",
-		"Trailer", "Transfer-Encoding", "Upgrade", "Content-Length",
-	};
-
-	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (str_is(name, hop[i]))
-			return true;
-	if (!s->mask)
-		return false;
-	for (size_t i = hop_hash(name->ptr, name->len) & s->mask;
-	     s->slot[i].p; i = (i + 1) & s->mask)
-		if (s->slot[i].len == name->len &&
-		    !strncasecmp(s->slot[i].p, name->ptr, name->len))
-			return true;
-	return false;
-}
-
 /* Answer a deferred request with an error and free it; when the client
  * is already going, its cancel (still to come) frees instead. */
 static void fail_answer(struct preq *p, int status)
@@ -312,7 +113,7 @@ static void up_failed(struct preq *p)
 	ul->down_until = now + px->fail_timeout_ms;
 	if (px->nup > 1)
 		coil__log("proxy %s: upstream %s: down for %u ms after %u "
-			  "failure(s)", px->prefix, host_of(p),
+			  "failure(s)", px->prefix, httpd__px_host(p),
 			  px->fail_timeout_ms, px->max_fails);
 }
 
@@ -351,27 +152,6 @@ static int pick(struct preq *p)
 	return best;
 }
 
-/* Point the request head's Host at upstream `i`. */
-static bool set_host(struct preq *p, unsigned i)
-{
-	const char *h = p->px->host[i];
-	size_t n = strlen(h), tail = p->len - p->host_at - p->host_len;
-
-	if (n > p->host_len && n - p->host_len > p->cap - p->len) {
-		char *b = coil__grow(p->buf, &p->cap, p->len + n, 1024);
-
-		if (!b)
-			return false;
-		p->buf = b;
-	}
-	memmove(p->buf + p->host_at + n, p->buf + p->host_at + p->host_len,
-		tail);
-	memcpy(p->buf + p->host_at, h, n);
-	p->len = p->host_at + n + tail;
-	p->host_len = n;
-	return true;
-}
-
 /* ---- the response ---- */
 
 static void px_head(struct coil_http_call *call,
@@ -379,58 +159,21 @@ static void px_head(struct coil_http_call *call,
 {
 	struct preq *p = call->data;
 	struct coil_http_req *x = p->x;
-	char via[256] = "";
-	struct hop_set hop;
 	uint64_t len;
 	int ret;
 
 	p->px->ul[loop_of(p) * p->px->nup + p->ui].fails = 0;   /* it answers */
-	if (hop_init(&hop, r->headers, r->nheaders)) {
+	if (httpd__px_resp_fields(x, r)) {
 		coil__log("proxy %s: upstream %s: out of memory for the "
 			  "response's Connection options", p->px->prefix,
-			  host_of(p));
+			  httpd__px_host(p));
 		coil_http_call_cancel(call);
 		p->calling = false;
 		up_done(p);
 		fail_answer(p, 502);
 		return;
 	}
-	for (unsigned i = 0; i < r->nheaders; i++) {
-		const struct coil_http1_header *h = &r->headers[i];
-
-		if (hop_by_hop(&hop, &h->name))
-			continue;
-		if (str_is(&h->name, "Via")) {
-			snprintf(via, sizeof(via), "%.*s, ",
-				 (int)h->value.len, h->value.ptr);
-			continue;
-		}
-		/* Date and Server are the server's own: refused, dropped.
-		 * Straight from the parsed head: no copy per field. */
-		(void)httpd__header_put(x, h->name.ptr, h->name.len,
-					h->value.ptr, h->value.len, false);
-	}
-	hop_done(&hop);
-	strncat(via, "1.1 coil", sizeof(via) - strlen(via) - 1);
-	(void)coil_http_header_set(x, "Via", via);
-	if (r->flags & COIL_HTTP1_F_CONTENT_LENGTH)
-		len = r->content_length;
-	else if (r->flags & (COIL_HTTP1_F_CHUNKED | COIL_HTTP1_F_CLOSE_DELIMITED))
-		len = COIL_HTTP_CHUNKED;
-	else
-		len = 0;   /* 204, 304, or an answer to HEAD */
-	if (p->head) {
-		/* the parser zeroes a HEAD answer's framing (and has checked
-		 * it: 1*DIGIT lengths, no CL with TE): relay what GET would
-		 * have, a chunked coding or the announced length */
-		len = 0;
-		for (unsigned i = 0; i < r->nheaders; i++)
-			if (str_is(&r->headers[i].name, "Transfer-Encoding"))
-				len = COIL_HTTP_CHUNKED;
-			else if (str_is(&r->headers[i].name, "Content-Length"))
-				len = strtoull(r->headers[i].value.ptr, NULL,
-					       10);
-	}
+	len = httpd__px_resp_length(r, p->head);
 	ret = coil_http_respond_start(x, r->status, NULL, len);
 	if (ret == -EPIPE)
 		return;   /* the client is going: its cancel frees */
@@ -438,7 +181,7 @@ static void px_head(struct coil_http_call *call,
 		/* a head too large to relay: 502 without the upstream's
 		 * fields, and drop the call (allowed from here) */
 		coil__log("proxy %s: upstream %s: a response head too large "
-			  "to relay", p->px->prefix, host_of(p));
+			  "to relay", p->px->prefix, httpd__px_host(p));
 		coil_http_call_cancel(call);
 		p->calling = false;
 		up_done(p);
@@ -486,7 +229,7 @@ static void px_failed(struct preq *p, int err)
 
 	if (conn_err)
 		up_failed(p);
-	coil__log("proxy %s: upstream %s: %s%s", px->prefix, host_of(p),
+	coil__log("proxy %s: upstream %s: %s%s", px->prefix, httpd__px_host(p),
 		  err == -EPROTO ? "a response that cannot be relayed"
 				 : strerror(-err),
 		  p->started ? " (answer cut)" : "");
@@ -499,10 +242,10 @@ static void px_failed(struct preq *p, int err)
 	}
 	if (conn_err && err != -ETIMEDOUT && !p->body && p->idem &&
 	    (next = pick(p)) >= 0) {
-		if (set_host(p, (unsigned)next)) {
+		if (httpd__px_set_host(p, (unsigned)next)) {
 			p->ui = (unsigned)next;
 			coil__log("proxy %s: trying upstream %s next",
-				  px->prefix, host_of(p));
+				  px->prefix, httpd__px_host(p));
 			px_send(p);
 			return;
 		}
@@ -653,94 +396,6 @@ static bool idempotent(enum coil_http1_method m)
 	       m == COIL_HTTP1_OPTIONS || m == COIL_HTTP1_TRACE;
 }
 
-/* Write the request head for upstream into p->buf. */
-static bool build_head(struct coil_http_req *x, struct preq *p)
-{
-	const struct coil_http1_request *req = x->req;
-	const struct coil_http1_header *h = req->headers;
-	char peer[INET6_ADDRSTRLEN] = "unknown";
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	const struct coil_http1_str *xff = NULL, *via = NULL;
-	struct hop_set hop;
-	bool ok;
-
-	if (!coil_http_peer(x, &ss, &sl)) {
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
-				  peer, sizeof(peer));
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6,
-				  &((struct sockaddr_in6 *)&ss)->sin6_addr, peer,
-				  sizeof(peer));
-	}
-	const char *t = req->target.ptr;
-	size_t tn = req->target.len;
-
-	if (p->px->path && tn >= p->px->prefix_len &&
-	    !memcmp(t, p->px->prefix, p->px->prefix_len)) {
-		ok = append(p, req->method_name.ptr, req->method_name.len) &&
-		     APPEND_LIT(p, " ") &&
-		     append(p, p->px->path, strlen(p->px->path));
-		t += p->px->prefix_len;
-		tn -= p->px->prefix_len;
-	} else {
-		ok = append(p, req->method_name.ptr, req->method_name.len) &&
-		     APPEND_LIT(p, " ");
-	}
-	ok = ok && append(p, t, tn) &&
-	     APPEND_LIT(p, " HTTP/1.1\r\nHost: ");
-	p->host_at = p->len;
-	p->host_len = strlen(host_of(p));
-	ok = ok && append(p, host_of(p), p->host_len) &&
-	     APPEND_LIT(p, "\r\n");
-	if (hop_init(&hop, h, req->nheaders))
-		return false;
-	for (unsigned i = 0; ok && i < req->nheaders; i++) {
-		if (hop_by_hop(&hop, &h[i].name) ||
-		    str_is(&h[i].name, "Host") ||
-		    str_is(&h[i].name, "X-Forwarded-Proto") ||
-		    str_is(&h[i].name, "Expect"))
-			continue;
-		if (str_is(&h[i].name, "X-Forwarded-For")) {
-			xff = &h[i].value;
-			continue;
-		}
-		if (str_is(&h[i].name, "Via")) {
-			via = &h[i].value;
-			continue;
-		}
-		ok = append(p, h[i].name.ptr, h[i].name.len) &&
-		     APPEND_LIT(p, ": ") &&
-		     append(p, h[i].value.ptr, h[i].value.len) &&
-		     APPEND_LIT(p, "\r\n");
-	}
-	hop_done(&hop);
-	ok = ok && APPEND_LIT(p, "X-Forwarded-For: ");
-	if (ok && xff)
-		ok = append(p, xff->ptr, xff->len) && APPEND_LIT(p, ", ");
-	ok = ok && append(p, peer, strlen(peer)) &&
-	     APPEND_LIT(p, "\r\nX-Forwarded-Proto: http\r\nVia: ");
-	if (ok && via)
-		ok = append(p, via->ptr, via->len) && APPEND_LIT(p, ", ");
-	if (req->version_minor)
-		ok = ok && APPEND_LIT(p, "1.1 coil\r\n");
-	else
-		ok = ok && APPEND_LIT(p, "1.0 coil\r\n");
-	if (ok && p->chunked) {
-		ok = APPEND_LIT(p, "Transfer-Encoding: chunked\r\n");
-	} else if (ok && (req->flags & COIL_HTTP1_F_CONTENT_LENGTH)) {
-		/* the length as announced, 0 included (a POST without a body
-		 * still says so) */
-		char cl[48];
-
-		snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",
-			 (unsigned long long)req->content_length);
-		ok = append(p, cl, strlen(cl));
-	}
-	return ok && APPEND_LIT(p, "\r\n");
-}
-
 void httpd__proxy_handle(struct coil_http_req *x)
 {
 	struct preq *p = calloc(1, sizeof(*p));
@@ -758,7 +413,7 @@ void httpd__proxy_handle(struct coil_http_req *x)
 	p->idem = idempotent(x->req->method);
 	ui = pick(p);
 	p->ui = ui < 0 ? 0 : (unsigned)ui;
-	if (!build_head(x, p)) {
+	if (!httpd__px_build_head(x, p)) {
 		preq_free(p);
 		coil_http_respond_error(x, 500);
 		return;

@@ -3,7 +3,7 @@
  * coil's HTTP server (coil/http.h): answers. The response head writer,
  * whole, streamed and file answers, the handler's own header lines, answers
  * given later (coil_http_defer, coil_http_on_drain) and request bodies taken
- * by a handler. The connection and request life cycle is in server.c.
+ * by a handler. The connection and request life cycle is in request.c.
  */
 #include "internal.h"
 

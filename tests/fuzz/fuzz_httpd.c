@@ -2,9 +2,10 @@
 /*
  * libFuzzer target for coil-httpd as a whole: the real protocol, routes,
  * static files, response cache and access log (engine/http: server.c,
- * files.c, access_log.c) on the real connection core, over the fake backend
- * (coil/testing.h), with two client connections. Built by tests/fuzz/
- * meson.build in a clang build; scripts/test runs it for a bounded time.
+ * request.c, files.c, access_log.c) on the real connection core, over the
+ * fake backend (coil/testing.h), with two client connections. Built by
+ * tests/fuzz/meson.build in a clang build; scripts/test runs it for a
+ * bounded time.
  *
  * Input: one configuration byte, then commands separated by NUL bytes
  * (HTTP has no NUL outside bodies, so seeds stay readable text). The

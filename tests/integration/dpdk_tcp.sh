@@ -290,7 +290,7 @@ stop_dpdk
 #  - coil-httpd runs with long header and keep-alive timeouts (the timeouts
 #    check runs on the clean wire only): with 1 s, a request delayed by a
 #    drop met a silent close (no request, nothing to answer: see
-#    engine/http/server.c conn_timer) and the client saw the connection
+#    engine/http/request.c conn_timer) and the client saw the connection
 #    closed before any answer (issue 12's CI failure: "bad: space before
 #    the colon ... got no response (connection closed by the server)").
 # tc netem adds delay and reordering where the kernel has sch_netem.

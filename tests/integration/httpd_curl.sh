@@ -143,7 +143,7 @@ expect_eq "HEAD /hello.txt with a failing If-Match" \
 	"$(get "$BASE/hello.txt" --head -H 'If-Match: "nope"')" 412
 # A changed file (same size, new mtime) is served fresh, cache or not. The
 # response cache checks a file against the disk at most once a second
-# (engine/http/files.c), so give it that second.
+# (engine/http/files_cache.c), so give it that second.
 printf 'HELLO FROM COIL-HTTPD\n' >"$ROOT/hello.txt"
 touch -d '2024-02-03 04:05:06 UTC' "$ROOT/hello.txt"
 sleep 1.2

@@ -12,10 +12,12 @@
 #include <cmocka.h>
 
 #include "http/server.c"
+#include "http/request.c"
 #include "http/response.c"
 #include "http/route.c"
 #include "http/builtin.c"
 #include "http/files.c"
+#include "http/files_cache.c"
 #include "http/access_log.c"
 
 #include "core/internal.h"

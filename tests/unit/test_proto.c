@@ -190,7 +190,8 @@ static void test_linger_close(void **st)
 	assert_false(reset);
 	assert_int_equal(closes, 1);
 
-	/* A peer that floods instead is cut off after LINGER_MAX (1 MiB). */
+	/* A peer that floods instead is cut off after COIL__LINGER_MAX
+	 * (1 MiB). */
 	big = coil_fake_connect(f);
 	coil_fake_set_stubborn(f, big, true);
 	assert_int_equal(coil_fake_feed(f, big, "quit\n", 5), 0);
