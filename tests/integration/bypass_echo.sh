@@ -48,7 +48,11 @@ check_clean echo-depth 50
 
 echo "== 2. the server killed mid-load"
 t0=$(now_ms)
-bypass_load_bg killed 30 echo "$TARGET" -c 50 --size 512 --verify -d 6s --timeout 1000
+bypass_load_bg killed 40 echo "$TARGET" -c 50 --size 512 --verify -d 6s --timeout 1000
+# The run starts once the link is up (EAL start-up takes seconds on a
+# loaded machine): kill the server 2 s into it, not 2 s after the launch.
+wait_for 30 grep -q "link up" "$TMP_DIR/killed.err" ||
+	fail "coil-load's link did not come up within 30 s"
 sleep 2
 check_server_alive
 kill -KILL "$SERVER_PID"
@@ -112,10 +116,12 @@ bypass_server coil-echo "$COIL_ECHO" "$PORT" --drain-ms 2000
 # (no `timeout` wrapper: the SIGKILL must reach coil-load itself; -d bounds it)
 "$COIL_LOAD" echo "$TARGET" -c 50 --size 512 --verify -d 20s \
 	--quiet --cores "$BYPASS_CLIENT_CPU" --dpdk "$BYPASS_CLIENT_EAL" \
-	--ip "$BYPASS_CLIENT_IP/$BYPASS_PREFIX" >/dev/null 2>&1 &
+	--ip "$BYPASS_CLIENT_IP/$BYPASS_PREFIX" >/dev/null 2>"$TMP_DIR/victim.err" &
 LOAD_PID=$!
 BG_PIDS+=("$LOAD_PID")
-sleep 3
+wait_for 30 grep -q "link up" "$TMP_DIR/victim.err" ||
+	fail "coil-load's link did not come up within 30 s"
+sleep 2
 kill -KILL "$LOAD_PID"
 wait "$LOAD_PID" 2>/dev/null || true
 BG_PIDS=()

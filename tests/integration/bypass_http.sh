@@ -81,7 +81,11 @@ check_server_alive
 echo "== 3. SIGTERM mid-load"
 # (no `timeout` wrapper: the load must end by itself; wait below bounds it)
 bypass_load_bg term 0 http "$URL/plaintext" -c 50 -d 8s --timeout 1000
-sleep 3
+# 2 s into the run, which starts once the link is up (EAL start-up takes
+# seconds on a loaded machine)
+wait_for 30 grep -q "link up" "$TMP_DIR/term.err" ||
+	fail "coil-load's link did not come up within 30 s"
+sleep 2
 bypass_stop_server
 t0=$(now_ms)
 wait_exit "$LOAD_PID" 20 || fail "coil-load still running 20 s after its server stopped"
