@@ -11,7 +11,7 @@
 # link disconnects while it does), the third it is SIGKILLed mid-load
 # (64 KiB messages in flight both ways). Each disconnect unmaps the link's shared rings in the
 # server (on DPDK's interrupt thread) and each new client maps new ones;
-# before the port gate in engine/backend/dpdk.c a server polling its
+# before the port gate (engine/backend/dpdk_internal.h) a server polling its
 # queue at that moment died of SIGSEGV inside librte_net_memif.
 #
 # After every round the server must still run, and what a run that ended by

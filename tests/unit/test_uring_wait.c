@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * io_uring's min-wait coalescing relies on liburing's private SQ fields
- * and on kernel 6.12's io_uring_getevents_arg.min_wait_usec (uring.c:
- * sq_flush, wait_coalesced); every loop probes both at start. Here: the
- * probe's result is in the loop's start-up line; a probe that fails
- * (forced with coil__uring_no_min_wait) says why in a log line of its
- * own and the loop serves with liburing's plain waits; with coalescing off
- * (COIL_COALESCE_OFF) nothing is probed. Bytes echo intact in every case,
+ * and on kernel 6.12's io_uring_getevents_arg.min_wait_usec
+ * (uring_wait.c: sq_flush, wait_coalesced); every loop probes both at
+ * start. Here: the probe's result is in the loop's start-up line; a probe
+ * that fails (forced with coil__uring_no_min_wait) says why in a log line
+ * of its own and the loop serves with liburing's plain waits; with
+ * coalescing off (COIL_COALESCE_OFF) nothing is probed. Bytes echo intact in every case,
  * over several connections at once so turns find batches to coalesce.
  */
 #include <stdarg.h>
