@@ -16,6 +16,7 @@
 #include "epoll_internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -225,6 +226,7 @@ static void ep_wait(struct coil_loop *loop, int64_t timeout_ms)
 		 * epoll server. */
 		e->polled = false;
 		e->last_event_ns = loop->now_ns;
+		e->idle_turn = false;
 		return;
 	}
 
@@ -234,6 +236,10 @@ static void ep_wait(struct coil_loop *loop, int64_t timeout_ms)
 		   loop->now_ns - e->last_event_ns <
 			   (uint64_t)loop->poll_us * 1000) {
 		timeout_ms = 0;
+		/* Spinning, and the last look found nothing: let a thread
+		 * that shares this CPU run first (see COIL_POLL_ADAPTIVE). */
+		if (e->idle_turn)
+			sched_yield();
 	}
 	if (done || e->pend.next != &e->pend)
 		timeout_ms = 0;   /* reports to handle, or reads left */
@@ -286,6 +292,7 @@ static void ep_wait(struct coil_loop *loop, int64_t timeout_ms)
 		done++;
 	if (n > 0 || done)
 		e->last_event_ns = loop->now_ns;
+	e->idle_turn = n <= 0 && !done;
 }
 
 static void ep_wake(struct coil_loop *loop)

@@ -47,6 +47,7 @@ struct ep {
 	int wake_fd;
 	bool polled;              /* the last wait() called epoll_wait */
 	uint64_t last_event_ns;
+	bool idle_turn;           /* the last turn found nothing to do */
 	struct epc pend;          /* sentinel: connections with work to do */
 	char features[96];
 	struct epoll_event ev[BATCH];

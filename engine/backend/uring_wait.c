@@ -12,6 +12,7 @@
 #include "uring_internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -284,6 +285,10 @@ void coil__uring_wait(struct coil_loop *loop, int64_t timeout_ms)
 		   loop->now_ns - u->last_event_ns <
 			   (uint64_t)loop->poll_us * 1000) {
 		timeout_ms = 0;
+		/* Spinning, and the last look found nothing: let a thread
+		 * that shares this CPU run first (see COIL_POLL_ADAPTIVE). */
+		if (!u->last_batch)
+			sched_yield();
 	}
 	if (io_uring_cq_ready(&u->ring))
 		timeout_ms = 0;
