@@ -144,6 +144,7 @@ static void bad_response(struct coil_conn *c, struct cs *s)
 static void http_done(struct coil_conn *c, struct cs *s, int keep_alive,
 		      uint64_t now, unsigned *again)
 {
+	s->lc->st.status[s->status]++;
 	complete(s, now);
 	if (!keep_alive || s->lc->ld->o->close) {
 		/* The server (or --close) ends the connection after this one;
@@ -223,9 +224,11 @@ static size_t http_data(struct coil_conn *c, const uint8_t *data, size_t len)
 			break;
 		}
 		used += (size_t)rc;
-		lc->st.status[r.status]++;
-		if (r.status < 200 && r.status != 101)
+		if (r.status < 200 && r.status != 101) {
+			lc->st.status[r.status]++;
 			continue;   /* interim (100 Continue): not the answer */
+		}
+		s->status = (uint16_t)r.status;   /* counted with done */
 		if (!(r.flags & COIL_HTTP1_F_KEEP_ALIVE))
 			s->opened = 2;
 		if (r.flags & COIL_HTTP1_F_CHUNKED) {
@@ -330,8 +333,10 @@ static void on_close(struct coil_conn *c, int reason)
 		/* the handshake failed (its reason is in the log) */
 		lc->st.tls_errors++;
 	} else if (reason == COIL_CLOSE_PEER) {
-		if (s->body_mode == BODY_CLOSE)
+		if (s->body_mode == BODY_CLOSE) {
+			lc->st.status[s->status]++;
 			complete(s, coil_loop_now_ns(lc->loop));
+		}
 		else if (s->inflight)
 			lc->st.read_errors++;
 	} else if (reason < 0) {

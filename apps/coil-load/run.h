@@ -72,6 +72,8 @@ struct cs {
 	struct lctx *lc;
 	uint32_t slot;
 	uint8_t opened, timed_out, invalid, body_mode;
+	uint16_t status;          /* of the response being read: counted
+				     when it completes, with done */
 	uint8_t tls_seen;            /* its handshake was counted */
 	uint32_t inflight;
 	uint32_t head;               /* ring index of the oldest in flight */
