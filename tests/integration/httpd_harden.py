@@ -27,11 +27,20 @@ import time
 
 
 def rss_kb(pid):
+    """Resident memory: VmRSS plus the huge pages the process touched
+    (HugetlbPages: not in VmRSS; coil's regions use huge pages when the
+    machine has some reserved, and RSS alone would then read 0 per
+    connection)."""
+    rss = huge = None
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+                rss = int(line.split()[1])
+            elif line.startswith("HugetlbPages:"):
+                huge = int(line.split()[1])
+    if rss is None:
+        raise RuntimeError("no VmRSS")
+    return rss + (huge or 0)
 
 
 def read_response(sock, timeout=5.0):
