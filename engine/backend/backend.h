@@ -114,6 +114,9 @@ int coil__sock_lst_pending(struct coil__listener *lst);
  * getsockopt SO_ERROR). */
 void coil__sock_shut_wr(struct coil_conn *c);
 int coil__sock_error(struct coil_conn *c);
+/* Close a connection's socket; reset: with an RST (SO_LINGER 0) instead
+ * of the orderly FIN. */
+void coil__sock_close(int fd, bool reset);
 
 extern const struct coil__backend_ops coil__uring_ops;
 extern const struct coil__backend_ops coil__epoll_ops;

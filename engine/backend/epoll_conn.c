@@ -199,12 +199,8 @@ void coil__epoll_close(struct coil_conn *c, bool reset)
 	x->st = 0;
 	if (c->fd < 0)
 		return;
-	if (reset) {
-		struct linger l = { .l_onoff = 1, .l_linger = 0 };
-		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	}
 	/* The fd is never duplicated: closing it leaves the epoll set. */
-	close(c->fd);
+	coil__sock_close(c->fd, reset);
 }
 
 /* ---- I/O, from wait() only ---- */

@@ -163,3 +163,31 @@ int coil__sock_lst_pending(struct coil__listener *lst)
 {
 	return lst->fd >= 0 ? coil__sock_listen_pending(lst->fd) : 0;
 }
+
+/* ---- a connection's socket (the kernel backends) ---- */
+
+void coil__sock_shut_wr(struct coil_conn *c)
+{
+	(void)shutdown(c->fd, SHUT_WR);
+}
+
+int coil__sock_error(struct coil_conn *c)
+{
+	int err = 0;
+	socklen_t sl = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+		return 0;
+	return err;
+}
+
+void coil__sock_close(int fd, bool reset)
+{
+	if (reset) {
+		/* SO_LINGER 0: close(2) sends RST and drops what is unsent */
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	close(fd);
+}

@@ -244,11 +244,7 @@ static void uring_close(struct coil_conn *c, bool reset)
 	}
 	if (c->fd < 0)
 		return;
-	if (reset) {
-		struct linger l = { .l_onoff = 1, .l_linger = 0 };
-		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	}
-	close(c->fd);
+	coil__sock_close(c->fd, reset);
 }
 
 void coil__uring_on_accept(struct coil__listener *lst, int res,

@@ -301,21 +301,6 @@ void coil__conn_connected(struct coil_conn *c, int res)
 #define LINGER_MS 2000
 #define LINGER_QUIET_MS 1000
 
-void coil__sock_shut_wr(struct coil_conn *c)
-{
-	(void)shutdown(c->fd, SHUT_WR);
-}
-
-int coil__sock_error(struct coil_conn *c)
-{
-	int err = 0;
-	socklen_t sl = sizeof(err);
-
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
-		return 0;
-	return err;
-}
-
 static bool linger_start(struct coil_conn *c)
 {
 	struct coil_loop *loop = c->loop;
