@@ -285,9 +285,11 @@ void coil__uring_wait(struct coil_loop *loop, int64_t timeout_ms)
 		   loop->now_ns - u->last_event_ns <
 			   (uint64_t)loop->poll_us * 1000) {
 		timeout_ms = 0;
-		/* Spinning, and the last look found nothing: let a thread
-		 * that shares this CPU run first (see COIL_POLL_ADAPTIVE). */
-		if (!u->last_batch)
+		/* Spinning, the last look found nothing and nothing waits to
+		 * be submitted: let a thread that shares this CPU run first
+		 * (see COIL_POLL_ADAPTIVE). Queued work goes out before any
+		 * yield: a peer on this CPU may be waiting for it. */
+		if (!u->last_batch && !io_uring_sq_ready(&u->ring))
 			sched_yield();
 	}
 	if (io_uring_cq_ready(&u->ring))
