@@ -26,9 +26,10 @@ enum coil_backend_kind {
 /*
  * How an idle loop waits. ADAPTIVE (the default) spins poll_us microseconds
  * after the last event, then sleeps: steady traffic never pays for a
- * wake-up, an idle server costs nothing; a spin that finds nothing yields
- * the CPU (sched_yield) first, so a thread sharing the CPU (a client on the
- * same machine, another process) is not kept waiting by it. NEVER sleeps in the kernel whenever
+ * wake-up, an idle server costs nothing; a spin that finds nothing (and
+ * has nothing to submit) yields the CPU (sched_yield) first, so a thread
+ * sharing the CPU (a client on the same machine, another process) is not
+ * kept waiting by it. NEVER sleeps in the kernel whenever
  * idle (least CPU per message); ALWAYS busy-polls and never sleeps (lowest
  * latency, one core per loop at 100%). README has the measurements.
  */
