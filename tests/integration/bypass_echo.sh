@@ -109,6 +109,8 @@ while time.monotonic() < end:
 	[ "$LOAD_RC" -eq 2 ] || fail "coil-load with a silent peer exited $LOAD_RC (want 2)"
 	grep -q "link is not up after 1500 ms" "$TMP_DIR/stalled.err" ||
 		fail "coil-load with a silent peer did not say why"
+	# it waited the whole --link-wait (EAL start-up comes on top)
+	[ "$el" -ge 1500 ] || fail "coil-load gave up on the link after $el ms (--link-wait 1500)"
 fi
 
 echo "== 3. the client killed mid-load"
