@@ -51,14 +51,12 @@ const char *coil__http1_scan_target_avx2(const char *p, const char *end);
 /* Offsets are 32-bit and the head length is returned as an int. */
 #define COIL__HTTP1_LIMIT_MAX (1u << 30)
 
-/* Token bytes (RFC 9110 5.6.2 tchar); in http1_fields.c. Hidden, as the
- * next table: the parser's byte loops read them, and libcoil.so would
- * reach a default-visibility table through the GOT. */
-extern const uint8_t coil__http1_tchar[256]
-	__attribute__((visibility("hidden")));
+/* Token bytes (RFC 9110 5.6.2 tchar); in http1_fields.c. (Local to
+ * libcoil.so like every coil__ name, engine/libcoil.map: the linker turns
+ * the parser loops' GOT loads into direct addresses.) */
+extern const uint8_t coil__http1_tchar[256];
 /* Field-value bytes (RFC 9110 5.5): HTAB, SP, VCHAR, obs-text. */
-extern const uint8_t coil__http1_value_ok[256]
-	__attribute__((visibility("hidden")));
+extern const uint8_t coil__http1_value_ok[256];
 
 /* Optional whitespace (RFC 9110 5.6.3): SP or HTAB. */
 static inline bool coil__http1_is_ows(char c)
