@@ -197,9 +197,7 @@ static void ack_data(struct coil__tcb *t, uint32_t ack, bool *fin_acked)
 			/* partial: retransmit the next hole, deflate */
 			t->snd_una = ack;
 			snd_acked(t, data);
-			(void)coil__tcb_xmit(t, ack, 0,
-				       t->snd_avail < mss ? (uint32_t)t->snd_avail
-							  : mss);
+			coil__tcb_rexmit_una(t);
 			t->cwnd = t->cwnd > acked ? t->cwnd - acked + mss : mss;
 			coil__tcb_rexmt_start(t);
 			data = 0;
@@ -252,8 +250,7 @@ static void dup_ack(struct coil__tcb *t)
 	t->in_recovery = true;
 	t->rtt_timing = false;
 	tcp->st.fast_retrans++;
-	(void)coil__tcb_xmit(t, t->snd_una, 0,
-		       t->snd_avail < mss ? (uint32_t)t->snd_avail : mss);
+	coil__tcb_rexmit_una(t);
 	t->cwnd = t->ssthresh + 3u * mss;
 	coil__tcb_rexmt_start(t);
 }

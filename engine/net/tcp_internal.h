@@ -42,6 +42,9 @@ int coil__tcp_xmit(struct coil__tcp *tcp, uint32_t dst, uint16_t sport,
 		   uint16_t win, const uint8_t *opts, unsigned optlen,
 		   struct coil__tcb *t, size_t off, uint32_t len);
 void coil__tcb_send_syn(struct coil__tcb *t);
+/* Retransmit the segment at snd_una (data up to one MSS, the FIN after
+ * it when sent). */
+void coil__tcb_rexmit_una(struct coil__tcb *t);
 void coil__tcp_output(struct coil__tcb *t);
 void coil__tcp_deliver(struct coil__tcb *t);
 void coil__tcb_input(struct coil__tcb *t, struct coil__pkt *p,

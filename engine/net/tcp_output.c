@@ -131,6 +131,24 @@ int coil__tcb_xmit(struct coil__tcb *t, uint32_t seq, uint8_t flags,
 			      (size_t)(seq - t->snd_una), len);
 }
 
+/* Retransmit what starts at snd_una: up to one MSS of data, with the FIN
+ * when it comes right after (a lost FIN alone goes again as a FIN, not as
+ * a bare ACK at its sequence). */
+void coil__tcb_rexmit_una(struct coil__tcb *t)
+{
+	uint32_t avail = (uint32_t)t->snd_avail;
+	uint32_t len = avail < t->mss ? avail : t->mss;
+	uint8_t flags = 0;
+
+	if (t->fin_sent && len == avail)
+		flags = TH_FIN | TH_PSH;
+	else if (!len)
+		return;
+	if (!len)
+		t->tcp->st.retrans_segs++;   /* coil__tcb_xmit counts data */
+	(void)coil__tcb_xmit(t, t->snd_una, flags, len);
+}
+
 void coil__tcb_send_syn(struct coil__tcb *t)
 {
 	(void)coil__tcb_xmit(t, t->iss, TH_SYN, 0);

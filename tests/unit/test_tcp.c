@@ -547,6 +547,70 @@ static void test_fast_retransmit_newreno(void **state)
 	world_down();
 }
 
+/* A FIN that is lost is sent again as a FIN by fast retransmit and by a
+ * partial ACK in recovery, not as a bare ACK at its sequence. */
+static void test_fast_retransmit_fin(void **state)
+{
+	struct peer pr;
+	struct coil__tcb *t;
+	uint8_t big[1460 * 4];
+	uint32_t base, fin;
+	unsigned n;
+
+	(void)state;
+	world_up(NULL);
+	/* 1. data and FIN in flight; 2 is lost, then the FIN */
+	connect_peer(&pr, 40021, 100);
+	t = pr.u->t;
+	memset(big, 'f', sizeof(big));
+	n = cap.n;
+	up_write(pr.u, big, sizeof(big));
+	coil__tcp_shutdown(t);
+	base = pr.rcv_nxt;
+	fin = base + sizeof(big);
+	assert_true(cap.n > n);
+	assert_true(last()->flags & TH_FIN);
+	assert_int_equal(last()->seq + last()->len, fin);
+	pr.rcv_nxt = base + 1460;
+	for (int i = 0; i < 4; i++)
+		psend(&pr, TH_ACK, NULL, 0);
+	assert_true(t->in_recovery);
+	assert_int_equal(last()->seq, base + 1460);
+	assert_int_equal(last()->len, 1460);
+	/* partial ACK: all the data, not the FIN: the FIN again */
+	n = cap.n;
+	pr.rcv_nxt = fin;
+	psend(&pr, TH_ACK, NULL, 0);
+	assert_int_equal(cap.n, n + 1);
+	assert_int_equal(last()->seq, fin);
+	assert_int_equal(last()->len, 0);
+	assert_true(last()->flags & TH_FIN);
+	pr.rcv_nxt = fin + 1;
+	psend(&pr, TH_ACK, NULL, 0);
+	assert_int_equal(t->state, TCP_FIN_WAIT_2);
+	coil__tcp_close(t, true);
+
+	/* 2. only the FIN is outstanding: three duplicate ACKs resend it */
+	connect_peer(&pr, 40022, 200);
+	t = pr.u->t;
+	up_write(pr.u, "abc", 3);
+	pr.rcv_nxt += 3;
+	psend(&pr, TH_ACK, NULL, 0);
+	coil__tcp_shutdown(t);
+	fin = pr.rcv_nxt;
+	assert_true(last()->flags & TH_FIN);
+	assert_int_equal(last()->seq, fin);
+	n = cap.n;
+	for (int i = 0; i < 3; i++)
+		psend(&pr, TH_ACK, NULL, 0);
+	assert_true(cap.n > n);
+	assert_int_equal(last()->seq, fin);
+	assert_true(last()->flags & TH_FIN);
+	assert_int_equal(tcp.st.fast_retrans, 2);
+	coil__tcp_close(t, true);
+	world_down();
+}
+
 static void test_zero_window_persist(void **state)
 {
 	struct peer pr;
@@ -1398,6 +1462,7 @@ int main(void)
 		cmocka_unit_test(test_active_close_time_wait),
 		cmocka_unit_test(test_rto_backoff),
 		cmocka_unit_test(test_fast_retransmit_newreno),
+		cmocka_unit_test(test_fast_retransmit_fin),
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_receive_window_flow_control),
 		cmocka_unit_test(test_out_of_order),
