@@ -260,7 +260,7 @@ for c in 1 1000; do
 		# 1,000 connections: the extremes only (each run makes 1,000
 		# full handshakes first: seconds on a loaded 2-core machine)
 		[[ $c == 1000 && $size != 1 && $size != 262144 ]] && continue
-		for d in 500ms 30s; do
+		for d in 500ms 30s 60s; do
 			[[ $c == 1000 && $d == 500ms ]] && d=10s
 			load "e$c-$size" echo "localhost:$PORT" --tls --ca ca.pem \
 				--verify --size "$size" -c "$c" -d "$d" --timeout 60000
