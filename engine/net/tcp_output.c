@@ -138,15 +138,13 @@ void coil__tcb_rexmit_una(struct coil__tcb *t)
 {
 	uint32_t avail = (uint32_t)t->snd_avail;
 	uint32_t len = avail < t->mss ? avail : t->mss;
-	uint8_t flags = 0;
+	bool fin = t->fin_sent && len == avail;
 
-	if (t->fin_sent && len == avail)
-		flags = TH_FIN | TH_PSH;
-	else if (!len)
+	if (!len && !fin)
 		return;
 	if (!len)
 		t->tcp->st.retrans_segs++;   /* coil__tcb_xmit counts data */
-	(void)coil__tcb_xmit(t, t->snd_una, flags, len);
+	(void)coil__tcb_xmit(t, t->snd_una, fin ? TH_FIN | TH_PSH : 0, len);
 }
 
 void coil__tcb_send_syn(struct coil__tcb *t)
